@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "DistilCL",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "DistilCL", targets: ["DistilCL"]),
+        .executable(name: "distilcl", targets: ["distilcl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // OpenCL 1.2 C API (ocl-icd loader + Khronos headers on Debian).
+        .systemLibrary(
+            name: "COpenCL",
+            pkgConfig: "OpenCL",
+            providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]
+        ),
+        // CBLAS from OpenBLAS, the CPU path's GEMM on Linux.
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // Build-time tool: turns Kernels/*.cl into Swift string constants.
+        .executableTarget(name: "embed-kernels", path: "Sources/embed-kernels"),
+        .plugin(
+            name: "EmbedKernels",
+            capability: .buildTool(),
+            dependencies: ["embed-kernels"],
+            path: "Plugins/EmbedKernels"
+        ),
+        .target(
+            name: "DistilCL",
+            dependencies: [
+                "COpenCL",
+                .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
+            ],
+            path: "Sources/DistilCL",
+            plugins: ["EmbedKernels"]
+        ),
+        .executableTarget(
+            name: "distilcl",
+            dependencies: [
+                "DistilCL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/distilcl"
+        ),
+        .testTarget(
+            name: "DistilCLTests",
+            dependencies: ["DistilCL"],
+            path: "Tests/DistilCLTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

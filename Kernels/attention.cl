@@ -1,0 +1,118 @@
+// =====================================================================================
+// Attention: strided batched GEMM and masked softmax.
+//
+// kernel_bmm: for every batch index (b1, b2) in [B1] × [B2], one launch for all heads:
+//   C[b1,b2][i, j] = alpha · Σ_p A[b1,b2][i, p] · B'[b1,b2][p, j]
+//   B' = Bᵀ when TRANS_B (B stored [n, k]) else B (stored [k, n]).
+// Each operand is addressed as  base + off + b1·s1 + b2·s2 + row·ld + col,  so heads are
+// read straight from the fused QKV activations without copies:
+//
+//   qkv [B·S, 3·D]:  | Q h0 | Q h1 | … | K h0 | K h1 | … | V h0 | V h1 | … |
+//                      ^ off = h·dh (Q), D + h·dh (K), 2·D + h·dh (V); ld = 3·D; s1 = S·3·D
+//   scores [B, H, S, S]: off 0, s1 = H·S·S, s2 = S·S, ld = S
+//   context [B·S, D]: off h·dh via s2 = dh, s1 = S·D, ld = D
+//
+// kernel_softmax: rows of length n, y = softmax(scale·x + mask[row / rows_per_mask]),
+//   mask [rows / rows_per_mask, n] additive (0 or a large negative), optional (has_mask).
+//   Rows whose every entry is -inf produce zeros instead of NaN.
+// =====================================================================================
+
+#ifndef BM
+#define BM 4           // rows per work-item in kernel_bmm
+#endif
+#ifndef BN
+#define BN 4           // columns per work-item in kernel_bmm
+#endif
+#ifndef SM_WG
+#define SM_WG 1        // work-items per softmax row (1 on CPUs: no barriers)
+#endif
+
+__kernel void kernel_bmm(const int M, const int N, const int K, const int B2,
+                         __global const float* restrict A, const int a_off, const int a_s1, const int a_s2, const int lda,
+                         __global const float* restrict B, const int b_off, const int b_s1, const int b_s2, const int ldb,
+                         __global float* restrict C, const int c_off, const int c_s1, const int c_s2, const int ldc,
+                         const int trans_b, const float alpha)
+{
+    const int j0 = get_global_id(0) * BN;
+    const int i0 = get_global_id(1) * BM;
+    const int bz = get_global_id(2);
+    if (i0 >= M || j0 >= N) return;
+    const int b1 = bz / B2, b2 = bz % B2;
+
+    const __global float* a = A + a_off + (size_t)b1 * a_s1 + (size_t)b2 * a_s2;
+    const __global float* b = B + b_off + (size_t)b1 * b_s1 + (size_t)b2 * b_s2;
+    __global float* c = C + c_off + (size_t)b1 * c_s1 + (size_t)b2 * c_s2;
+
+    int ri[BM], cj[BN];
+    for (int r = 0; r < BM; r++) ri[r] = min(i0 + r, M - 1);
+    for (int s = 0; s < BN; s++) cj[s] = min(j0 + s, N - 1);
+
+    float acc[BM][BN];
+    for (int r = 0; r < BM; r++)
+        for (int s = 0; s < BN; s++) acc[r][s] = 0.0f;
+
+    for (int p = 0; p < K; p++) {
+        float av[BM], bv[BN];
+        for (int r = 0; r < BM; r++) av[r] = a[(size_t)ri[r] * lda + p];
+        for (int s = 0; s < BN; s++)
+            bv[s] = trans_b ? b[(size_t)cj[s] * ldb + p] : b[(size_t)p * ldb + cj[s]];
+        for (int r = 0; r < BM; r++)
+            for (int s = 0; s < BN; s++) acc[r][s] = fma(av[r], bv[s], acc[r][s]);
+    }
+    for (int r = 0; r < BM; r++) {
+        if (i0 + r >= M) break;
+        for (int s = 0; s < BN; s++)
+            if (j0 + s < N) c[(size_t)(i0 + r) * ldc + j0 + s] = alpha * acc[r][s];
+    }
+}
+
+// -------------------------------------------------------------------------------------
+// kernel_softmax: local size SM_WG, global size rows · SM_WG. In place allowed (x == y).
+// -------------------------------------------------------------------------------------
+__kernel __attribute__((reqd_work_group_size(SM_WG, 1, 1)))
+void kernel_softmax(const int n, __global const float* x, __global float* y,
+                    const float scale, __global const float* restrict mask,
+                    const int has_mask, const int rows_per_mask)
+{
+    const int row = get_group_id(0);
+    const int lid = get_local_id(0);
+    const __global float* xr = x + (size_t)row * n;
+    __global float* yr = y + (size_t)row * n;
+    const __global float* mr = mask + (size_t)(has_mask ? row / rows_per_mask : 0) * n;
+
+    float mx = -INFINITY;
+    for (int j = lid; j < n; j += SM_WG) {
+        const float v = scale * xr[j] + (has_mask ? mr[j] : 0.0f);
+        mx = fmax(mx, v);
+    }
+#if SM_WG > 1
+    __local float red[SM_WG];
+    red[lid] = mx;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = SM_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) red[lid] = fmax(red[lid], red[lid + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    mx = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+#endif
+    // A fully masked row (all -inf) would give exp(-inf - -inf) = NaN: emit zeros instead.
+    const float shift = (mx == -INFINITY) ? 0.0f : mx;
+    float sum = 0.0f;
+    for (int j = lid; j < n; j += SM_WG) {
+        const float e = exp(scale * xr[j] + (has_mask ? mr[j] : 0.0f) - shift);
+        yr[j] = e;
+        sum += e;
+    }
+#if SM_WG > 1
+    red[lid] = sum;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = SM_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) red[lid] += red[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    sum = red[0];
+#endif
+    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+    for (int j = lid; j < n; j += SM_WG) yr[j] *= inv;
+}

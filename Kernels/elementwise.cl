@@ -1,0 +1,72 @@
+// =====================================================================================
+// Glue around the encoder: activations, embeddings, pooling.
+//
+// kernel_gelu        y[i] = GELU(x[i]) for i < count; erf form (approx = 0) or tanh (1)
+// kernel_relu        y[i] = max(x[i], 0)
+// kernel_embed       out[t, :] = word[ids[t], :] + pos[positions[t], :] (+ type[types[t], :])
+//                      ids, positions, types [T] int32; word [V, D], pos [P, D], type [Y, D]
+// kernel_gather_rows out[r, :] = src[index[r], :]           index [R] int32, src [?, D]
+// kernel_mean_pool   out[b, :] = Σ_s mask[b,s]·h[b,s,:] / max(Σ_s mask[b,s], 1e-9)
+//                      h [B, S, D], mask [B, S] (1 real token, 0 padding)
+// Global sizes: element count for the first two, (D, rows) for the others.
+// Out-of-range ids are clamped (the host validates them before upload).
+// =====================================================================================
+
+__kernel void kernel_gelu(const int count, __global const float* x, __global float* y,
+                          const int approx)
+{
+    const int i = get_global_id(0);
+    if (i >= count) return;
+    const float v = x[i];
+    if (approx) {
+        const float c = 0.7978845608028654f;
+        y[i] = 0.5f * v * (1.0f + tanh(c * (v + 0.044715f * v * v * v)));
+    } else {
+        y[i] = 0.5f * v * (1.0f + erf(v * 0.7071067811865476f));
+    }
+}
+
+__kernel void kernel_relu(const int count, __global const float* x, __global float* y)
+{
+    const int i = get_global_id(0);
+    if (i < count) y[i] = fmax(x[i], 0.0f);
+}
+
+__kernel void kernel_embed(const int D, const int V, const int P, const int Y,
+                           __global const int* restrict ids, __global const int* restrict positions,
+                           __global const int* restrict types, const int has_types,
+                           __global const float* restrict word, __global const float* restrict pos,
+                           __global const float* restrict type, __global float* restrict out)
+{
+    const int d = get_global_id(0);
+    const int t = get_global_id(1);
+    if (d >= D) return;
+    const int id = clamp(ids[t], 0, V - 1);
+    const int p = clamp(positions[t], 0, P - 1);
+    float v = word[(size_t)id * D + d] + pos[(size_t)p * D + d];
+    if (has_types) v += type[(size_t)clamp(types[t], 0, Y - 1) * D + d];
+    out[(size_t)t * D + d] = v;
+}
+
+__kernel void kernel_gather_rows(const int D, __global const float* restrict src,
+                                 __global const int* restrict index, __global float* restrict out)
+{
+    const int d = get_global_id(0);
+    const int r = get_global_id(1);
+    if (d < D) out[(size_t)r * D + d] = src[(size_t)index[r] * D + d];
+}
+
+__kernel void kernel_mean_pool(const int S, const int D, __global const float* restrict h,
+                               __global const float* restrict mask, __global float* restrict out)
+{
+    const int d = get_global_id(0);
+    const int b = get_global_id(1);
+    if (d >= D) return;
+    float sum = 0.0f, count = 0.0f;
+    for (int s = 0; s < S; s++) {
+        const float m = mask[(size_t)b * S + s];
+        sum += m * h[((size_t)b * S + s) * D + d];
+        count += m;
+    }
+    out[(size_t)b * D + d] = sum / fmax(count, 1e-9f);
+}

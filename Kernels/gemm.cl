@@ -1,0 +1,221 @@
+// =====================================================================================
+// kernel_gemm_*: C = act(A · Wᵀ + bias), the encoder's linear layers.
+//
+//   A    [M, K]   row-major activations, row stride lda
+//   W    [N, K]   Hugging Face layout, repacked once at load into panels:
+//   Wp   [ceil(N/PN)][K][PN]   panel p holds columns n = p·PN ..< p·PN+PN of Wᵀ,
+//                              zero-padded past N, so every panel row is PN contiguous floats
+//   bias [N]
+//   C    [M, N]   row stride ldc
+//
+//            K                    PN                     PN
+//        +--------+           +--+--+--+           +-----+-----+
+//   MR { |  A rows| ·  K {    |Wp panels |   =  MR |  C  tile  |
+//        +--------+           +--+--+--+           +-----+-----+
+//
+// Two variants share the panel layout:
+//   kernel_gemm_panel  one work-item computes an MR × PN tile, streaming its panel; for CPU
+//                      devices (PoCL): no local memory, no barriers, explicit float vectors.
+//   kernel_gemm_tiled  a work-group computes a TM × TN tile staged through local memory,
+//                      each work-item a WM × WN sub-tile; for GPUs.
+// Any M, N, K: rows past M are clamped on load and skipped on store, columns past N are
+// the panel's zero padding and skipped on store.
+// =====================================================================================
+
+#ifndef PN
+#define PN 32          // panel width (columns of Wᵀ per panel); 16 or 32
+#endif
+#ifndef MR
+#define MR 8           // rows of A per work-item in kernel_gemm_panel
+#endif
+#ifndef TM
+#define TM 64          // tile rows per work-group in kernel_gemm_tiled
+#endif
+#ifndef TN
+#define TN 64          // tile columns per work-group in kernel_gemm_tiled (multiple of PN)
+#endif
+#ifndef TK
+#define TK 16          // K step staged through local memory in kernel_gemm_tiled
+#endif
+#ifndef WM
+#define WM 4           // rows per work-item in kernel_gemm_tiled
+#endif
+#ifndef WN
+#define WN 4           // columns per work-item in kernel_gemm_tiled
+#endif
+
+#define ACT_NONE 0
+#define ACT_GELU 1
+#define ACT_GELU_TANH 2
+#define ACT_RELU 3
+
+#if PN == 32
+typedef float16 pvec;
+#define PVECS 2
+#define vload_p vload16
+#define vstore_p vstore16
+#elif PN == 16
+typedef float16 pvec;
+#define PVECS 1
+#define vload_p vload16
+#define vstore_p vstore16
+#elif PN == 8
+typedef float8 pvec;
+#define PVECS 1
+#define vload_p vload8
+#define vstore_p vstore8
+#else
+#error "PN must be 8, 16 or 32"
+#endif
+#define PW (PN / PVECS)   // floats per vector
+
+/// The activation applied in the epilogue; erf form of GELU as in transformers.
+inline float apply_act(float x, int act) {
+    if (act == ACT_GELU) return 0.5f * x * (1.0f + erf(x * 0.7071067811865476f));
+    if (act == ACT_GELU_TANH) {
+        const float c = 0.7978845608028654f;  // sqrt(2/pi)
+        return 0.5f * x * (1.0f + tanh(c * (x + 0.044715f * x * x * x)));
+    }
+    if (act == ACT_RELU) return fmax(x, 0.0f);
+    return x;
+}
+
+inline pvec apply_act_v(pvec x, int act) {
+    if (act == ACT_GELU) return 0.5f * x * (1.0f + erf(x * 0.7071067811865476f));
+    if (act == ACT_GELU_TANH) {
+        const float c = 0.7978845608028654f;
+        return 0.5f * x * (1.0f + tanh(c * (x + 0.044715f * x * x * x)));
+    }
+    if (act == ACT_RELU) return fmax(x, (pvec)(0.0f));
+    return x;
+}
+
+// -------------------------------------------------------------------------------------
+// kernel_gemm_panel: global size (ceil(M/MR), panels); one MR × PN tile per work-item.
+// -------------------------------------------------------------------------------------
+__kernel void kernel_gemm_panel(const int M, const int N, const int K,
+                                __global const float* restrict A, const int lda,
+                                __global const float* restrict Wp,
+                                __global const float* restrict bias,
+                                __global float* restrict C, const int ldc,
+                                const int act)
+{
+    const int m0 = get_global_id(0) * MR;
+    const int p = get_global_id(1);
+    if (m0 >= M) return;
+
+    const __global float* w = Wp + (size_t)p * K * PN;
+    const __global float* a[MR];
+    #pragma unroll
+    for (int i = 0; i < MR; i++) a[i] = A + (size_t)min(m0 + i, M - 1) * lda;
+
+    pvec acc[MR][PVECS];
+    #pragma unroll
+    for (int i = 0; i < MR; i++) {
+        #pragma unroll
+        for (int v = 0; v < PVECS; v++) acc[i][v] = (pvec)(0.0f);
+    }
+
+    for (int k = 0; k < K; k++) {
+        pvec wv[PVECS];
+        #pragma unroll
+        for (int v = 0; v < PVECS; v++) wv[v] = vload_p(v, w + (size_t)k * PN);
+        #pragma unroll
+        for (int i = 0; i < MR; i++) {
+            const float ai = a[i][k];
+            #pragma unroll
+            for (int v = 0; v < PVECS; v++) acc[i][v] = fma((pvec)(ai), wv[v], acc[i][v]);
+        }
+    }
+
+    const int n0 = p * PN;
+    pvec b[PVECS];
+    #pragma unroll
+    for (int v = 0; v < PVECS; v++) {
+        // bias is padded to a whole number of panels by the host
+        b[v] = vload_p(0, bias + n0 + v * PW);
+    }
+    const bool full = n0 + PN <= N;
+    #pragma unroll
+    for (int i = 0; i < MR; i++) {
+        if (m0 + i >= M) break;
+        __global float* c = C + (size_t)(m0 + i) * ldc + n0;
+        #pragma unroll
+        for (int v = 0; v < PVECS; v++) {
+            pvec r = apply_act_v(acc[i][v] + b[v], act);
+            if (full) {
+                vstore_p(r, 0, c + v * PW);
+            } else {
+                float t[PW];
+                vstore_p(r, 0, t);
+                for (int j = 0; j < PW; j++)
+                    if (n0 + v * PW + j < N) c[v * PW + j] = t[j];
+            }
+        }
+    }
+}
+
+// -------------------------------------------------------------------------------------
+// kernel_gemm_tiled: local size (TN/WN, TM/WM), global size (ceil(N/TN)·TN/WN, ceil(M/TM)·TM/WM).
+// Work-item (tx, ty) owns rows ty + r·(TM/WM) and columns tx + c·(TN/WN) of the tile, so
+// neighbouring work-items touch neighbouring addresses in local memory and in C.
+// -------------------------------------------------------------------------------------
+#define LX (TN / WN)
+#define LY (TM / WM)
+
+__kernel __attribute__((reqd_work_group_size(LX, LY, 1)))
+void kernel_gemm_tiled(const int M, const int N, const int K,
+                       __global const float* restrict A, const int lda,
+                       __global const float* restrict Wp,
+                       __global const float* restrict bias,
+                       __global float* restrict C, const int ldc,
+                       const int act)
+{
+    __local float As[TK][TM + 1];   // transposed A tile, padded against bank conflicts
+    __local float Bs[TK][TN];
+
+    const int tx = get_local_id(0), ty = get_local_id(1);
+    const int tid = ty * LX + tx;
+    const int mBase = get_group_id(1) * TM;
+    const int nBase = get_group_id(0) * TN;
+
+    float acc[WM][WN];
+    for (int r = 0; r < WM; r++)
+        for (int c = 0; c < WN; c++) acc[r][c] = 0.0f;
+
+    for (int k0 = 0; k0 < K; k0 += TK) {
+        // A tile: TM rows × TK columns, read along K (contiguous).
+        for (int e = tid; e < TM * TK; e += LX * LY) {
+            const int r = e / TK, kk = e % TK;
+            const int m = min(mBase + r, M - 1), k = k0 + kk;
+            As[kk][r] = k < K ? A[(size_t)m * lda + k] : 0.0f;
+        }
+        // W tile: TK rows of TN columns from TN/PN panels (contiguous PN runs).
+        for (int e = tid; e < TK * TN; e += LX * LY) {
+            const int kk = e / TN, c = e % TN;
+            const int n = nBase + c, k = k0 + kk;
+            const int p = n / PN;
+            Bs[kk][c] = (k < K && n < ((N + PN - 1) / PN) * PN)
+                ? Wp[((size_t)p * K + k) * PN + (n % PN)] : 0.0f;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        #pragma unroll
+        for (int kk = 0; kk < TK; kk++) {
+            float av[WM], bv[WN];
+            for (int r = 0; r < WM; r++) av[r] = As[kk][ty + r * LY];
+            for (int c = 0; c < WN; c++) bv[c] = Bs[kk][tx + c * LX];
+            for (int r = 0; r < WM; r++)
+                for (int c = 0; c < WN; c++) acc[r][c] = fma(av[r], bv[c], acc[r][c]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    for (int r = 0; r < WM; r++) {
+        const int m = mBase + ty + r * LY;
+        if (m >= M) continue;
+        for (int c = 0; c < WN; c++) {
+            const int n = nBase + tx + c * LX;
+            if (n < N) C[(size_t)m * ldc + n] = apply_act(acc[r][c] + bias[n], act);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+// =====================================================================================
+// kernel_layernorm: y = LayerNorm(x + residual) · gamma + beta over rows of length n.
+//
+//   x, residual, y  [rows, n]   (y may alias residual or x: each row is read fully
+//                                before any of it is written, by the same work-group)
+//   gamma, beta     [n]
+//
+// Statistics in two passes (mean, then centred variance) as torch does, so rows with a
+// large common offset keep their precision. Local size LN_WG, global size rows · LN_WG.
+// =====================================================================================
+
+#ifndef LN_WG
+#define LN_WG 1        // work-items per row (1 on CPUs: no barriers)
+#endif
+
+inline float ln_reduce(float v, __local float* red, const int lid) {
+#if LN_WG > 1
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = LN_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) red[lid] += red[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    v = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+#endif
+    return v;
+}
+
+__kernel __attribute__((reqd_work_group_size(LN_WG, 1, 1)))
+void kernel_layernorm(const int n, __global const float* x, __global const float* residual,
+                      const int has_residual, __global const float* restrict gamma,
+                      __global const float* restrict beta, const float eps, __global float* y)
+{
+    __local float red[LN_WG];
+    const int row = get_group_id(0);
+    const int lid = get_local_id(0);
+    const __global float* xr = x + (size_t)row * n;
+    const __global float* rr = residual + (size_t)(has_residual ? row : 0) * n;
+    __global float* yr = y + (size_t)row * n;
+
+    float s = 0.0f;
+    for (int j = lid; j < n; j += LN_WG) s += xr[j] + (has_residual ? rr[j] : 0.0f);
+    const float mean = ln_reduce(s, red, lid) / (float)n;
+    float q = 0.0f;
+    for (int j = lid; j < n; j += LN_WG) {
+        const float d = xr[j] + (has_residual ? rr[j] : 0.0f) - mean;
+        q += d * d;
+    }
+    const float rstd = rsqrt(ln_reduce(q, red, lid) / (float)n + eps);
+    for (int j = lid; j < n; j += LN_WG) {
+        const float d = xr[j] + (has_residual ? rr[j] : 0.0f) - mean;
+        yr[j] = d * rstd * gamma[j] + beta[j];
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+
+/// Host memory standing in for a device buffer: 64-byte aligned, `count` 4-byte elements.
+///
+/// Sendable: the pointer is fixed for the buffer's life; callers do not run two operations
+/// on one buffer at once (the same contract as a device queue), hence `@unchecked`.
+final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
+    let count: Int
+    let elementType: ElementType
+    let raw: UnsafeMutableRawPointer
+
+    init(count: Int, type: ElementType) {
+        self.count = count
+        elementType = type
+        raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        raw.initializeMemory(as: UInt32.self, repeating: 0, count: max(count, 1))
+    }
+
+    var floats: UnsafeMutablePointer<Float> { raw.assumingMemoryBound(to: Float.self) }
+    var ints: UnsafeMutablePointer<Int32> { raw.assumingMemoryBound(to: Int32.self) }
+
+    deinit { raw.deallocate() }
+}
+
+/// A linear layer on the CPU path: the weight kept in Hugging Face's `[out, in]` layout,
+/// which OpenBLAS reads transposed directly.
+final class CPULinear: DeviceLinear, @unchecked Sendable {
+    let outFeatures: Int
+    let inFeatures: Int
+    let weight: CPUBuffer   // [out, in]
+    let bias: CPUBuffer?    // [out]
+
+    init(weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int) throws {
+        try requirePositive([("outFeatures", n), ("inFeatures", k)])
+        guard weight.count == n * k else {
+            throw BackendError.sizeMismatch("linear weight has \(weight.count) values, expected \(n)×\(k)")
+        }
+        if let bias, bias.count != n {
+            throw BackendError.sizeMismatch("linear bias has \(bias.count) values, expected \(n)")
+        }
+        outFeatures = n
+        inFeatures = k
+        let w = CPUBuffer(count: n * k, type: .float32)
+        weight.withUnsafeBufferPointer { w.floats.update(from: $0.baseAddress!, count: n * k) }
+        self.weight = w
+        if let bias {
+            let b = CPUBuffer(count: n, type: .float32)
+            bias.withUnsafeBufferPointer { b.floats.update(from: $0.baseAddress!, count: n) }
+            self.bias = b
+        } else {
+            self.bias = nil
+        }
+    }
+}
+
+/// Runs `body` over `0..<count` split into contiguous chunks on all cores, when the work is
+/// big enough to pay for the threads (`cost` is a rough operation count).
+func parallelChunks(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    if cores <= 1 || cost < 1 << 16 || count < 2 {
+        body(0..<count)
+        return
+    }
+    let chunks = min(count, cores * 4)
+    withoutActuallyEscaping(body) { body in
+        // The chunks are disjoint and concurrentPerform returns only when all are done.
+        nonisolated(unsafe) let work = body
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = count * c / chunks, hi = count * (c + 1) / chunks
+            if lo < hi { work(lo..<hi) }
+        }
+    }
+}

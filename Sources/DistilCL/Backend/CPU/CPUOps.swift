@@ -1,0 +1,176 @@
+import Foundation
+
+// MARK: - Row kernels (vectorised with SIMD16, the AVX-512 width)
+
+typealias V16 = SIMD16<Float>
+
+@inline(__always) func load16(_ p: UnsafePointer<Float>) -> V16 {
+    UnsafeRawPointer(p).loadUnaligned(as: V16.self)
+}
+
+@inline(__always) func store16(_ v: V16, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V16.self)
+}
+
+/// `row[i] += add[i]` for `i < n`.
+func addInPlace(_ row: UnsafeMutablePointer<Float>, _ add: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 16 <= n { store16(load16(row + i) + load16(add + i), row + i); i += 16 }
+    while i < n { row[i] += add[i]; i += 1 }
+}
+
+/// `y[i] = act(x[i])` for `i < n` (y may be x).
+func applyActivation(_ act: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    switch act {
+    case .none:
+        if UnsafePointer(y) != x { y.update(from: x, count: n) }
+    case .relu:
+        for i in 0..<n { y[i] = max(x[i], 0) }
+    case .gelu:
+        for i in 0..<n { let v = x[i]; y[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
+    case .geluTanh:
+        for i in 0..<n {
+            let v = x[i]
+            y[i] = 0.5 * v * (1 + tanhf(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+        }
+    }
+}
+
+extension CPUBackend {
+    // MARK: - Softmax
+
+    public func softmax(_ x: any DeviceBuffer, rows: Int, cols: Int, scale: Float,
+                        mask: (any DeviceBuffer)?, rowsPerMaskRow: Int, out: any DeviceBuffer) throws {
+        try requirePositive([("rows", rows), ("cols", cols), ("rowsPerMaskRow", rowsPerMaskRow)])
+        try requireBuffer(x, rows * cols, .float32, "softmax input")
+        try requireBuffer(out, rows * cols, .float32, "softmax output")
+        if let mask {
+            try requireBuffer(mask, (rows + rowsPerMaskRow - 1) / rowsPerMaskRow * cols, .float32, "softmax mask")
+        }
+        let (px, py, pm) = (cpu(x).floats, cpu(out).floats, mask.map { cpu($0).floats })
+        parallelChunks(rows, cost: rows * cols * 8) { range in
+            for r in range {
+                let xr = px + r * cols, yr = py + r * cols
+                let mr = pm.map { $0 + (r / rowsPerMaskRow) * cols }
+                var mx = -Float.infinity
+                for j in 0..<cols {
+                    let v = scale * xr[j] + (mr?[j] ?? 0)
+                    yr[j] = v
+                    mx = max(mx, v)
+                }
+                // A fully masked row (all -inf) gives zeros rather than NaN.
+                let shift = mx == -.infinity ? 0 : mx
+                var sum: Float = 0
+                for j in 0..<cols { let e = expf(yr[j] - shift); yr[j] = e; sum += e }
+                let inv: Float = sum > 0 ? 1 / sum : 0
+                for j in 0..<cols { yr[j] *= inv }
+            }
+        }
+    }
+
+    // MARK: - LayerNorm
+
+    public func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
+                          beta: any DeviceBuffer, rows: Int, cols: Int, eps: Float, out: any DeviceBuffer) throws {
+        try requirePositive([("rows", rows), ("cols", cols)])
+        try requireBuffer(x, rows * cols, .float32, "layerNorm input")
+        if let residual { try requireBuffer(residual, rows * cols, .float32, "layerNorm residual") }
+        try requireBuffer(gamma, cols, .float32, "layerNorm gamma")
+        try requireBuffer(beta, cols, .float32, "layerNorm beta")
+        try requireBuffer(out, rows * cols, .float32, "layerNorm output")
+        let (px, pr, pg, pb, py) = (cpu(x).floats, residual.map { cpu($0).floats }, cpu(gamma).floats,
+                                    cpu(beta).floats, cpu(out).floats)
+        parallelChunks(rows, cost: rows * cols * 6) { range in
+            let sum = UnsafeMutablePointer<Float>.allocate(capacity: cols)
+            defer { sum.deallocate() }
+            for r in range {
+                let xr = px + r * cols
+                sum.update(from: xr, count: cols)
+                if let pr { addInPlace(sum, pr + r * cols, cols) }
+                var acc: Float = 0
+                for j in 0..<cols { acc += sum[j] }
+                let mean = acc / Float(cols)
+                var q: Float = 0
+                for j in 0..<cols { let d = sum[j] - mean; q += d * d }
+                let rstd = 1 / (q / Float(cols) + eps).squareRoot()
+                let yr = py + r * cols
+                for j in 0..<cols { yr[j] = (sum[j] - mean) * rstd * pg[j] + pb[j] }
+            }
+        }
+    }
+
+    // MARK: - Element-wise and glue
+
+    public func activation(_ x: any DeviceBuffer, count: Int, _ kind: Activation, out: any DeviceBuffer) throws {
+        try requireBuffer(x, count, .float32, "activation input")
+        try requireBuffer(out, count, .float32, "activation output")
+        let (px, py) = (cpu(x).floats, cpu(out).floats)
+        parallelChunks((count + 1023) / 1024, cost: count * 16) { range in
+            let lo = range.lowerBound * 1024, hi = min(count, range.upperBound * 1024)
+            applyActivation(kind, px + lo, py + lo, hi - lo)
+        }
+    }
+
+    public func embed(ids: any DeviceBuffer, positions: any DeviceBuffer, typeIds: (any DeviceBuffer)?,
+                      word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
+                      tokens: Int, dim: Int, out: any DeviceBuffer) throws {
+        try requirePositive([("tokens", tokens), ("dim", dim)])
+        try requireBuffer(ids, tokens, .int32, "embed ids")
+        try requireBuffer(positions, tokens, .int32, "embed positions")
+        try requireBuffer(out, tokens * dim, .float32, "embed output")
+        if (typeIds == nil) != (tokenType == nil) {
+            throw BackendError.invalidArgument("embed needs both typeIds and tokenType, or neither")
+        }
+        if let typeIds { try requireBuffer(typeIds, tokens, .int32, "embed typeIds") }
+        let (vocab, maxPos, types) = (word.count / dim, position.count / dim, (tokenType?.count ?? 0) / dim)
+        let (pi, pp, pt) = (cpu(ids).ints, cpu(positions).ints, typeIds.map { cpu($0).ints })
+        let (pw, ppe, pte, py) = (cpu(word).floats, cpu(position).floats, tokenType.map { cpu($0).floats },
+                                  cpu(out).floats)
+        for t in 0..<tokens {
+            let row = py + t * dim
+            row.update(from: pw + clampIndex(pi[t], vocab) * dim, count: dim)
+            addInPlace(row, ppe + clampIndex(pp[t], maxPos) * dim, dim)
+            if let pt, let pte { addInPlace(row, pte + clampIndex(pt[t], types) * dim, dim) }
+        }
+    }
+
+    public func gatherRows(_ src: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
+                           out: any DeviceBuffer) throws {
+        try requirePositive([("rows", rows), ("dim", dim)])
+        try requireBuffer(index, rows, .int32, "gatherRows index")
+        try requireBuffer(out, rows * dim, .float32, "gatherRows output")
+        let (ps, pi, py) = (cpu(src).floats, cpu(index).ints, cpu(out).floats)
+        let srcRows = src.count / dim
+        for r in 0..<rows {
+            let i = Int(pi[r])
+            guard i >= 0, i < srcRows else {
+                throw BackendError.invalidArgument("gatherRows index \(i) outside 0..<\(srcRows)")
+            }
+            (py + r * dim).update(from: ps + i * dim, count: dim)
+        }
+    }
+
+    public func meanPool(_ hidden: any DeviceBuffer, mask: any DeviceBuffer, batch: Int, seq: Int, dim: Int,
+                         out: any DeviceBuffer) throws {
+        try requirePositive([("batch", batch), ("seq", seq), ("dim", dim)])
+        try requireBuffer(hidden, batch * seq * dim, .float32, "meanPool hidden")
+        try requireBuffer(mask, batch * seq, .float32, "meanPool mask")
+        try requireBuffer(out, batch * dim, .float32, "meanPool output")
+        let (ph, pm, py) = (cpu(hidden).floats, cpu(mask).floats, cpu(out).floats)
+        for b in 0..<batch {
+            let row = py + b * dim
+            row.update(repeating: 0, count: dim)
+            var count: Float = 0
+            for s in 0..<seq {
+                let m = pm[b * seq + s]
+                count += m
+                let h = ph + (b * seq + s) * dim
+                for d in 0..<dim { row[d] += m * h[d] }
+            }
+            let inv = 1 / max(count, 1e-9)
+            for d in 0..<dim { row[d] *= inv }
+        }
+    }
+}
+
+@inline(__always) private func clampIndex(_ i: Int32, _ n: Int) -> Int { min(max(Int(i), 0), n - 1) }

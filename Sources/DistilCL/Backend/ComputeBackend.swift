@@ -1,0 +1,140 @@
+// MARK: - The narrow backend every model is written against
+
+/// What a device buffer holds.
+public enum ElementType: Sendable {
+    case float32, int32
+
+    var byteSize: Int { 4 }
+}
+
+/// An opaque buffer that lives on a backend's device. Only the backend that made it may use it.
+public protocol DeviceBuffer: AnyObject, Sendable {
+    /// Number of elements.
+    var count: Int { get }
+    var elementType: ElementType { get }
+}
+
+/// Activation applied in the epilogue of a linear layer.
+public enum Activation: Int32, Sendable, CaseIterable {
+    case none = 0
+    /// GELU in the exact erf form, `0.5·x·(1 + erf(x/√2))`, as transformers' `gelu`.
+    case gelu = 1
+    /// GELU's tanh approximation (`gelu_new`, `gelu_pytorch_tanh`); only where a config names it.
+    case geluTanh = 2
+    case relu = 3
+}
+
+/// A linear layer's weight `[out, in]` (Hugging Face layout) and bias `[out]`, uploaded once.
+/// The backend keeps it in whatever layout its GEMM wants.
+public protocol DeviceLinear: AnyObject, Sendable {
+    var outFeatures: Int { get }
+    var inFeatures: Int { get }
+}
+
+/// A batch of equally shaped matrices inside one buffer: element `(b1, b2, row, col)` is at
+/// `offset + b1·stride1 + b2·stride2 + row·ld + col`.
+public struct MatrixView: Sendable {
+    public var buffer: any DeviceBuffer
+    public var offset: Int
+    public var stride1: Int
+    public var stride2: Int
+    public var ld: Int
+
+    public init(_ buffer: any DeviceBuffer, offset: Int = 0, stride1: Int, stride2: Int, ld: Int) {
+        self.buffer = buffer; self.offset = offset; self.stride1 = stride1; self.stride2 = stride2; self.ld = ld
+    }
+}
+
+/// The operations a BERT-family encoder needs. Implemented by `CPUBackend` (OpenBLAS and
+/// vectorised Swift) and `OpenCLBackend` (the kernels in `Kernels/`).
+///
+/// All shapes are row-major. Calls are queued in order; results are visible to the next call
+/// and to `download`. Inputs and outputs of one call must not overlap unless a method says so.
+public protocol ComputeBackend: AnyObject, Sendable {
+    /// Human-readable device description, e.g. `OpenCL: NVIDIA H100 (NVIDIA CUDA)`.
+    var name: String { get }
+
+    // MARK: Memory
+    func makeBuffer(count: Int, type: ElementType) throws -> any DeviceBuffer
+    func upload(_ values: [Float], to buffer: any DeviceBuffer) throws
+    func upload(_ values: [Int32], to buffer: any DeviceBuffer) throws
+    /// Reads the first `count` elements (all when nil); waits for queued work.
+    func download(_ buffer: any DeviceBuffer, count: Int?) throws -> [Float]
+    /// Waits until every queued operation has finished.
+    func synchronize() throws
+    /// Uploads a linear layer. `weight` is `[outFeatures, inFeatures]`, `bias` `[outFeatures]`.
+    func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) throws -> any DeviceLinear
+
+    // MARK: Operations
+    /// `out[m, n] = act(Σ_k x[m, k]·W[n, k] + bias[n])`; x `[rows, in]`, out `[rows, out]`.
+    func linear(_ x: any DeviceBuffer, _ weights: any DeviceLinear, rows: Int,
+                activation: Activation, out: any DeviceBuffer) throws
+
+    /// Strided batched GEMM over `batch.0 × batch.1` matrices in one call:
+    /// `C[i, j] = alpha·Σ_p A[i, p]·B'[p, j]` with `B' = Bᵀ` (B stored `[n, k]`) when
+    /// `transposeB`, else B stored `[k, n]`. A is `[m, k]`, C `[m, n]` per batch element.
+    func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
+                       transposeB: Bool, alpha: Float, batch: (Int, Int)) throws
+
+    /// Row softmax of `scale·x + mask`, x and out `[rows, cols]` (out may be x). `mask`
+    /// `[rows / rowsPerMaskRow, cols]` is additive (0 keeps, a large negative drops). A row
+    /// whose every entry is -inf gives zeros.
+    func softmax(_ x: any DeviceBuffer, rows: Int, cols: Int, scale: Float,
+                 mask: (any DeviceBuffer)?, rowsPerMaskRow: Int, out: any DeviceBuffer) throws
+
+    /// `out = LayerNorm(x + residual)·gamma + beta` over rows of `cols`; x, residual, out
+    /// `[rows, cols]` (out may be x or residual), gamma and beta `[cols]`.
+    func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
+                   beta: any DeviceBuffer, rows: Int, cols: Int, eps: Float, out: any DeviceBuffer) throws
+
+    /// Element-wise activation over `count` elements (out may be x).
+    func activation(_ x: any DeviceBuffer, count: Int, _ kind: Activation, out: any DeviceBuffer) throws
+
+    /// `out[t, :] = word[ids[t], :] + position[positions[t], :] (+ tokenType[typeIds[t], :])`.
+    /// ids, positions, typeIds `[tokens]` int32; tables `[rows, dim]`; out `[tokens, dim]`.
+    func embed(ids: any DeviceBuffer, positions: any DeviceBuffer, typeIds: (any DeviceBuffer)?,
+               word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
+               tokens: Int, dim: Int, out: any DeviceBuffer) throws
+
+    /// `out[r, :] = src[index[r], :]`; index `[rows]` int32, out `[rows, dim]`.
+    func gatherRows(_ src: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
+                    out: any DeviceBuffer) throws
+
+    /// Masked mean over the sequence: hidden `[batch, seq, dim]`, mask `[batch, seq]` (1/0),
+    /// out `[batch, dim]`; a row with no tokens gives zeros.
+    func meanPool(_ hidden: any DeviceBuffer, mask: any DeviceBuffer, batch: Int, seq: Int, dim: Int,
+                  out: any DeviceBuffer) throws
+}
+
+public extension ComputeBackend {
+    func makeBuffer(count: Int) throws -> any DeviceBuffer { try makeBuffer(count: count, type: .float32) }
+
+    func download(_ buffer: any DeviceBuffer) throws -> [Float] { try download(buffer, count: nil) }
+
+    /// A buffer holding `values`.
+    func buffer(_ values: [Float]) throws -> any DeviceBuffer {
+        let b = try makeBuffer(count: max(values.count, 1), type: .float32)
+        if !values.isEmpty { try upload(values, to: b) }
+        return b
+    }
+
+    /// A buffer holding `values`.
+    func buffer(_ values: [Int32]) throws -> any DeviceBuffer {
+        let b = try makeBuffer(count: max(values.count, 1), type: .int32)
+        if !values.isEmpty { try upload(values, to: b) }
+        return b
+    }
+}
+
+/// Errors any backend can raise for misuse that a caller could cause.
+public enum BackendError: Error, CustomStringConvertible, Equatable {
+    case sizeMismatch(String)
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case .sizeMismatch(let what): return "buffer size mismatch: \(what)"
+        case .invalidArgument(let what): return "invalid argument: \(what)"
+        }
+    }
+}

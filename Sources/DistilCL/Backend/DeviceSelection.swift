@@ -1,0 +1,84 @@
+import Foundation
+
+/// Which backend to run on: `auto`, `cpu`, `opencl` or `opencl:N` (N from `distilcl devices`).
+/// The environment variable `DISTILCL_DEVICE` gives the default.
+public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
+    /// An OpenCL GPU when one exists, else the CPU path.
+    case auto
+    /// The CPU path (OpenBLAS), no OpenCL.
+    case cpu
+    /// An OpenCL device: the given index, or when nil the first GPU, else the first device.
+    case opencl(Int?)
+
+    public static let environmentVariable = "DISTILCL_DEVICE"
+
+    public init(parsing text: String) throws {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        switch t {
+        case "auto", "": self = .auto
+        case "cpu": self = .cpu
+        case "opencl", "gpu": self = .opencl(nil)
+        default:
+            if t.hasPrefix("opencl:"), let n = Int(t.dropFirst(7)), n >= 0 {
+                self = .opencl(n)
+            } else {
+                throw DeviceSelectionError.badChoice(text)
+            }
+        }
+    }
+
+    /// `DISTILCL_DEVICE` when set, else `auto`.
+    public static func fromEnvironment() throws -> DeviceChoice {
+        guard let v = ProcessInfo.processInfo.environment[environmentVariable] else { return .auto }
+        return try DeviceChoice(parsing: v)
+    }
+
+    public var description: String {
+        switch self {
+        case .auto: return "auto"
+        case .cpu: return "cpu"
+        case .opencl(nil): return "opencl"
+        case .opencl(let n?): return "opencl:\(n)"
+        }
+    }
+
+    /// The OpenCL device this choice names among `devices`, or nil for the CPU path.
+    public func resolve(among devices: [CLDeviceInfo]) throws -> CLDeviceInfo? {
+        switch self {
+        case .cpu: return nil
+        case .auto: return devices.first(where: \.isGPU)
+        case .opencl(nil):
+            guard let d = devices.first(where: \.isGPU) ?? devices.first else {
+                throw DeviceSelectionError.noOpenCLDevice
+            }
+            return d
+        case .opencl(let n?):
+            guard n < devices.count else { throw DeviceSelectionError.noSuchDevice(n, devices.count) }
+            return devices[n]
+        }
+    }
+}
+
+public enum DeviceSelectionError: Error, CustomStringConvertible, Equatable {
+    case badChoice(String)
+    case noOpenCLDevice
+    case noSuchDevice(Int, Int)
+
+    public var description: String {
+        switch self {
+        case .badChoice(let t):
+            return "unknown device '\(t)': use auto, cpu, opencl or opencl:N (see `distilcl devices`)"
+        case .noOpenCLDevice:
+            return "no OpenCL device found (on Debian: apt-get install pocl-opencl-icd for the CPU device)"
+        case .noSuchDevice(let n, let count):
+            return "no OpenCL device \(n): \(count) device(s) found (see `distilcl devices`)"
+        }
+    }
+}
+
+/// Makes the backend a choice names.
+public func makeBackend(_ choice: DeviceChoice, tuning: KernelTuning? = nil) throws -> any ComputeBackend {
+    let devices = choice == .cpu ? [] : try listOpenCLDevices()
+    guard let device = try choice.resolve(among: devices) else { return CPUBackend() }
+    return try OpenCLBackend(device: device, tuning: tuning)
+}

@@ -1,0 +1,48 @@
+/// Compile-time parameters for the kernels in `Kernels/`, passed as `-D` options; the
+/// defaults in the `.cl` files are what a build without options gets.
+public struct KernelTuning: Sendable, Equatable {
+    public enum GEMM: String, Sendable, CaseIterable {
+        /// `kernel_gemm_panel`: register tiles, no local memory (CPU devices).
+        case panel
+        /// `kernel_gemm_tiled`: local-memory tiles (GPUs).
+        case tiled
+    }
+
+    public var gemm: GEMM
+    /// Panel width of the repacked weights (8, 16 or 32).
+    public var panelWidth: Int
+    /// Rows per work-item in `kernel_gemm_panel`.
+    public var panelRows: Int
+    /// Tile of `kernel_gemm_tiled`: rows, columns, K step, rows and columns per work-item.
+    public var tile: (m: Int, n: Int, k: Int, wm: Int, wn: Int)
+    /// Work-items per row of softmax and layernorm (1 on CPUs: no barriers).
+    public var rowGroup: Int
+    /// Output tile per work-item of `kernel_bmm`.
+    public var bmmTile: (m: Int, n: Int)
+
+    public init(gemm: GEMM, panelWidth: Int = 32, panelRows: Int = 8,
+                tile: (m: Int, n: Int, k: Int, wm: Int, wn: Int) = (64, 64, 16, 4, 4),
+                rowGroup: Int = 1, bmmTile: (m: Int, n: Int) = (4, 4)) {
+        self.gemm = gemm; self.panelWidth = panelWidth; self.panelRows = panelRows
+        self.tile = tile; self.rowGroup = rowGroup; self.bmmTile = bmmTile
+    }
+
+    /// What suits a device: register tiles on CPUs, local-memory tiles on GPUs.
+    public static func `default`(for device: CLDeviceInfo) -> KernelTuning {
+        if device.isGPU {
+            return KernelTuning(gemm: .tiled, panelWidth: 32, tile: (64, 64, 16, 4, 4),
+                                rowGroup: min(128, max(1, device.maxWorkGroupSize)), bmmTile: (4, 4))
+        }
+        return KernelTuning(gemm: .panel, panelWidth: 32, panelRows: 8, rowGroup: 1, bmmTile: (4, 4))
+    }
+
+    /// The `-D` options for the program build.
+    var buildOptions: String {
+        ["-DPN=\(panelWidth)", "-DMR=\(panelRows)",
+         "-DTM=\(tile.m)", "-DTN=\(tile.n)", "-DTK=\(tile.k)", "-DWM=\(tile.wm)", "-DWN=\(tile.wn)",
+         "-DSM_WG=\(rowGroup)", "-DLN_WG=\(rowGroup)", "-DBM=\(bmmTile.m)", "-DBN=\(bmmTile.n)"]
+            .joined(separator: " ")
+    }
+
+    public static func == (l: KernelTuning, r: KernelTuning) -> Bool { l.buildOptions == r.buildOptions && l.gemm == r.gemm }
+}

@@ -1,0 +1,179 @@
+import COpenCL
+import Foundation
+
+/// The OpenCL backend: every kernel of `Kernels/` built once at start-up for one device,
+/// an in-order profiling queue, and the weights resident in device buffers.
+///
+/// Sendable: all launches (argument setting plus enqueue) and the event log happen under
+/// `lock`, because `clSetKernelArg` is not thread-safe; every stored handle is immutable.
+public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
+    public let device: CLDeviceInfo
+    public let tuning: KernelTuning
+    public var name: String { "OpenCL: \(device.name) (\(device.platformName))" }
+    /// How many of the programs came from the on-disk binary cache.
+    public let cachedPrograms: Int
+
+    let context: CLContext
+    let queue: CLQueue
+    private let kernels: [String: CLKernel]
+    private let lock = NSLock()
+    private var eventLog: [(String, CLEvent)]? = nil
+
+    /// The `.cl` files built at start-up.
+    static let programFiles = ["gemm.cl", "attention.cl", "norm.cl", "elementwise.cl"]
+
+    /// Creates the context and queue and builds every program for `device`.
+    /// - Parameter extraOptions: appended to the build options (tests use it to inject faults).
+    public init(device: CLDeviceInfo, tuning: KernelTuning? = nil, extraOptions: String = "") throws {
+        self.device = device
+        self.tuning = tuning ?? .default(for: device)
+        context = try CLContext(device: device.device)
+        queue = try CLQueue(context: context, device: device.device)
+
+        let env = ProcessInfo.processInfo.environment
+        let options = ["-cl-std=CL1.2", self.tuning.buildOptions, env["DISTILCL_CL_OPTIONS"] ?? "", extraOptions]
+            .filter { !$0.isEmpty }.joined(separator: " ")
+        let cache = ProgramCache(environment: env)
+        var table: [String: CLKernel] = [:]
+        var cached = 0
+        for file in Self.programFiles {
+            guard let source = EmbeddedKernels.sources[file] else { throw CLError.missingKernel(file) }
+            let (program, hit) = try cache.build(file: file, source: source, options: options,
+                                                 context: context, device: device)
+            if hit { cached += 1 }
+            for name in Self.kernelNames(in: source) {
+                table[name] = try CLKernel(program: program, name: name)
+            }
+        }
+        kernels = table
+        cachedPrograms = cached
+    }
+
+    /// The names of the `__kernel` functions in a source file.
+    static func kernelNames(in source: String) -> [String] {
+        var names: [String] = []
+        for line in source.split(separator: "\n") {
+            guard let r = line.range(of: "kernel_") else { continue }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasPrefix("__kernel") || trimmed.hasPrefix("void kernel_") else { continue }
+            let name = line[r.lowerBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+            if !names.contains(String(name)) { names.append(String(name)) }
+        }
+        return names
+    }
+
+    // MARK: - Profiling
+
+    /// Runs `body` and returns each kernel launched inside it with its device time in
+    /// nanoseconds, from the queue's profiling events.
+    public func profile(_ body: () throws -> Void) throws -> [(kernel: String, nanoseconds: UInt64)] {
+        lock.withLock { eventLog = [] }
+        defer { lock.withLock { eventLog = nil } }
+        try body()
+        try queue.finish()
+        let events = lock.withLock { eventLog ?? [] }
+        return try events.map { ($0.0, try $0.1.durationNanoseconds()) }
+    }
+
+    // MARK: - Memory
+
+    public func makeBuffer(count: Int, type: ElementType) throws -> any DeviceBuffer {
+        try CLBuffer(context: context, count: count, type: type)
+    }
+
+    public func upload(_ values: [Float], to buffer: any DeviceBuffer) throws {
+        try write(values, to: buffer, type: .float32)
+    }
+
+    public func upload(_ values: [Int32], to buffer: any DeviceBuffer) throws {
+        try write(values, to: buffer, type: .int32)
+    }
+
+    private func write<T>(_ values: [T], to buffer: any DeviceBuffer, type: ElementType) throws {
+        let b = cl(buffer)
+        try requireBuffer(b, values.count, type, "upload target")
+        guard !values.isEmpty else { return }
+        // Blocking write: the array need not outlive the call.
+        try values.withUnsafeBytes { raw in
+            try clCheck(clEnqueueWriteBuffer(queue.handle, b.handle, cl_bool(CL_TRUE), 0, raw.count,
+                                             raw.baseAddress, 0, nil, nil), "clEnqueueWriteBuffer")
+        }
+    }
+
+    public func download(_ buffer: any DeviceBuffer, count: Int?) throws -> [Float] {
+        let b = cl(buffer)
+        let n = count ?? b.count
+        try requireBuffer(b, n, b.elementType, "download source")
+        var out = [Float](repeating: 0, count: n)
+        guard n > 0 else { return out }
+        try out.withUnsafeMutableBytes { raw in
+            try clCheck(clEnqueueReadBuffer(queue.handle, b.handle, cl_bool(CL_TRUE), 0, raw.count,
+                                            raw.baseAddress, 0, nil, nil), "clEnqueueReadBuffer")
+        }
+        if b.elementType == .int32 {
+            out = out.map { Float(Int32(bitPattern: $0.bitPattern)) }
+        }
+        return out
+    }
+
+    public func synchronize() throws { try queue.finish() }
+
+    public func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) throws -> any DeviceLinear {
+        try CLLinear(backend: self, weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures)
+    }
+
+    // MARK: - Launching
+
+    private func cl(_ buffer: any DeviceBuffer) -> CLBuffer {
+        guard let b = buffer as? CLBuffer else {
+            preconditionFailure("a \(type(of: buffer)) was passed to the OpenCL backend")
+        }
+        return b
+    }
+
+    /// A kernel argument.
+    enum Arg {
+        case i(Int), f(Float), b(any DeviceBuffer)
+    }
+
+    /// Sets the arguments of `kernel` and enqueues it over `global` (rounded up to `local`).
+    func launch(_ kernel: String, _ args: [Arg], global: [Int], local: [Int]? = nil) throws {
+        guard let k = kernels[kernel] else { throw CLError.missingKernel(kernel) }
+        var g = global
+        if let local { for i in g.indices { g[i] = (g[i] + local[i] - 1) / local[i] * local[i] } }
+        if g.contains(0) { return }
+        try lock.withLock {
+            for (i, arg) in args.enumerated() {
+                switch arg {
+                case .i(let v):
+                    guard let v32 = Int32(exactly: v) else {
+                        throw BackendError.invalidArgument("\(kernel) argument \(i) = \(v) exceeds 32 bits")
+                    }
+                    try k.set(i, v32)
+                case .f(let v): try k.set(i, v)
+                case .b(let buffer): try k.set(i, cl(buffer))
+                }
+            }
+            var event: cl_event? = nil
+            let wantEvent = eventLog != nil
+            let status: cl_int = withUnsafeMutablePointer(to: &event) { ep in
+                g.withUnsafeBufferPointer { gp in
+                    return (local ?? []).withUnsafeBufferPointer { lb in
+                        clEnqueueNDRangeKernel(queue.handle, k.handle, cl_uint(g.count), nil, gp.baseAddress,
+                                               local == nil ? nil : lb.baseAddress, 0, nil, wantEvent ? ep : nil)
+                    }
+                }
+            }
+            try clCheck(status, "clEnqueueNDRangeKernel(\(kernel), global \(g), local \(local ?? []))")
+            if let event { eventLog?.append((kernel, CLEvent(handle: event))) }
+        }
+    }
+
+    /// Copies `count` elements between buffers on the device.
+    func copy(_ src: any DeviceBuffer, to dst: any DeviceBuffer, count: Int) throws {
+        try lock.withLock {
+            try clCheck(clEnqueueCopyBuffer(queue.handle, cl(src).handle, cl(dst).handle, 0, 0, count * 4, 0, nil, nil),
+                        "clEnqueueCopyBuffer")
+        }
+    }
+}

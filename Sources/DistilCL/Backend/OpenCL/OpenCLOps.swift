@@ -1,0 +1,149 @@
+import Foundation
+
+/// A linear layer on the device: the weight repacked once into `[⌈N/PN⌉][K][PN]` panels
+/// (zero-padded) and the bias padded to whole panels, both `kernel_gemm_*` layout.
+final class CLLinear: DeviceLinear, @unchecked Sendable {
+    let outFeatures: Int
+    let inFeatures: Int
+    let packed: any DeviceBuffer
+    let bias: any DeviceBuffer
+
+    init(backend: OpenCLBackend, weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int) throws {
+        try requirePositive([("outFeatures", n), ("inFeatures", k)])
+        guard weight.count == n * k else {
+            throw BackendError.sizeMismatch("linear weight has \(weight.count) values, expected \(n)×\(k)")
+        }
+        if let bias, bias.count != n {
+            throw BackendError.sizeMismatch("linear bias has \(bias.count) values, expected \(n)")
+        }
+        let pn = backend.tuning.panelWidth
+        let panels = (n + pn - 1) / pn
+        var packedValues = [Float](repeating: 0, count: panels * k * pn)
+        weight.withUnsafeBufferPointer { w in
+            packedValues.withUnsafeMutableBufferPointer { p in
+                for row in 0..<n {
+                    let panel = row / pn, lane = row % pn
+                    let base = panel * k * pn + lane
+                    for col in 0..<k { p[base + col * pn] = w[row * k + col] }
+                }
+            }
+        }
+        var paddedBias = [Float](repeating: 0, count: panels * pn)
+        if let bias { paddedBias.replaceSubrange(0..<n, with: bias) }
+        outFeatures = n
+        inFeatures = k
+        packed = try backend.buffer(packedValues)
+        self.bias = try backend.buffer(paddedBias)
+    }
+}
+
+// MARK: - Operations
+
+extension OpenCLBackend {
+    public func linear(_ x: any DeviceBuffer, _ weights: any DeviceLinear, rows: Int,
+                       activation: Activation, out: any DeviceBuffer) throws {
+        guard let w = weights as? CLLinear else { preconditionFailure("foreign DeviceLinear") }
+        let (n, k) = (w.outFeatures, w.inFeatures)
+        try requirePositive([("rows", rows)])
+        try requireBuffer(x, rows * k, .float32, "linear input")
+        try requireBuffer(out, rows * n, .float32, "linear output")
+        let args: [Arg] = [.i(rows), .i(n), .i(k), .b(x), .i(k), .b(w.packed), .b(w.bias), .b(out), .i(n),
+                           .i(Int(activation.rawValue))]
+        switch tuning.gemm {
+        case .panel:
+            let panels = (n + tuning.panelWidth - 1) / tuning.panelWidth
+            try launch("kernel_gemm_panel", args, global: [(rows + tuning.panelRows - 1) / tuning.panelRows, panels])
+        case .tiled:
+            let t = tuning.tile
+            let local = [t.n / t.wn, t.m / t.wm]
+            try launch("kernel_gemm_tiled", args,
+                       global: [(n + t.n - 1) / t.n * local[0], (rows + t.m - 1) / t.m * local[1]], local: local)
+        }
+    }
+
+    public func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
+                              transposeB: Bool, alpha: Float, batch: (Int, Int)) throws {
+        try checkBatchedMatmul(a: a, b: b, c: c, m: m, n: n, k: k, transposeB: transposeB, batch: batch)
+        let t = tuning.bmmTile
+        try launch("kernel_bmm", [
+            .i(m), .i(n), .i(k), .i(batch.1),
+            .b(a.buffer), .i(a.offset), .i(a.stride1), .i(a.stride2), .i(a.ld),
+            .b(b.buffer), .i(b.offset), .i(b.stride1), .i(b.stride2), .i(b.ld),
+            .b(c.buffer), .i(c.offset), .i(c.stride1), .i(c.stride2), .i(c.ld),
+            .i(transposeB ? 1 : 0), .f(alpha),
+        ], global: [(n + t.n - 1) / t.n, (m + t.m - 1) / t.m, batch.0 * batch.1])
+    }
+
+    public func softmax(_ x: any DeviceBuffer, rows: Int, cols: Int, scale: Float,
+                        mask: (any DeviceBuffer)?, rowsPerMaskRow: Int, out: any DeviceBuffer) throws {
+        try requirePositive([("rows", rows), ("cols", cols), ("rowsPerMaskRow", rowsPerMaskRow)])
+        try requireBuffer(x, rows * cols, .float32, "softmax input")
+        try requireBuffer(out, rows * cols, .float32, "softmax output")
+        if let mask {
+            try requireBuffer(mask, (rows + rowsPerMaskRow - 1) / rowsPerMaskRow * cols, .float32, "softmax mask")
+        }
+        let g = tuning.rowGroup
+        try launch("kernel_softmax", [.i(cols), .b(x), .b(out), .f(scale), .b(mask ?? x), .i(mask == nil ? 0 : 1),
+                                      .i(rowsPerMaskRow)], global: [rows * g], local: [g])
+    }
+
+    public func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
+                          beta: any DeviceBuffer, rows: Int, cols: Int, eps: Float, out: any DeviceBuffer) throws {
+        try requirePositive([("rows", rows), ("cols", cols)])
+        try requireBuffer(x, rows * cols, .float32, "layerNorm input")
+        if let residual { try requireBuffer(residual, rows * cols, .float32, "layerNorm residual") }
+        try requireBuffer(gamma, cols, .float32, "layerNorm gamma")
+        try requireBuffer(beta, cols, .float32, "layerNorm beta")
+        try requireBuffer(out, rows * cols, .float32, "layerNorm output")
+        let g = tuning.rowGroup
+        try launch("kernel_layernorm", [.i(cols), .b(x), .b(residual ?? x), .i(residual == nil ? 0 : 1),
+                                        .b(gamma), .b(beta), .f(eps), .b(out)], global: [rows * g], local: [g])
+    }
+
+    public func activation(_ x: any DeviceBuffer, count: Int, _ kind: Activation, out: any DeviceBuffer) throws {
+        try requireBuffer(x, count, .float32, "activation input")
+        try requireBuffer(out, count, .float32, "activation output")
+        switch kind {
+        case .none: if x !== out { try copy(x, to: out, count: count) }
+        case .gelu, .geluTanh:
+            try launch("kernel_gelu", [.i(count), .b(x), .b(out), .i(kind == .geluTanh ? 1 : 0)], global: [count])
+        case .relu:
+            try launch("kernel_relu", [.i(count), .b(x), .b(out)], global: [count])
+        }
+    }
+
+    public func embed(ids: any DeviceBuffer, positions: any DeviceBuffer, typeIds: (any DeviceBuffer)?,
+                      word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
+                      tokens: Int, dim: Int, out: any DeviceBuffer) throws {
+        try requirePositive([("tokens", tokens), ("dim", dim)])
+        try requireBuffer(ids, tokens, .int32, "embed ids")
+        try requireBuffer(positions, tokens, .int32, "embed positions")
+        try requireBuffer(out, tokens * dim, .float32, "embed output")
+        if (typeIds == nil) != (tokenType == nil) {
+            throw BackendError.invalidArgument("embed needs both typeIds and tokenType, or neither")
+        }
+        if let typeIds { try requireBuffer(typeIds, tokens, .int32, "embed typeIds") }
+        try launch("kernel_embed", [
+            .i(dim), .i(word.count / dim), .i(position.count / dim), .i((tokenType?.count ?? dim) / dim),
+            .b(ids), .b(positions), .b(typeIds ?? ids), .i(typeIds == nil ? 0 : 1),
+            .b(word), .b(position), .b(tokenType ?? word), .b(out),
+        ], global: [dim, tokens])
+    }
+
+    public func gatherRows(_ src: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
+                           out: any DeviceBuffer) throws {
+        try requirePositive([("rows", rows), ("dim", dim)])
+        try requireBuffer(index, rows, .int32, "gatherRows index")
+        try requireBuffer(out, rows * dim, .float32, "gatherRows output")
+        try launch("kernel_gather_rows", [.i(dim), .b(src), .b(index), .b(out)], global: [dim, rows])
+    }
+
+    public func meanPool(_ hidden: any DeviceBuffer, mask: any DeviceBuffer, batch: Int, seq: Int, dim: Int,
+                         out: any DeviceBuffer) throws {
+        try requirePositive([("batch", batch), ("seq", seq), ("dim", dim)])
+        try requireBuffer(hidden, batch * seq * dim, .float32, "meanPool hidden")
+        try requireBuffer(mask, batch * seq, .float32, "meanPool mask")
+        try requireBuffer(out, batch * dim, .float32, "meanPool output")
+        try launch("kernel_mean_pool", [.i(seq), .i(dim), .b(hidden), .b(mask), .b(out)], global: [dim, batch])
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+import DistilCL
+
+@main
+struct DistilCLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distilcl",
+        abstract: "Run Hugging Face BERT and DistilBERT checkpoints on OpenCL or the CPU.",
+        subcommands: [DevicesCommand.self, BenchCommand.self]
+    )
+}

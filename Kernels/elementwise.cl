@@ -19,8 +19,9 @@ __kernel void kernel_gelu(const int count, __global const float* x, __global flo
     if (i >= count) return;
     const float v = x[i];
     if (approx) {
-        const float c = 0.7978845608028654f;
-        y[i] = 0.5f * v * (1.0f + tanh(c * (v + 0.044715f * v * v * v)));
+        // 0.5·v·(1 + tanh(u)) as v / (1 + exp(-2u)): no cancellation when u << 0
+        const float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+        y[i] = v / (1.0f + exp(-2.0f * u));
     } else {
         y[i] = 0.5f * v * (1.0f + erf(v * 0.7071067811865476f));
     }

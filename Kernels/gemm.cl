@@ -73,8 +73,9 @@ typedef float8 pvec;
 inline float apply_act(float x, int act) {
     if (act == ACT_GELU) return 0.5f * x * (1.0f + erf(x * 0.7071067811865476f));
     if (act == ACT_GELU_TANH) {
-        const float c = 0.7978845608028654f;  // sqrt(2/pi)
-        return 0.5f * x * (1.0f + tanh(c * (x + 0.044715f * x * x * x)));
+        // 0.5·x·(1 + tanh(u)) written as x / (1 + exp(-2u)): no cancellation when u << 0
+        const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);  // sqrt(2/pi)·(…)
+        return x / (1.0f + exp(-2.0f * u));
     }
     if (act == ACT_RELU) return fmax(x, 0.0f);
     return x;
@@ -83,8 +84,8 @@ inline float apply_act(float x, int act) {
 inline pvec apply_act_v(pvec x, int act) {
     if (act == ACT_GELU) return 0.5f * x * (1.0f + erf(x * 0.7071067811865476f));
     if (act == ACT_GELU_TANH) {
-        const float c = 0.7978845608028654f;
-        return 0.5f * x * (1.0f + tanh(c * (x + 0.044715f * x * x * x)));
+        const pvec u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+        return x / (1.0f + exp(-2.0f * u));
     }
     if (act == ACT_RELU) return fmax(x, (pvec)(0.0f));
     return x;

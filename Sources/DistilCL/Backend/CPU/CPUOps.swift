@@ -30,8 +30,9 @@ func applyActivation(_ act: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMu
         for i in 0..<n { let v = x[i]; y[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
     case .geluTanh:
         for i in 0..<n {
+            // 0.5·v·(1 + tanh(u)) as v / (1 + exp(-2u)): no cancellation when u << 0
             let v = x[i]
-            y[i] = 0.5 * v * (1 + tanhf(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+            y[i] = v / (1 + expf(-2 * 0.7978845608028654 * (v + 0.044715 * v * v * v)))
         }
     }
 }

@@ -1,0 +1,111 @@
+import DistilCL
+import Foundation
+import Testing
+
+/// The attention ops on every backend against double-precision references: strided batched
+/// GEMM reading heads straight out of a fused QKV buffer, and the masked, scaled softmax.
+@Suite("Attention ops")
+struct AttentionOpTests {
+    /// (batch, heads, seq, headDim): seq 1, 7, 13, 127, 129 and head sizes that are not tile multiples.
+    static let shapes: [(Int, Int, Int, Int)] = [(1, 1, 1, 1), (2, 3, 7, 5), (1, 2, 13, 12), (2, 2, 129, 64), (1, 4, 127, 13)]
+
+    /// Q·Kᵀ then P·V for every head in one call each, as the encoder runs them.
+    /// Tolerance as for GEMM (random-walk rounding over the K terms, 5σ ≈ 1e-7·K).
+    @Test("Q·Kᵀ and P·V from fused QKV", arguments: BackendCase.all)
+    func headsFromFusedQKV(_ bc: BackendCase) throws {
+        var rng = SeededRandom(seed: 3)
+        for (b, h, s, dh) in Self.shapes {
+            let d = h * dh
+            let qkv = rng.floats(b * s * 3 * d)
+            let probs = rng.floats(b * h * s * s, 0...1)
+            let alpha = 1 / Float(dh).squareRoot()
+            let backend = bc.backend
+            let qkvBuf = try backend.buffer(qkv)
+
+            // scores[b, h, i, j] = alpha · Σ_d Q[b, i, h, d]·K[b, j, h, d]
+            let scores = try poisoned(backend, b * h * s * s)
+            try backend.batchedMatmul(
+                a: MatrixView(qkvBuf, offset: 0, stride1: s * 3 * d, stride2: dh, ld: 3 * d),
+                b: MatrixView(qkvBuf, offset: d, stride1: s * 3 * d, stride2: dh, ld: 3 * d),
+                c: MatrixView(scores, stride1: h * s * s, stride2: s * s, ld: s),
+                m: s, n: s, k: dh, transposeB: true, alpha: alpha, batch: (b, h))
+            var want = [Double](repeating: 0, count: b * h * s * s)
+            for bi in 0..<b { for hi in 0..<h { for i in 0..<s { for j in 0..<s {
+                var acc = 0.0
+                for e in 0..<dh {
+                    acc += Double(qkv[(bi * s + i) * 3 * d + hi * dh + e]) * Double(qkv[(bi * s + j) * 3 * d + d + hi * dh + e])
+                }
+                want[((bi * h + hi) * s + i) * s + j] = Double(alpha) * acc
+            } } } }
+            expectClose(try backend.download(scores), want, atol: 1e-7 * Double(dh) + 1e-6, rtol: 1e-5,
+                        "\(bc.name) Q·Kᵀ b\(b) h\(h) s\(s) dh\(dh)")
+
+            // context[b, i, h, :] = Σ_j P[b, h, i, j]·V[b, j, h, :]
+            let context = try poisoned(backend, b * s * d)
+            try backend.batchedMatmul(
+                a: MatrixView(try backend.buffer(probs), stride1: h * s * s, stride2: s * s, ld: s),
+                b: MatrixView(qkvBuf, offset: 2 * d, stride1: s * 3 * d, stride2: dh, ld: 3 * d),
+                c: MatrixView(context, stride1: s * d, stride2: dh, ld: d),
+                m: s, n: dh, k: s, transposeB: false, alpha: 1, batch: (b, h))
+            var wantCtx = [Double](repeating: 0, count: b * s * d)
+            for bi in 0..<b { for hi in 0..<h { for i in 0..<s { for e in 0..<dh {
+                var acc = 0.0
+                for j in 0..<s {
+                    acc += Double(probs[((bi * h + hi) * s + i) * s + j]) * Double(qkv[(bi * s + j) * 3 * d + 2 * d + hi * dh + e])
+                }
+                wantCtx[(bi * s + i) * d + hi * dh + e] = acc
+            } } } }
+            expectClose(try backend.download(context), wantCtx, atol: 1e-7 * Double(s) + 1e-6, rtol: 1e-5,
+                        "\(bc.name) P·V b\(b) h\(h) s\(s) dh\(dh)")
+        }
+    }
+
+    /// Softmax tolerance: exp is within 4 ulp in OpenCL C, and the row sum adds n terms in
+    /// [0, 1]; rtol 2e-6 plus atol 1e-7 is a few ulp of each probability.
+    @Test("softmax: scale, partly and fully masked rows, large magnitudes", arguments: BackendCase.all)
+    func softmax(_ bc: BackendCase) throws {
+        var rng = SeededRandom(seed: 11)
+        for (rows, cols, perMask, magnitude) in [(1, 1, 1, 1.0), (7, 13, 7, 5.0), (48, 129, 12, 30.0),
+                                                 (12, 128, 4, 1000.0), (9, 768, 3, 80.0)] as [(Int, Int, Int, Float)] {
+            let x = rng.floats(rows * cols, -magnitude...magnitude)
+            let maskRows = (rows + perMask - 1) / perMask
+            var mask = [Float](repeating: 0, count: maskRows * cols)
+            for r in 0..<maskRows {
+                switch r % 3 {
+                case 0: break                                                     // nothing masked
+                case 1: for j in (cols / 2 + 1)..<max(cols / 2 + 1, cols) { mask[r * cols + j] = -.greatestFiniteMagnitude }
+                default: for j in 0..<cols { mask[r * cols + j] = -.infinity }    // fully masked
+                }
+            }
+            let scale: Float = 0.125
+            var want = [Double](repeating: 0, count: rows * cols)
+            for r in 0..<rows {
+                let v = (0..<cols).map { Double(scale) * Double(x[r * cols + $0]) + Double(mask[(r / perMask) * cols + $0]) }
+                let mx = v.max()!
+                if mx == -.infinity { continue }   // fully masked: zeros
+                let e = v.map { exp($0 - mx) }
+                let sum = e.reduce(0, +)
+                for j in 0..<cols { want[r * cols + j] = e[j] / sum }
+            }
+            let out = try poisoned(bc.backend, rows * cols)
+            try bc.backend.softmax(try bc.backend.buffer(x), rows: rows, cols: cols, scale: scale,
+                                   mask: try bc.backend.buffer(mask), rowsPerMaskRow: perMask, out: out)
+            expectClose(try bc.backend.download(out), want, atol: 1e-7, rtol: 2e-6,
+                        "\(bc.name) softmax \(rows)×\(cols) ±\(magnitude)")
+
+            // In place, no mask.
+            let inPlace = try bc.backend.buffer(x)
+            try bc.backend.softmax(inPlace, rows: rows, cols: cols, scale: 1, mask: nil, rowsPerMaskRow: 1, out: inPlace)
+            var wantPlain = [Double](repeating: 0, count: rows * cols)
+            for r in 0..<rows {
+                let v = (0..<cols).map { Double(x[r * cols + $0]) }
+                let mx = v.max()!
+                let e = v.map { exp($0 - mx) }
+                let sum = e.reduce(0, +)
+                for j in 0..<cols { wantPlain[r * cols + j] = e[j] / sum }
+            }
+            expectClose(try bc.backend.download(inPlace), wantPlain, atol: 1e-7, rtol: 2e-6,
+                        "\(bc.name) softmax in place \(rows)×\(cols)")
+        }
+    }
+}

@@ -98,3 +98,16 @@ func expectClose(_ got: [Float], _ want: [Float], atol: Double, rtol: Double, _ 
                  sourceLocation: SourceLocation = #_sourceLocation) {
     expectClose(got, want.map(Double.init), atol: atol, rtol: rtol, what, sourceLocation: sourceLocation)
 }
+
+@Suite("Backends available")
+struct BackendAvailabilityTests {
+    /// CI sets DISTILCL_REQUIRE_OPENCL=1: there the OpenCL variants must exist, so the op
+    /// tests cannot pass by running on the CPU path alone.
+    @Test("an OpenCL device is present when required")
+    func openCLPresentWhenRequired() throws {
+        if ProcessInfo.processInfo.environment["DISTILCL_REQUIRE_OPENCL"] == "1" {
+            #expect(!BackendCase.openCL.isEmpty, "DISTILCL_REQUIRE_OPENCL=1 but no OpenCL backend started")
+        }
+        #expect(BackendCase.all.first?.isReference == true)
+    }
+}

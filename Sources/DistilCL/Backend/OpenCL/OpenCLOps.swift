@@ -106,7 +106,7 @@ extension OpenCLBackend {
         switch kind {
         case .none: if x !== out { try copy(x, to: out, count: count) }
         case .gelu, .geluTanh:
-            try launch("kernel_gelu", [.i(count), .b(x), .b(out), .i(kind == .geluTanh ? 1 : 0)], global: [count])
+            try launch("kernel_gelu", [.i(count), .b(x), .b(out), .i(kind == .geluTanh ? 1 : 0)], global: [(count + 15) / 16])
         case .relu:
             try launch("kernel_relu", [.i(count), .b(x), .b(out)], global: [count])
         }

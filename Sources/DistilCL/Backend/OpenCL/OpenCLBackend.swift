@@ -23,8 +23,11 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     static let programFiles = ["gemm.cl", "attention.cl", "norm.cl", "elementwise.cl"]
 
     /// Creates the context and queue and builds every program for `device`.
-    /// - Parameter extraOptions: appended to the build options (tests use it to inject faults).
-    public init(device: CLDeviceInfo, tuning: KernelTuning? = nil, extraOptions: String = "") throws {
+    /// - Parameters:
+    ///   - extraOptions: appended to the build options (tests use it to inject faults).
+    ///   - cacheDirectory: where compiled binaries are cached; nil for the default (see `ProgramCache`).
+    public init(device: CLDeviceInfo, tuning: KernelTuning? = nil, extraOptions: String = "",
+                cacheDirectory: URL? = nil) throws {
         self.device = device
         self.tuning = tuning ?? .default(for: device)
         context = try CLContext(device: device.device)
@@ -33,7 +36,9 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
         let env = ProcessInfo.processInfo.environment
         let options = ["-cl-std=CL1.2", self.tuning.buildOptions, env["DISTILCL_CL_OPTIONS"] ?? "", extraOptions]
             .filter { !$0.isEmpty }.joined(separator: " ")
-        let cache = ProgramCache(environment: env)
+        var cacheEnv = env
+        if let cacheDirectory { cacheEnv["DISTILCL_CACHE_DIR"] = cacheDirectory.path; cacheEnv["DISTILCL_NO_CACHE"] = nil }
+        let cache = ProgramCache(environment: cacheEnv)
         var table: [String: CLKernel] = [:]
         var cached = 0
         for file in Self.programFiles {

@@ -1,51 +1,44 @@
 // =====================================================================================
 // Glue around the encoder: activations, embeddings, pooling.
 //
-// kernel_gelu        y[i] = GELU(x[i]) for i < count; erf form (approx = 0) or tanh (1)
-// kernel_relu        y[i] = max(x[i], 0)
+// kernel_activation  y[i] = act(x[i]) for i < count (GELU erf/tanh, ReLU, tanh)
 // kernel_embed       out[t, :] = word[ids[t], :] + pos[positions[t], :] (+ type[types[t], :])
 //                      ids, positions, types [T] int32; word [V, D], pos [P, D], type [Y, D]
 // kernel_gather_rows out[r, :] = src[index[r], :]           index [R] int32, src [?, D]
 // kernel_mean_pool   out[b, :] = Σ_s mask[b,s]·h[b,s,:] / max(Σ_s mask[b,s], 1e-9)
 //                      h [B, S, D], mask [B, S] (1 real token, 0 padding)
-// Global sizes: ceil(count/16) for kernel_gelu, count for kernel_relu, (D, rows) for the others.
+// Global sizes: ceil(count/16) for kernel_activation, (D, rows) for the others.
 // Out-of-range ids are clamped (the host validates them before upload).
 // =====================================================================================
 
-#ifndef EW_VEC
-#define EW_VEC 16      // elements per work-item in kernel_gelu (vector width)
-#endif
-
-/// GELU on 16 elements at once (the vector erf/exp is what makes this fast on CPUs).
-inline float16 gelu16(float16 v, const int approx) {
-    if (approx) {
+/// The activation `act` (0 none, 1 GELU erf, 2 GELU tanh, 3 ReLU, 4 tanh) on 16 elements at
+/// once; the vector erf/exp is what makes this fast on CPUs.
+inline float16 activate16(float16 v, const int act) {
+    if (act == 1) return 0.5f * v * (1.0f + erf(v * 0.7071067811865476f));
+    if (act == 2) {
         // 0.5·v·(1 + tanh(u)) as v / (1 + exp(-2u)): no cancellation when u << 0
         const float16 u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
         return v / (1.0f + exp(-2.0f * u));
     }
-    return 0.5f * v * (1.0f + erf(v * 0.7071067811865476f));
+    if (act == 3) return fmax(v, (float16)(0.0f));
+    if (act == 4) return tanh(v);
+    return v;
 }
 
 // global size ceil(count / 16): work-item i covers elements 16·i ..< 16·i + 16.
-__kernel void kernel_gelu(const int count, __global const float* x, __global float* y,
-                          const int approx)
+__kernel void kernel_activation(const int count, __global const float* x, __global float* y,
+                                const int act)
 {
     const int i = get_global_id(0) * 16;
     if (i + 16 <= count) {
-        vstore16(gelu16(vload16(0, x + i), approx), 0, y + i);
+        vstore16(activate16(vload16(0, x + i), act), 0, y + i);
     } else {
         float t[16];
         for (int j = 0; j < 16; j++) t[j] = i + j < count ? x[i + j] : 0.0f;
-        const float16 r = gelu16(vload16(0, t), approx);
+        const float16 r = activate16(vload16(0, t), act);
         vstore16(r, 0, t);
         for (int j = 0; i + j < count; j++) y[i + j] = t[j];
     }
-}
-
-__kernel void kernel_relu(const int count, __global const float* x, __global float* y)
-{
-    const int i = get_global_id(0);
-    if (i < count) y[i] = fmax(x[i], 0.0f);
 }
 
 __kernel void kernel_embed(const int D, const int V, const int P, const int Y,

@@ -48,6 +48,7 @@
 #define ACT_GELU 1
 #define ACT_GELU_TANH 2
 #define ACT_RELU 3
+#define ACT_TANH 4
 
 #if PN == 32
 typedef float16 pvec;
@@ -78,6 +79,7 @@ inline float apply_act(float x, int act) {
         return x / (1.0f + exp(-2.0f * u));
     }
     if (act == ACT_RELU) return fmax(x, 0.0f);
+    if (act == ACT_TANH) return tanh(x);
     return x;
 }
 
@@ -88,6 +90,7 @@ inline pvec apply_act_v(pvec x, int act) {
         return x / (1.0f + exp(-2.0f * u));
     }
     if (act == ACT_RELU) return fmax(x, (pvec)(0.0f));
+    if (act == ACT_TANH) return tanh(x);
     return x;
 }
 

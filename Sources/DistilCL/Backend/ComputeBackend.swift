@@ -22,6 +22,8 @@ public enum Activation: Int32, Sendable, CaseIterable {
     /// GELU's tanh approximation (`gelu_new`, `gelu_pytorch_tanh`); only where a config names it.
     case geluTanh = 2
     case relu = 3
+    /// `tanh(x)`: BERT's pooler.
+    case tanh = 4
 }
 
 /// A linear layer's weight `[out, in]` (Hugging Face layout) and bias `[out]`, uploaded once.

@@ -85,6 +85,7 @@ func referenceActivation(_ x: Double, _ act: Activation) -> Double {
     case .none: return x
     case .relu: return max(x, 0)
     case .gelu: return 0.5 * x * (1 + erf(x / 2.0.squareRoot()))
+    case .tanh: return tanh(x)
     case .geluTanh: return 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
     }
 }

@@ -26,6 +26,8 @@ func applyActivation(_ act: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMu
         if UnsafePointer(y) != x { y.update(from: x, count: n) }
     case .relu:
         for i in 0..<n { y[i] = max(x[i], 0) }
+    case .tanh:
+        for i in 0..<n { y[i] = tanhf(x[i]) }
     case .gelu:
         var i = 0
         while i + 16 <= n {

@@ -103,13 +103,11 @@ extension OpenCLBackend {
     public func activation(_ x: any DeviceBuffer, count: Int, _ kind: Activation, out: any DeviceBuffer) throws {
         try requireBuffer(x, count, .float32, "activation input")
         try requireBuffer(out, count, .float32, "activation output")
-        switch kind {
-        case .none: if x !== out { try copy(x, to: out, count: count) }
-        case .gelu, .geluTanh:
-            try launch("kernel_gelu", [.i(count), .b(x), .b(out), .i(kind == .geluTanh ? 1 : 0)], global: [(count + 15) / 16])
-        case .relu:
-            try launch("kernel_relu", [.i(count), .b(x), .b(out)], global: [count])
+        if kind == .none {
+            if x !== out { try copy(x, to: out, count: count) }
+            return
         }
+        try launch("kernel_activation", [.i(count), .b(x), .b(out), .i(Int(kind.rawValue))], global: [(count + 15) / 16])
     }
 
     public func embed(ids: any DeviceBuffer, positions: any DeviceBuffer, typeIds: (any DeviceBuffer)?,

@@ -1,0 +1,71 @@
+/// The checkpoint's weights uploaded once to a backend, where they stay for the model's life.
+
+/// A LayerNorm's `gamma` and `beta`, each `[dim]`, on the device.
+struct DeviceNorm {
+    let gamma: any DeviceBuffer
+    let beta: any DeviceBuffer
+
+    init(_ w: LayerNormWeights, on backend: any ComputeBackend) throws {
+        gamma = try backend.buffer(w.gamma.values)
+        beta = try backend.buffer(w.beta.values)
+    }
+}
+
+/// One transformer block on the device: fused QKV `[3·dim, dim]`, attention output
+/// `[dim, dim]`, FFN `[ffn, dim]` and `[dim, ffn]`, two LayerNorms.
+struct DeviceLayer {
+    let qkv: any DeviceLinear
+    let attentionOutput: any DeviceLinear
+    let attentionNorm: DeviceNorm
+    let ffnIn: any DeviceLinear
+    let ffnOut: any DeviceLinear
+    let outputNorm: DeviceNorm
+
+    init(_ w: LayerWeights, on b: any ComputeBackend) throws {
+        qkv = try b.linear(w.qkv)
+        attentionOutput = try b.linear(w.attentionOutput)
+        attentionNorm = try DeviceNorm(w.attentionNorm, on: b)
+        ffnIn = try b.linear(w.ffnIn)
+        ffnOut = try b.linear(w.ffnOut)
+        outputNorm = try DeviceNorm(w.outputNorm, on: b)
+    }
+}
+
+/// The task heads present in the checkpoint, on the device.
+struct DeviceHeads {
+    var pooler: (any DeviceLinear)?
+    var preClassifier: (any DeviceLinear)?
+    var classifier: (any DeviceLinear)?
+    var qaOutputs: (any DeviceLinear)?
+    var vocabTransform: (any DeviceLinear)?
+    var vocabNorm: DeviceNorm?
+    var vocabProjector: (any DeviceLinear)?
+
+    init(_ w: HeadWeights, on b: any ComputeBackend) throws {
+        pooler = try w.pooler.map(b.linear)
+        preClassifier = try w.preClassifier.map(b.linear)
+        classifier = try w.classifier.map(b.linear)
+        qaOutputs = try w.qaOutputs.map(b.linear)
+        vocabTransform = try w.vocabTransform.map(b.linear)
+        vocabNorm = try w.vocabLayerNorm.map { try DeviceNorm($0, on: b) }
+        vocabProjector = try w.vocabProjector.map(b.linear)
+    }
+}
+
+extension ComputeBackend {
+    /// Uploads a checkpoint linear layer (`[out, in]` weight, `[out]` bias).
+    func linear(_ w: LinearWeights) throws -> any DeviceLinear {
+        try makeLinear(weight: w.weight.values, bias: w.bias.values, outFeatures: w.outFeatures, inFeatures: w.inFeatures)
+    }
+}
+
+extension Activation {
+    /// The backend activation for a config's `activation` / `hidden_act`.
+    init(_ a: ModelConfig.Activation) {
+        switch a {
+        case .gelu: self = .gelu
+        case .geluTanh: self = .geluTanh
+        case .relu: self = .relu
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+
+/// A DistilBERT or BERT encoder with its heads, resident on one backend.
+///
+/// The forward pass is written once against `ComputeBackend`: weights were transformed
+/// (Q, K, V fused) and uploaded at load; per batch only ids and masks go up, and only what a
+/// head returns comes down.
+///
+/// Not thread-safe: one batch at a time (the workspace is shared across calls).
+public final class EncoderModel: @unchecked Sendable {
+    public let config: ModelConfig
+    public let backend: any ComputeBackend
+    public let directory: URL?
+
+    let embeddings: (word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?)
+    let embeddingNorm: DeviceNorm
+    let layers: [DeviceLayer]
+    let heads: DeviceHeads
+    var workspace: Workspace?
+
+    /// Uploads `checkpoint` to `backend`.
+    public init(checkpoint: Checkpoint, backend: any ComputeBackend) throws {
+        config = checkpoint.config
+        self.backend = backend
+        directory = checkpoint.directory
+        let e = checkpoint.encoder
+        embeddings = (try backend.buffer(e.wordEmbeddings.values), try backend.buffer(e.positionEmbeddings.values),
+                      try e.tokenTypeEmbeddings.map { try backend.buffer($0.values) })
+        embeddingNorm = try DeviceNorm(e.embeddingNorm, on: backend)
+        layers = try e.layers.map { try DeviceLayer($0, on: backend) }
+        heads = try DeviceHeads(checkpoint.heads, on: backend)
+    }
+
+    /// Loads the checkpoint folder (`config.json`, `model.safetensors`) onto `backend`.
+    public convenience init(directory: URL, backend: any ComputeBackend) throws {
+        try self.init(checkpoint: try Checkpoint(directory: directory), backend: backend)
+    }
+
+    // MARK: - Forward
+
+    /// Runs embeddings and every layer over `batch`.
+    /// - Parameter capture: when given, called with the embeddings' output and then each
+    ///   layer's output, `[batch·seq, dim]` (downloads: for tests and `distilcl parity`).
+    /// - Returns: the workspace, whose `hidden` holds the last hidden state `[batch·seq, dim]`.
+    @discardableResult
+    func encode(_ batch: TokenBatch, capture: ((Int, [Float]) throws -> Void)? = nil) throws -> Workspace {
+        try validate(batch)
+        let b = backend, c = config
+        let (n, s, d, h, dh) = (batch.batch, batch.seq, c.hidden, c.heads, c.headDim)
+        let t = batch.tokens
+        let ws = try workspace(tokens: t, scoreCount: n * h * s * s)
+
+        try b.upload(batch.ids, to: ws.ids)
+        try b.upload(batch.positions, to: ws.positions)
+        if embeddings.tokenType != nil { try b.upload(batch.typeIds, to: ws.typeIds) }
+        try b.upload(batch.additiveMask, to: ws.additiveMask)
+        try b.upload(batch.attentionMask, to: ws.mask)
+
+        try b.embed(ids: ws.ids, positions: ws.positions, typeIds: embeddings.tokenType == nil ? nil : ws.typeIds,
+                    word: embeddings.word, position: embeddings.position, tokenType: embeddings.tokenType,
+                    tokens: t, dim: d, out: ws.hidden)
+        try b.layerNorm(ws.hidden, residual: nil, gamma: embeddingNorm.gamma, beta: embeddingNorm.beta,
+                        rows: t, cols: d, eps: c.layerNormEps, out: ws.hidden)
+        try capture?(0, try b.download(ws.hidden, count: t * d))
+
+        for (i, layer) in layers.enumerated() {
+            // Self-attention: one GEMM for Q, K, V; every head in one call per product.
+            try b.linear(ws.hidden, layer.qkv, rows: t, activation: .none, out: ws.qkv)
+            try b.batchedMatmul(a: MatrixView(ws.qkv, offset: 0, stride1: s * 3 * d, stride2: dh, ld: 3 * d),
+                                b: MatrixView(ws.qkv, offset: d, stride1: s * 3 * d, stride2: dh, ld: 3 * d),
+                                c: MatrixView(ws.scores, stride1: h * s * s, stride2: s * s, ld: s),
+                                m: s, n: s, k: dh, transposeB: true, alpha: 1 / Float(dh).squareRoot(), batch: (n, h))
+            try b.softmax(ws.scores, rows: n * h * s, cols: s, scale: 1, mask: ws.additiveMask,
+                          rowsPerMaskRow: h * s, out: ws.scores)
+            try b.batchedMatmul(a: MatrixView(ws.scores, stride1: h * s * s, stride2: s * s, ld: s),
+                                b: MatrixView(ws.qkv, offset: 2 * d, stride1: s * 3 * d, stride2: dh, ld: 3 * d),
+                                c: MatrixView(ws.context, stride1: s * d, stride2: dh, ld: d),
+                                m: s, n: dh, k: s, transposeB: false, alpha: 1, batch: (n, h))
+            try b.linear(ws.context, layer.attentionOutput, rows: t, activation: .none, out: ws.scratch)
+            try b.layerNorm(ws.scratch, residual: ws.hidden, gamma: layer.attentionNorm.gamma,
+                            beta: layer.attentionNorm.beta, rows: t, cols: d, eps: c.layerNormEps, out: ws.hidden)
+            // Feed-forward, activation fused into the first GEMM.
+            try b.linear(ws.hidden, layer.ffnIn, rows: t, activation: Activation(c.activation), out: ws.ffn)
+            try b.linear(ws.ffn, layer.ffnOut, rows: t, activation: .none, out: ws.scratch)
+            try b.layerNorm(ws.scratch, residual: ws.hidden, gamma: layer.outputNorm.gamma,
+                            beta: layer.outputNorm.beta, rows: t, cols: d, eps: c.layerNormEps, out: ws.hidden)
+            try capture?(i + 1, try b.download(ws.hidden, count: t * d))
+        }
+        return ws
+    }
+
+    private func workspace(tokens: Int, scoreCount: Int) throws -> Workspace {
+        if let ws = workspace, ws.fits(tokens: tokens, scoreCount: scoreCount) { return ws }
+        workspace = nil   // free the old buffers before allocating larger ones
+        let ws = try Workspace(backend: backend, config: config, tokens: tokens, scoreCount: scoreCount)
+        workspace = ws
+        return ws
+    }
+
+    private func validate(_ batch: TokenBatch) throws {
+        guard batch.batch > 0 else { throw ModelError.emptyBatch }
+        guard batch.seq <= config.maxPositions else {
+            throw ModelError.sequenceTooLong(batch.seq, config.maxPositions)
+        }
+        if let bad = batch.ids.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
+            throw ModelError.tokenIdOutOfRange(Int(bad), config.vocabSize)
+        }
+        let types = max(config.typeVocabSize, 1)
+        if let bad = batch.typeIds.first(where: { $0 < 0 || Int($0) >= types }) {
+            throw ModelError.tokenTypeOutOfRange(Int(bad), types)
+        }
+    }
+}
+
+/// Errors from running a model on inputs.
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    case emptyBatch
+    case sequenceTooLong(Int, Int)
+    case tokenIdOutOfRange(Int, Int)
+    case tokenTypeOutOfRange(Int, Int)
+    case missingHead(String)
+
+    public var description: String {
+        switch self {
+        case .emptyBatch: return "empty batch"
+        case .sequenceTooLong(let n, let max):
+            return "sequence of \(n) tokens is longer than the model's \(max) positions (use --max-length)"
+        case .tokenIdOutOfRange(let id, let vocab): return "token id \(id) outside the vocabulary of \(vocab)"
+        case .tokenTypeOutOfRange(let t, let n): return "token type \(t) outside the model's \(n) types"
+        case .missingHead(let what): return "the checkpoint has no \(what) head"
+        }
+    }
+}

@@ -1,0 +1,132 @@
+/// The task heads over the encoder's last hidden state, as transformers' `*For*` classes.
+extension EncoderModel {
+    /// Sequence classification logits, `[batch][labels]`. DistilBERT: `[CLS]` →
+    /// `pre_classifier` → ReLU → `classifier`; BERT: `[CLS]` → pooler (tanh) → `classifier`.
+    public func classificationLogits(_ batch: TokenBatch) throws -> [[Float]] {
+        guard let classifier = heads.classifier else { throw ModelError.missingHead("sequence classification") }
+        let pooled = try clsVectors(batch, pooled: config.modelType == .bert)
+        let ws = try workspaceAfterEncode()
+        var x = pooled
+        if let pre = heads.preClassifier {
+            try backend.linear(x, pre, rows: batch.batch, activation: .relu, out: ws.context)
+            x = ws.context
+        }
+        let labels = classifier.outFeatures
+        try backend.linear(x, classifier, rows: batch.batch, activation: .none, out: ws.qkv)
+        return rows(try backend.download(ws.qkv, count: batch.batch * labels), width: labels)
+    }
+
+    /// BERT's pooler output (`tanh(W·h[CLS] + b)`), `[batch][dim]`.
+    public func poolerOutput(_ batch: TokenBatch) throws -> [[Float]] {
+        guard heads.pooler != nil else { throw ModelError.missingHead("pooler") }
+        let pooled = try clsVectors(batch, pooled: true)
+        return rows(try backend.download(pooled, count: batch.batch * config.hidden), width: config.hidden)
+    }
+
+    /// A per-token head over every position, `[batch][seq][outputs]`: token classification
+    /// (`classifier`) or question answering (`qa_outputs`: start and end logits).
+    public func tokenLogits(_ batch: TokenBatch, head: TokenHead) throws -> [[[Float]]] {
+        let layer: (any DeviceLinear)?
+        switch head {
+        case .tokenClassification: layer = heads.classifier
+        case .questionAnswering: layer = heads.qaOutputs
+        }
+        guard let layer else { throw ModelError.missingHead(head.rawValue) }
+        let ws = try encode(batch)
+        let width = layer.outFeatures
+        let out = try backend.makeBuffer(count: batch.tokens * width)
+        try backend.linear(ws.hidden, layer, rows: batch.tokens, activation: .none, out: out)
+        let flat = rows(try backend.download(out, count: batch.tokens * width), width: width)
+        return (0..<batch.batch).map { Array(flat[($0 * batch.seq)..<(($0 + 1) * batch.seq)]) }
+    }
+
+    /// Masked-LM logits at the given `(row, position)` pairs, `[pairs][vocab]`:
+    /// `vocab_transform` → activation → `vocab_layer_norm` → `vocab_projector`.
+    public func maskedLMLogits(_ batch: TokenBatch, at positions: [(row: Int, position: Int)]) throws -> [[Float]] {
+        guard let transform = heads.vocabTransform, let norm = heads.vocabNorm, let projector = heads.vocabProjector else {
+            throw ModelError.missingHead("masked language model")
+        }
+        guard !positions.isEmpty else { return [] }
+        let ws = try encode(batch)
+        let p = positions.count, d = config.hidden, v = projector.outFeatures
+        let index = try backend.buffer(positions.map { Int32($0.row * batch.seq + $0.position) })
+        let picked = try backend.makeBuffer(count: p * d), transformed = try backend.makeBuffer(count: p * d)
+        try backend.gatherRows(ws.hidden, index: index, rows: p, dim: d, out: picked)
+        try backend.linear(picked, transform, rows: p, activation: Activation(config.activation), out: transformed)
+        try backend.layerNorm(transformed, residual: nil, gamma: norm.gamma, beta: norm.beta, rows: p, cols: d,
+                              eps: config.layerNormEps, out: transformed)
+        let logits = try backend.makeBuffer(count: p * v)
+        try backend.linear(transformed, projector, rows: p, activation: .none, out: logits)
+        return rows(try backend.download(logits, count: p * v), width: v)
+    }
+
+    /// Sentence embeddings, `[batch][dim]`: mean over real tokens or the `[CLS]` vector,
+    /// optionally L2-normalised (divided by max(‖v‖, 1e-12), as torch's `normalize`).
+    public func embeddings(_ batch: TokenBatch, pooling: SentencePooling, normalize: Bool) throws -> [[Float]] {
+        let d = config.hidden
+        let vectors: [[Float]]
+        switch pooling {
+        case .cls:
+            let pooled = try clsVectors(batch, pooled: false)
+            vectors = rows(try backend.download(pooled, count: batch.batch * d), width: d)
+        case .mean:
+            let ws = try encode(batch)
+            try backend.meanPool(ws.hidden, mask: ws.mask, batch: batch.batch, seq: batch.seq, dim: d, out: ws.context)
+            vectors = rows(try backend.download(ws.context, count: batch.batch * d), width: d)
+        }
+        guard normalize else { return vectors }
+        return vectors.map { v in
+            let norm = max(v.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+            return v.map { $0 / norm }
+        }
+    }
+
+    /// The last hidden state, `[batch][seq][dim]` (padding rows included).
+    public func lastHiddenState(_ batch: TokenBatch) throws -> [[[Float]]] {
+        let ws = try encode(batch)
+        let flat = rows(try backend.download(ws.hidden, count: batch.tokens * config.hidden), width: config.hidden)
+        return (0..<batch.batch).map { Array(flat[($0 * batch.seq)..<(($0 + 1) * batch.seq)]) }
+    }
+
+    /// Every hidden state: the embeddings' output, then each layer's, `[layers + 1][batch·seq][dim]`.
+    public func allHiddenStates(_ batch: TokenBatch) throws -> [[Float]] {
+        var states: [[Float]] = []
+        try encode(batch) { _, h in states.append(h) }
+        return states
+    }
+
+    // MARK: - Helpers
+
+    /// Encodes and gathers each row's `[CLS]` vector into `ws.scratch` `[batch, dim]`,
+    /// through BERT's pooler (tanh) into `ws.context` when `pooled`.
+    private func clsVectors(_ batch: TokenBatch, pooled: Bool) throws -> any DeviceBuffer {
+        let ws = try encode(batch)
+        let d = config.hidden
+        let index = try backend.buffer((0..<batch.batch).map { Int32($0 * batch.seq) })
+        try backend.gatherRows(ws.hidden, index: index, rows: batch.batch, dim: d, out: ws.scratch)
+        guard pooled else { return ws.scratch }
+        guard let pooler = heads.pooler else { throw ModelError.missingHead("pooler") }
+        try backend.linear(ws.scratch, pooler, rows: batch.batch, activation: .tanh, out: ws.ffn)
+        return ws.ffn
+    }
+
+    private func workspaceAfterEncode() throws -> Workspace {
+        guard let ws = workspace else { throw ModelError.emptyBatch }
+        return ws
+    }
+}
+
+/// Which per-token head `tokenLogits` runs.
+public enum TokenHead: String, Sendable {
+    case tokenClassification = "token classification"
+    case questionAnswering = "question answering"
+}
+
+/// How `embeddings` pools the token vectors.
+public enum SentencePooling: String, Sendable, CaseIterable {
+    case mean, cls
+}
+
+func rows(_ flat: [Float], width: Int) -> [[Float]] {
+    stride(from: 0, to: flat.count, by: width).map { Array(flat[$0..<min($0 + width, flat.count)]) }
+}

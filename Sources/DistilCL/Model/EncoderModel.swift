@@ -105,9 +105,9 @@ public final class EncoderModel: @unchecked Sendable {
         if let bad = batch.ids.first(where: { $0 < 0 || Int($0) >= config.vocabSize }) {
             throw ModelError.tokenIdOutOfRange(Int(bad), config.vocabSize)
         }
-        let types = max(config.typeVocabSize, 1)
-        if let bad = batch.typeIds.first(where: { $0 < 0 || Int($0) >= types }) {
-            throw ModelError.tokenTypeOutOfRange(Int(bad), types)
+        // DistilBERT has no token types and ignores them, as transformers does.
+        if embeddings.tokenType != nil, let bad = batch.typeIds.first(where: { $0 < 0 || Int($0) >= config.typeVocabSize }) {
+            throw ModelError.tokenTypeOutOfRange(Int(bad), config.typeVocabSize)
         }
     }
 }

@@ -36,6 +36,13 @@ struct BackendCase: Sendable, CustomTestStringConvertible {
     }()
 
     static let all: [BackendCase] = [cpu] + openCL
+
+    /// The CPU path and each OpenCL device with its default tuning: for the slow
+    /// whole-model tests, where the alternate kernel variants add nothing new.
+    static let primary: [BackendCase] = {
+        var seen = Set<String>()
+        return [cpu] + openCL.filter { seen.insert(String($0.name.split(separator: "/")[0])).inserted }
+    }()
 }
 
 /// Seeded SplitMix64: the same inputs on every run and machine.

@@ -1,0 +1,47 @@
+import DistilCL
+import Foundation
+import Testing
+
+/// A text gives the same outputs alone, inside a padded batch, and at any position in it.
+/// Different batch shapes change only the GEMMs' blocking (OpenBLAS picks kernels by M), so
+/// results differ in summation order alone, ~1e-6 relative per GEMM; the tiny models' random
+/// weights (range 0.3) amplify that through 3 layers, so 5e-5: half the 1e-4 that float32
+/// supports against transformers.
+@Suite("Batch invariance")
+struct InvarianceTests {
+    static let texts = [
+        "A gripping, beautifully shot film.", "", "Dull.",
+        "The plot meanders for two hours and the ending makes no sense at all, which is a pity given the cast.",
+        "naïve café résumé 東京", "ok",
+    ]
+
+    @Test("classification logits alone vs. in a padded batch, every position", arguments: BackendCase.all)
+    func classification(_ bc: BackendCase) throws {
+        let dir = Fixtures.model("tiny-distilbert-sst")
+        let tokenizer = try BertTokenizer(modelDirectory: dir)
+        let model = try EncoderModel(directory: dir, backend: bc.backend)
+        let enc = Self.texts.map { tokenizer.encode($0) }
+        let alone = try enc.map { try model.classificationLogits(TokenBatch([$0], padId: tokenizer.padId))[0] }
+        for rotation in 0..<enc.count {
+            let order = Array(enc.indices.dropFirst(rotation)) + Array(enc.indices.prefix(rotation))
+            let batched = try model.classificationLogits(TokenBatch(order.map { enc[$0] }, padId: tokenizer.padId, padTo: 40))
+            for (row, i) in order.enumerated() {
+                expectClose(batched[row], alone[i], atol: 5e-5, rtol: 0, "\(bc.name) text \(i) at row \(row)")
+            }
+        }
+    }
+
+    @Test("token logits of real tokens alone vs. in a padded batch", arguments: BackendCase.all)
+    func tokens(_ bc: BackendCase) throws {
+        let dir = Fixtures.model("tiny-distilbert-ner")
+        let tokenizer = try BertTokenizer(modelDirectory: dir)
+        let model = try EncoderModel(directory: dir, backend: bc.backend)
+        let enc = Self.texts.map { tokenizer.encode($0) }
+        let batched = try model.tokenLogits(TokenBatch(enc.reversed(), padId: tokenizer.padId), head: .tokenClassification)
+        for (i, e) in enc.enumerated() {
+            let alone = try model.tokenLogits(TokenBatch([e], padId: tokenizer.padId), head: .tokenClassification)[0]
+            let row = batched[enc.count - 1 - i]
+            expectClose(row.prefix(e.count).flatMap { $0 }, alone.flatMap { $0 }, atol: 5e-5, rtol: 0, "\(bc.name) text \(i)")
+        }
+    }
+}

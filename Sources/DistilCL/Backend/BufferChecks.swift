@@ -32,3 +32,62 @@ func checkBatchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: 
                                            : extent(b, rows: k, cols: n, batch: batch), .float32, "batchedMatmul B")
     try requireBuffer(c.buffer, extent(c, rows: m, cols: n, batch: batch), .float32, "batchedMatmul C")
 }
+
+// MARK: - One check per operation, shared by every backend
+
+func checkLinear(_ x: any DeviceBuffer, _ w: any DeviceLinear, rows: Int, out: any DeviceBuffer) throws {
+    try requirePositive([("rows", rows)])
+    try requireBuffer(x, rows * w.inFeatures, .float32, "linear input")
+    try requireBuffer(out, rows * w.outFeatures, .float32, "linear output")
+}
+
+func checkSoftmax(_ x: any DeviceBuffer, rows: Int, cols: Int, mask: (any DeviceBuffer)?, rowsPerMaskRow: Int,
+                  out: any DeviceBuffer) throws {
+    try requirePositive([("rows", rows), ("cols", cols), ("rowsPerMaskRow", rowsPerMaskRow)])
+    try requireBuffer(x, rows * cols, .float32, "softmax input")
+    try requireBuffer(out, rows * cols, .float32, "softmax output")
+    if let mask {
+        try requireBuffer(mask, (rows + rowsPerMaskRow - 1) / rowsPerMaskRow * cols, .float32, "softmax mask")
+    }
+}
+
+func checkLayerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
+                    beta: any DeviceBuffer, rows: Int, cols: Int, out: any DeviceBuffer) throws {
+    try requirePositive([("rows", rows), ("cols", cols)])
+    try requireBuffer(x, rows * cols, .float32, "layerNorm input")
+    if let residual { try requireBuffer(residual, rows * cols, .float32, "layerNorm residual") }
+    try requireBuffer(gamma, cols, .float32, "layerNorm gamma")
+    try requireBuffer(beta, cols, .float32, "layerNorm beta")
+    try requireBuffer(out, rows * cols, .float32, "layerNorm output")
+}
+
+func checkActivation(_ x: any DeviceBuffer, count: Int, out: any DeviceBuffer) throws {
+    try requireBuffer(x, count, .float32, "activation input")
+    try requireBuffer(out, count, .float32, "activation output")
+}
+
+func checkEmbed(ids: any DeviceBuffer, positions: any DeviceBuffer, typeIds: (any DeviceBuffer)?,
+                tokenType: (any DeviceBuffer)?, tokens: Int, dim: Int, out: any DeviceBuffer) throws {
+    try requirePositive([("tokens", tokens), ("dim", dim)])
+    try requireBuffer(ids, tokens, .int32, "embed ids")
+    try requireBuffer(positions, tokens, .int32, "embed positions")
+    try requireBuffer(out, tokens * dim, .float32, "embed output")
+    if (typeIds == nil) != (tokenType == nil) {
+        throw BackendError.invalidArgument("embed needs both typeIds and tokenType, or neither")
+    }
+    if let typeIds { try requireBuffer(typeIds, tokens, .int32, "embed typeIds") }
+}
+
+func checkGatherRows(index: any DeviceBuffer, rows: Int, dim: Int, out: any DeviceBuffer) throws {
+    try requirePositive([("rows", rows), ("dim", dim)])
+    try requireBuffer(index, rows, .int32, "gatherRows index")
+    try requireBuffer(out, rows * dim, .float32, "gatherRows output")
+}
+
+func checkMeanPool(_ hidden: any DeviceBuffer, mask: any DeviceBuffer, batch: Int, seq: Int, dim: Int,
+                   out: any DeviceBuffer) throws {
+    try requirePositive([("batch", batch), ("seq", seq), ("dim", dim)])
+    try requireBuffer(hidden, batch * seq * dim, .float32, "meanPool hidden")
+    try requireBuffer(mask, batch * seq, .float32, "meanPool mask")
+    try requireBuffer(out, batch * dim, .float32, "meanPool output")
+}

@@ -59,9 +59,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                        activation: Activation, out: any DeviceBuffer) throws {
         guard let w = weights as? CPULinear else { preconditionFailure("foreign DeviceLinear") }
         let (n, k) = (w.outFeatures, w.inFeatures)
-        try requirePositive([("rows", rows)])
-        try requireBuffer(x, rows * k, .float32, "linear input")
-        try requireBuffer(out, rows * n, .float32, "linear output")
+        try checkLinear(x, w, rows: rows, out: out)
         let c = cpu(out).floats
         sgemm(transposeB: true, m: rows, n: n, k: k, alpha: 1, a: cpu(x).floats, lda: k,
               b: w.weight.floats, ldb: k, c: c, ldc: n)

@@ -71,12 +71,7 @@ extension CPUBackend {
 
     public func softmax(_ x: any DeviceBuffer, rows: Int, cols: Int, scale: Float,
                         mask: (any DeviceBuffer)?, rowsPerMaskRow: Int, out: any DeviceBuffer) throws {
-        try requirePositive([("rows", rows), ("cols", cols), ("rowsPerMaskRow", rowsPerMaskRow)])
-        try requireBuffer(x, rows * cols, .float32, "softmax input")
-        try requireBuffer(out, rows * cols, .float32, "softmax output")
-        if let mask {
-            try requireBuffer(mask, (rows + rowsPerMaskRow - 1) / rowsPerMaskRow * cols, .float32, "softmax mask")
-        }
+        try checkSoftmax(x, rows: rows, cols: cols, mask: mask, rowsPerMaskRow: rowsPerMaskRow, out: out)
         let (px, py, pm) = (cpu(x).floats, cpu(out).floats, mask.map { cpu($0).floats })
         parallelChunks(rows, cost: rows * cols * 8) { range in
             for r in range {
@@ -102,12 +97,7 @@ extension CPUBackend {
 
     public func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
                           beta: any DeviceBuffer, rows: Int, cols: Int, eps: Float, out: any DeviceBuffer) throws {
-        try requirePositive([("rows", rows), ("cols", cols)])
-        try requireBuffer(x, rows * cols, .float32, "layerNorm input")
-        if let residual { try requireBuffer(residual, rows * cols, .float32, "layerNorm residual") }
-        try requireBuffer(gamma, cols, .float32, "layerNorm gamma")
-        try requireBuffer(beta, cols, .float32, "layerNorm beta")
-        try requireBuffer(out, rows * cols, .float32, "layerNorm output")
+        try checkLayerNorm(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, out: out)
         let (px, pr, pg, pb, py) = (cpu(x).floats, residual.map { cpu($0).floats }, cpu(gamma).floats,
                                     cpu(beta).floats, cpu(out).floats)
         parallelChunks(rows, cost: rows * cols * 6) { range in
@@ -132,8 +122,7 @@ extension CPUBackend {
     // MARK: - Element-wise and glue
 
     public func activation(_ x: any DeviceBuffer, count: Int, _ kind: Activation, out: any DeviceBuffer) throws {
-        try requireBuffer(x, count, .float32, "activation input")
-        try requireBuffer(out, count, .float32, "activation output")
+        try checkActivation(x, count: count, out: out)
         let (px, py) = (cpu(x).floats, cpu(out).floats)
         parallelChunks((count + 1023) / 1024, cost: count * 16) { range in
             let lo = range.lowerBound * 1024, hi = min(count, range.upperBound * 1024)
@@ -144,14 +133,7 @@ extension CPUBackend {
     public func embed(ids: any DeviceBuffer, positions: any DeviceBuffer, typeIds: (any DeviceBuffer)?,
                       word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
                       tokens: Int, dim: Int, out: any DeviceBuffer) throws {
-        try requirePositive([("tokens", tokens), ("dim", dim)])
-        try requireBuffer(ids, tokens, .int32, "embed ids")
-        try requireBuffer(positions, tokens, .int32, "embed positions")
-        try requireBuffer(out, tokens * dim, .float32, "embed output")
-        if (typeIds == nil) != (tokenType == nil) {
-            throw BackendError.invalidArgument("embed needs both typeIds and tokenType, or neither")
-        }
-        if let typeIds { try requireBuffer(typeIds, tokens, .int32, "embed typeIds") }
+        try checkEmbed(ids: ids, positions: positions, typeIds: typeIds, tokenType: tokenType, tokens: tokens, dim: dim, out: out)
         let (vocab, maxPos, types) = (word.count / dim, position.count / dim, (tokenType?.count ?? 0) / dim)
         let (pi, pp, pt) = (cpu(ids).ints, cpu(positions).ints, typeIds.map { cpu($0).ints })
         let (pw, ppe, pte, py) = (cpu(word).floats, cpu(position).floats, tokenType.map { cpu($0).floats },
@@ -166,9 +148,7 @@ extension CPUBackend {
 
     public func gatherRows(_ src: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
                            out: any DeviceBuffer) throws {
-        try requirePositive([("rows", rows), ("dim", dim)])
-        try requireBuffer(index, rows, .int32, "gatherRows index")
-        try requireBuffer(out, rows * dim, .float32, "gatherRows output")
+        try checkGatherRows(index: index, rows: rows, dim: dim, out: out)
         let (ps, pi, py) = (cpu(src).floats, cpu(index).ints, cpu(out).floats)
         let srcRows = src.count / dim
         for r in 0..<rows {
@@ -182,10 +162,7 @@ extension CPUBackend {
 
     public func meanPool(_ hidden: any DeviceBuffer, mask: any DeviceBuffer, batch: Int, seq: Int, dim: Int,
                          out: any DeviceBuffer) throws {
-        try requirePositive([("batch", batch), ("seq", seq), ("dim", dim)])
-        try requireBuffer(hidden, batch * seq * dim, .float32, "meanPool hidden")
-        try requireBuffer(mask, batch * seq, .float32, "meanPool mask")
-        try requireBuffer(out, batch * dim, .float32, "meanPool output")
+        try checkMeanPool(hidden, mask: mask, batch: batch, seq: seq, dim: dim, out: out)
         let (ph, pm, py) = (cpu(hidden).floats, cpu(mask).floats, cpu(out).floats)
         for b in 0..<batch {
             let row = py + b * dim

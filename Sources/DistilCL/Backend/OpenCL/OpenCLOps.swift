@@ -44,9 +44,7 @@ extension OpenCLBackend {
                        activation: Activation, out: any DeviceBuffer) throws {
         guard let w = weights as? CLLinear else { preconditionFailure("foreign DeviceLinear") }
         let (n, k) = (w.outFeatures, w.inFeatures)
-        try requirePositive([("rows", rows)])
-        try requireBuffer(x, rows * k, .float32, "linear input")
-        try requireBuffer(out, rows * n, .float32, "linear output")
+        try checkLinear(x, w, rows: rows, out: out)
         let args: [Arg] = [.i(rows), .i(n), .i(k), .b(x), .i(k), .b(w.packed), .b(w.bias), .b(out), .i(n),
                            .i(Int(activation.rawValue))]
         switch tuning.gemm {
@@ -76,12 +74,7 @@ extension OpenCLBackend {
 
     public func softmax(_ x: any DeviceBuffer, rows: Int, cols: Int, scale: Float,
                         mask: (any DeviceBuffer)?, rowsPerMaskRow: Int, out: any DeviceBuffer) throws {
-        try requirePositive([("rows", rows), ("cols", cols), ("rowsPerMaskRow", rowsPerMaskRow)])
-        try requireBuffer(x, rows * cols, .float32, "softmax input")
-        try requireBuffer(out, rows * cols, .float32, "softmax output")
-        if let mask {
-            try requireBuffer(mask, (rows + rowsPerMaskRow - 1) / rowsPerMaskRow * cols, .float32, "softmax mask")
-        }
+        try checkSoftmax(x, rows: rows, cols: cols, mask: mask, rowsPerMaskRow: rowsPerMaskRow, out: out)
         let g = tuning.rowGroup
         try launch("kernel_softmax", [.i(cols), .b(x), .b(out), .f(scale), .b(mask ?? x), .i(mask == nil ? 0 : 1),
                                       .i(rowsPerMaskRow)], global: [rows * g], local: [g])
@@ -89,20 +82,14 @@ extension OpenCLBackend {
 
     public func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
                           beta: any DeviceBuffer, rows: Int, cols: Int, eps: Float, out: any DeviceBuffer) throws {
-        try requirePositive([("rows", rows), ("cols", cols)])
-        try requireBuffer(x, rows * cols, .float32, "layerNorm input")
-        if let residual { try requireBuffer(residual, rows * cols, .float32, "layerNorm residual") }
-        try requireBuffer(gamma, cols, .float32, "layerNorm gamma")
-        try requireBuffer(beta, cols, .float32, "layerNorm beta")
-        try requireBuffer(out, rows * cols, .float32, "layerNorm output")
+        try checkLayerNorm(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, out: out)
         let g = tuning.rowGroup
         try launch("kernel_layernorm", [.i(cols), .b(x), .b(residual ?? x), .i(residual == nil ? 0 : 1),
                                         .b(gamma), .b(beta), .f(eps), .b(out)], global: [rows * g], local: [g])
     }
 
     public func activation(_ x: any DeviceBuffer, count: Int, _ kind: Activation, out: any DeviceBuffer) throws {
-        try requireBuffer(x, count, .float32, "activation input")
-        try requireBuffer(out, count, .float32, "activation output")
+        try checkActivation(x, count: count, out: out)
         if kind == .none {
             if x !== out { try copy(x, to: out, count: count) }
             return
@@ -113,14 +100,7 @@ extension OpenCLBackend {
     public func embed(ids: any DeviceBuffer, positions: any DeviceBuffer, typeIds: (any DeviceBuffer)?,
                       word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
                       tokens: Int, dim: Int, out: any DeviceBuffer) throws {
-        try requirePositive([("tokens", tokens), ("dim", dim)])
-        try requireBuffer(ids, tokens, .int32, "embed ids")
-        try requireBuffer(positions, tokens, .int32, "embed positions")
-        try requireBuffer(out, tokens * dim, .float32, "embed output")
-        if (typeIds == nil) != (tokenType == nil) {
-            throw BackendError.invalidArgument("embed needs both typeIds and tokenType, or neither")
-        }
-        if let typeIds { try requireBuffer(typeIds, tokens, .int32, "embed typeIds") }
+        try checkEmbed(ids: ids, positions: positions, typeIds: typeIds, tokenType: tokenType, tokens: tokens, dim: dim, out: out)
         try launch("kernel_embed", [
             .i(dim), .i(word.count / dim), .i(position.count / dim), .i((tokenType?.count ?? dim) / dim),
             .b(ids), .b(positions), .b(typeIds ?? ids), .i(typeIds == nil ? 0 : 1),
@@ -130,18 +110,13 @@ extension OpenCLBackend {
 
     public func gatherRows(_ src: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
                            out: any DeviceBuffer) throws {
-        try requirePositive([("rows", rows), ("dim", dim)])
-        try requireBuffer(index, rows, .int32, "gatherRows index")
-        try requireBuffer(out, rows * dim, .float32, "gatherRows output")
+        try checkGatherRows(index: index, rows: rows, dim: dim, out: out)
         try launch("kernel_gather_rows", [.i(dim), .b(src), .b(index), .b(out)], global: [dim, rows])
     }
 
     public func meanPool(_ hidden: any DeviceBuffer, mask: any DeviceBuffer, batch: Int, seq: Int, dim: Int,
                          out: any DeviceBuffer) throws {
-        try requirePositive([("batch", batch), ("seq", seq), ("dim", dim)])
-        try requireBuffer(hidden, batch * seq * dim, .float32, "meanPool hidden")
-        try requireBuffer(mask, batch * seq, .float32, "meanPool mask")
-        try requireBuffer(out, batch * dim, .float32, "meanPool output")
+        try checkMeanPool(hidden, mask: mask, batch: batch, seq: seq, dim: dim, out: out)
         try launch("kernel_mean_pool", [.i(seq), .i(dim), .b(hidden), .b(mask), .b(out)], global: [dim, batch])
     }
 }

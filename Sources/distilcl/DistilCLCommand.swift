@@ -6,6 +6,6 @@ struct DistilCLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distilcl",
         abstract: "Run Hugging Face BERT and DistilBERT checkpoints on OpenCL or the CPU.",
-        subcommands: [DevicesCommand.self, BenchCommand.self]
+        subcommands: [DevicesCommand.self, BenchCommand.self, TokenizeCommand.self, ClassifyCommand.self, EmbedCommand.self]
     )
 }

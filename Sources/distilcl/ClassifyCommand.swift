@@ -1,0 +1,156 @@
+import ArgumentParser
+import DistilCL
+import Foundation
+
+struct ClassifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classify",
+        abstract: "Classify texts (or text pairs) with a sequence-classification checkpoint, or by embedding similarity.",
+        discussion: """
+        Output, one JSON object per input line: "label" (the best label) and "score" (its \
+        probability: softmax over the labels, sigmoid for a one-label head, as transformers' \
+        text-classification pipeline). --top-k N adds "scores", the best N {"label", "score"} \
+        pairs, highest first; --logits adds "logits", the raw logits in label-id order. With \
+        --jsonl, "text_pair" makes a sentence pair ([CLS] text [SEP] text_pair [SEP]).
+
+        Zero-shot by similarity: for a model with no classification head (such as \
+        all-MiniLM-L6-v2), --labels "NAME=description,NAME=description,…" classifies each text \
+        by the cosine between its embedding and each description's (mean pooling over the real \
+        tokens, L2-normalised, the same --max-length). "label" is the label whose description \
+        is most similar and "score" is that cosine similarity, in [-1, 1], not a probability; \
+        --top-k lists the cosines of the N most similar labels. A comma followed by text \
+        without "=" continues the previous description; --labels may be repeated.
+
+        Examples:
+          distilcl classify --model sst-checkpoint --input reviews.txt --top-k 2
+          distilcl classify --labels "POSITIVE=This movie is great.,NEGATIVE=This movie is terrible." < reviews.txt
+
+        \(ExitStatus.helpText)
+        """)
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var device: DeviceOptions
+    @OptionGroup var io: IOOptions
+
+    @Option(name: .long, help: ArgumentHelp("Add \"scores\": the best N labels and their scores.", valueName: "n"))
+    var topK: Int?
+
+    @Flag(name: .long, help: "Add \"logits\": the raw logits, in label-id order (classification head only).")
+    var logits = false
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Zero-shot labels by embedding similarity: NAME=description,… (see below).", valueName: "labels"))
+    var labels: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp(
+        "softmax, sigmoid or none (raw logits as scores). Default: the pipeline's (sigmoid for one label, else softmax).",
+        valueName: "function"))
+    var function: String?
+
+    func validate() throws {
+        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1, got \(topK)") }
+        if let function, ClassificationFunction(rawValue: function) == nil {
+            throw ValidationError("--function must be softmax, sigmoid or none, got '\(function)'")
+        }
+        if !labels.isEmpty {
+            let parsed = try Self.parseLabels(labels)
+            if logits { throw ValidationError("--logits needs a classification head; it does not apply with --labels") }
+            if function != nil { throw ValidationError("--function does not apply with --labels (scores are cosines)") }
+            _ = parsed
+        }
+    }
+
+    /// `NAME=description` entries separated by commas; a piece without `=` continues the
+    /// previous description (so descriptions may contain commas).
+    static func parseLabels(_ arguments: [String]) throws -> [(name: String, description: String)] {
+        var result: [(name: String, description: String)] = []
+        for argument in arguments {
+            var current: (name: String, description: String)?
+            for piece in argument.split(separator: ",", omittingEmptySubsequences: false) {
+                if let eq = piece.firstIndex(of: "=") {
+                    if let current { result.append(current) }
+                    let name = piece[..<eq].trimmingCharacters(in: .whitespaces)
+                    guard !name.isEmpty else {
+                        throw ValidationError("--labels: an entry has no name before '=': '\(piece)'")
+                    }
+                    current = (name, String(piece[piece.index(after: eq)...]).trimmingCharacters(in: .whitespaces))
+                } else if current != nil {
+                    current!.description += "," + piece
+                } else if !piece.trimmingCharacters(in: .whitespaces).isEmpty {
+                    throw ValidationError("--labels takes NAME=description entries, got '\(piece)'")
+                }
+            }
+            if let current { result.append(current) }
+        }
+        guard !result.isEmpty else { throw ValidationError("--labels: no NAME=description entries") }
+        var seen = Set<String>()
+        for entry in result where !seen.insert(entry.name).inserted {
+            throw ValidationError("--labels: label '\(entry.name)' appears twice")
+        }
+        return result
+    }
+
+    struct Output: Encodable {
+        var label: String
+        var score: Float
+        var scores: [LabelScore]?
+        var logits: [Float]?
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let session = try Session(model)
+            let zeroShot = labels.isEmpty ? nil : try Self.parseLabels(labels)
+            if zeroShot == nil {
+                guard session.config.task == .sequenceClassification else {
+                    let what = session.config.architectures.first ?? "an encoder with no classification head"
+                    throw CLIError.model("\(session.directory.path) is \(what): classify needs a …ForSequenceClassification "
+                                         + "checkpoint, or --labels \"NAME=description,…\" to classify by embedding similarity")
+                }
+            }
+            var flow = try CommandFlow(io: io)
+            let inputs = try flow.reader.texts(allowPair: true, command: "classify")
+            let encoder = try session.start(device)
+            let apply = function.flatMap(ClassificationFunction.init(rawValue:))
+
+            if let zeroShot {
+                let anchors = try embed(zeroShot.map { session.encode($0.description) }, session: session, encoder: encoder)
+                let names = zeroShot.map(\.name)
+                try flow.run(inputs, batchSize: device.batchSize, session: session,
+                             prepare: { session.encode($0.text, pair: $0.pair) }, length: \.count) { encodings in
+                    let vectors = try encoder.embeddings(session.batch(encodings), pooling: .mean, normalize: true)
+                    return vectors.map { v in
+                        let sims = anchors.map { cosine(v, $0) }
+                        let order = PipelineMath.topK(sims, sims.count)
+                        let best = order.first ?? 0
+                        return Output(label: names[best], score: sims[best],
+                                      scores: topK.map { k in order.prefix(k).map { LabelScore(label: names[$0], score: sims[$0]) } })
+                    }
+                }
+                return
+            }
+
+            let names = session.config.labels
+            try flow.run(inputs, batchSize: device.batchSize, session: session,
+                         prepare: { session.encode($0.text, pair: $0.pair) }, length: \.count) { encodings in
+                let rows = try encoder.classificationLogits(session.batch(encodings))
+                return rows.map { row in
+                    let ranked = TextClassification.scores(logits: row, labels: names, function: apply)
+                    let best = ranked.first ?? LabelScore(label: "", score: .nan)
+                    return Output(label: best.label, score: best.score,
+                                  scores: topK.map { Array(ranked.prefix($0)) }, logits: logits ? row : nil)
+                }
+            }
+        }
+    }
+
+    /// Mean-pooled, normalised embeddings of `encodings`, in order, in batches.
+    private func embed(_ encodings: [Encoding], session: Session, encoder: EncoderModel) throws -> [[Float]] {
+        var vectors: [[Float]] = []
+        for start in stride(from: 0, to: encodings.count, by: device.batchSize) {
+            let slice = Array(encodings[start..<min(start + device.batchSize, encodings.count)])
+            vectors += try encoder.embeddings(session.batch(slice), pooling: .mean, normalize: true)
+        }
+        return vectors
+    }
+}

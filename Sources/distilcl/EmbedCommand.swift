@@ -1,0 +1,68 @@
+import ArgumentParser
+import DistilCL
+import Foundation
+
+struct EmbedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Sentence embeddings (or per-token hidden states) from any BERT or DistilBERT checkpoint.",
+        discussion: """
+        Output, one JSON object per input line: "embedding", the pooled last hidden state \
+        (--pooling mean: the mean over the real tokens, as sentence-transformers; cls: the [CLS] \
+        vector), or with --pooling none "hidden", one vector per real token ([CLS] and [SEP] \
+        included, padding left out). --normalize divides each vector by its L2 norm.
+
+        For sentence-transformers/all-MiniLM-L6-v2 use --pooling mean --normalize (the model's \
+        own recipe; cosine similarity is then a dot product).
+
+        Examples:
+          distilcl embed --normalize --input sentences.txt --output vectors.jsonl
+          distilcl embed --model DIR --pooling none --jsonl < pairs.jsonl
+
+        \(ExitStatus.helpText)
+        """)
+
+    enum Pooling: String, ExpressibleByArgument, CaseIterable {
+        case mean, cls, none
+    }
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var device: DeviceOptions
+    @OptionGroup var io: IOOptions
+
+    @Option(help: "mean, cls or none (per-token vectors).")
+    var pooling: Pooling = .mean
+
+    @Flag(help: "L2-normalise each vector.")
+    var normalize = false
+
+    struct Output: Encodable {
+        var embedding: [Float]?
+        var hidden: [[Float]]?
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let session = try Session(model)
+            var flow = try CommandFlow(io: io)
+            let inputs = try flow.reader.texts(allowPair: true, command: "embed")
+            let encoder = try session.start(device)
+            try flow.run(inputs, batchSize: device.batchSize, session: session,
+                         prepare: { session.encode($0.text, pair: $0.pair) }, length: \.count) { encodings in
+                let batch = session.batch(encodings)
+                switch pooling {
+                case .mean, .cls:
+                    let vectors = try encoder.embeddings(batch, pooling: pooling == .mean ? .mean : .cls,
+                                                         normalize: normalize)
+                    return vectors.map { Output(embedding: $0) }
+                case .none:
+                    let states = try encoder.lastHiddenState(batch)
+                    return zip(states, batch.lengths).map { rows, length in
+                        let real = rows.prefix(length)
+                        return Output(hidden: normalize ? real.map(l2Normalized) : Array(real))
+                    }
+                }
+            }
+        }
+    }
+}

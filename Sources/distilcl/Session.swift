@@ -1,0 +1,96 @@
+import DistilCL
+import Foundation
+
+/// A checkpoint folder opened for a command: config, weights and tokenizer read (failures are
+/// status 3), then `start` puts the model on the chosen device (failures are status 5).
+final class Session {
+    let directory: URL
+    let checkpoint: Checkpoint
+    let tokenizer: BertTokenizer
+    /// `--max-length`, or the model's positions.
+    let maxLength: Int
+    private(set) var model: EncoderModel?
+    /// Inputs `encode` had to cut.
+    private(set) var truncatedInputs = 0
+
+    var config: ModelConfig { checkpoint.config }
+
+    /// Reads the folder `options` names.
+    init(_ options: ModelOptions) throws {
+        directory = try options.requireDirectory()
+        do {
+            checkpoint = try Checkpoint(directory: directory)
+            tokenizer = try BertTokenizer(modelDirectory: directory)
+        } catch {
+            throw CLIError.from(error)
+        }
+        maxLength = try options.effectiveMaxLength(positions: checkpoint.config.maxPositions)
+        if tokenizer.vocabSize > checkpoint.config.vocabSize {
+            throw CLIError.model("\(directory.path): vocab.txt has \(tokenizer.vocabSize) tokens but the model only \(checkpoint.config.vocabSize)")
+        }
+    }
+
+    /// Throws status 3 unless the checkpoint is of one of `tasks` (e.g. a QA head for `qa`).
+    func require(_ tasks: [ModelConfig.Task], for command: String) throws {
+        guard !tasks.contains(config.task) else { return }
+        let what = config.architectures.first ?? "an encoder with no head"
+        throw CLIError.model("\(command) needs a \(tasks.map(Self.name).joined(separator: " or ")) checkpoint; "
+                             + "\(directory.path) is \(what)")
+    }
+
+    private static func name(_ task: ModelConfig.Task) -> String {
+        switch task {
+        case .sequenceClassification: return "…ForSequenceClassification"
+        case .tokenClassification: return "…ForTokenClassification"
+        case .questionAnswering: return "…ForQuestionAnswering"
+        case .maskedLM: return "…ForMaskedLM"
+        case .encoder: return "plain encoder"
+        case .other: return "supported"
+        }
+    }
+
+    /// Makes the backend and uploads the weights.
+    func start(_ device: DeviceOptions) throws -> EncoderModel {
+        if let model { return model }
+        do {
+            let backend = try makeBackend(try device.choice())
+            let model = try EncoderModel(checkpoint: checkpoint, backend: backend)
+            self.model = model
+            return model
+        } catch let e as CLIError {
+            throw e
+        } catch let e as DeviceSelectionError {
+            throw CLIError.from(e)
+        } catch {
+            // Anything failing while the weights go to the device is a device failure.
+            let mapped = CLIError.from(error)
+            throw mapped.status == .failure ? CLIError.device(mapped.message) : mapped
+        }
+    }
+
+    /// Tokenizes one input, cut at `maxLength` (counted for the warning). DistilBERT has no
+    /// token types: a pair's second segment gets type 0, as its tokenizer returns no type ids.
+    func encode(_ text: String, pair: String? = nil, maxLength: Int? = nil) -> Encoding {
+        var encoding = tokenizer.encode(text, pair: pair, maxLength: maxLength ?? self.maxLength)
+        if encoding.truncatedCount > 0 { truncatedInputs += 1 }
+        if config.typeVocabSize == 0 { encoding.typeIds = [Int](repeating: 0, count: encoding.count) }
+        return encoding
+    }
+
+    /// A padded batch of `encodings`.
+    func batch(_ encodings: [Encoding]) -> TokenBatch {
+        TokenBatch(encodings, padId: tokenizer.padId)
+    }
+
+    /// The one truncation warning on stderr, if any input was cut.
+    func reportTruncation() {
+        reportTruncated(truncatedInputs, maxLength: maxLength)
+    }
+}
+
+/// `warning: N inputs were longer than L tokens and were truncated`, when N > 0.
+func reportTruncated(_ count: Int, maxLength: Int) {
+    guard count > 0 else { return }
+    warn("\(count) input\(count == 1 ? " was" : "s were") longer than \(maxLength) tokens "
+         + "and \(count == 1 ? "was" : "were") truncated (--max-length)")
+}

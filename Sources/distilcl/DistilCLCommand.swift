@@ -6,6 +6,7 @@ struct DistilCLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distilcl",
         abstract: "Run Hugging Face BERT and DistilBERT checkpoints on OpenCL or the CPU.",
-        subcommands: [DevicesCommand.self, BenchCommand.self, TokenizeCommand.self, ClassifyCommand.self, EmbedCommand.self]
+        subcommands: [DevicesCommand.self, BenchCommand.self, TokenizeCommand.self, ClassifyCommand.self, EmbedCommand.self,
+                      QACommand.self, FillMaskCommand.self, NERCommand.self]
     )
 }

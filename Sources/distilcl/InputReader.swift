@@ -114,6 +114,18 @@ struct InputReader {
         return inputs
     }
 
+    /// Keeps the inputs `problem` finds nothing wrong with; the others are bad input lines
+    /// (status 4, or skipped and counted under `--skip-invalid`).
+    mutating func checked<T>(_ inputs: [T], line: (T) -> Int, problem: (T) -> String?) throws -> [T] {
+        var kept: [T] = []
+        kept.reserveCapacity(inputs.count)
+        for input in inputs {
+            if let reason = problem(input) { try reject(line: line(input), reason) } else { kept.append(input) }
+        }
+        if skipped.count > 1 { skipped.sort { $0.line < $1.line } }
+        return kept
+    }
+
     /// Prints the `--skip-invalid` summary on stderr, if any line was skipped.
     func reportSkipped() {
         guard !skipped.isEmpty else { return }

@@ -68,18 +68,24 @@ final class Session {
         }
     }
 
-    /// Tokenizes one input, cut at `maxLength` (counted for the warning). DistilBERT has no
-    /// token types: a pair's second segment gets type 0, as its tokenizer returns no type ids.
+    /// Tokenizes one input, cut at `maxLength` (counted for the warning).
     func encode(_ text: String, pair: String? = nil, maxLength: Int? = nil) -> Encoding {
-        var encoding = tokenizer.encode(text, pair: pair, maxLength: maxLength ?? self.maxLength)
+        let encoding = tokenizer.encode(text, pair: pair, maxLength: maxLength ?? self.maxLength)
         if encoding.truncatedCount > 0 { truncatedInputs += 1 }
-        if config.typeVocabSize == 0 { encoding.typeIds = [Int](repeating: 0, count: encoding.count) }
         return encoding
     }
 
-    /// A padded batch of `encodings`.
+    /// A padded batch of `encodings`. DistilBERT has no token types: a pair's second segment
+    /// gets type 0, as its tokenizer returns no type ids.
     func batch(_ encodings: [Encoding]) -> TokenBatch {
-        TokenBatch(encodings, padId: tokenizer.padId)
+        guard config.typeVocabSize == 0, encodings.contains(where: { $0.typeIds.contains { $0 != 0 } }) else {
+            return TokenBatch(encodings, padId: tokenizer.padId)
+        }
+        return TokenBatch(encodings.map { e in
+            var e = e
+            e.typeIds = [Int](repeating: 0, count: e.count)
+            return e
+        }, padId: tokenizer.padId)
     }
 
     /// The one truncation warning on stderr, if any input was cut.

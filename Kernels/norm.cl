@@ -50,6 +50,12 @@ void kernel_layernorm(const int n, __global const float* x, __global const float
     const float rstd = rsqrt(ln_reduce(q, red, lid) / (float)n + eps);
     for (int j = lid; j < n; j += LN_WG) {
         const float d = xr[j] + (has_residual ? rr[j] : 0.0f) - mean;
+#ifdef DISTILCL_INJECT_FAULT
+        // Tests only (DISTILCL_CL_OPTIONS=-DDISTILCL_INJECT_FAULT): a 0.1% error that
+        // `distilcl parity` must catch.
+        yr[j] = 1.001f * (d * rstd * gamma[j] + beta[j]);
+#else
         yr[j] = d * rstd * gamma[j] + beta[j];
+#endif
     }
 }

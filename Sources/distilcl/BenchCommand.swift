@@ -5,8 +5,8 @@ import Foundation
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks: the kernels at DistilBERT-base shapes.",
-        subcommands: [BenchKernelsCommand.self])
+        abstract: "Benchmarks: the kernels at DistilBERT-base shapes, and a model end to end.",
+        subcommands: [BenchKernelsCommand.self, BenchModelCommand.self])
 }
 
 struct BenchKernelsCommand: ParsableCommand {

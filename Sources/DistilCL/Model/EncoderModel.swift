@@ -17,6 +17,9 @@ public final class EncoderModel: @unchecked Sendable {
     let layers: [DeviceLayer]
     let heads: DeviceHeads
     var workspace: Workspace?
+    /// When set, `encode` records upload and compute time into it (and synchronises the
+    /// device after the last layer to separate the two from the head and download).
+    public var timer: StageTimer?
 
     /// Uploads `checkpoint` to `backend`.
     public init(checkpoint: Checkpoint, backend: any ComputeBackend) throws {
@@ -50,11 +53,13 @@ public final class EncoderModel: @unchecked Sendable {
         let t = batch.tokens
         let ws = try workspace(tokens: t, scoreCount: n * h * s * s)
 
+        timer?.start()
         try b.upload(batch.ids, to: ws.ids)
         try b.upload(batch.positions, to: ws.positions)
         if embeddings.tokenType != nil { try b.upload(batch.typeIds, to: ws.typeIds) }
         try b.upload(batch.additiveMask, to: ws.additiveMask)
         try b.upload(batch.attentionMask, to: ws.mask)
+        timer?.mark("upload")
 
         try b.embed(ids: ws.ids, positions: ws.positions, typeIds: embeddings.tokenType == nil ? nil : ws.typeIds,
                     word: embeddings.word, position: embeddings.position, tokenType: embeddings.tokenType,
@@ -85,6 +90,10 @@ public final class EncoderModel: @unchecked Sendable {
             try b.layerNorm(ws.scratch, residual: ws.hidden, gamma: layer.outputNorm.gamma,
                             beta: layer.outputNorm.beta, rows: t, cols: d, eps: c.layerNormEps, out: ws.hidden)
             try capture?(i + 1, try b.download(ws.hidden, count: t * d))
+        }
+        if let timer {
+            try b.synchronize()
+            timer.mark("compute")
         }
         return ws
     }

@@ -1,0 +1,119 @@
+import Foundation
+
+/// `distilcl bench model`: end-to-end throughput of a checkpoint on one backend: sequences/s,
+/// tokens/s, achieved GFLOP/s, batch latency p50/p95, and where the time goes (tokenize,
+/// upload, compute, head + download).
+public struct ModelBench {
+    /// What to run: a fixed batch shape of random real tokens, or texts from a file.
+    public enum Workload: Sendable {
+        case fixed(batchSize: Int, seqLen: Int, batches: Int)
+        case texts([String], batchSize: Int, maxLength: Int)
+    }
+
+    public struct Result: Sendable, Codable {
+        public var backend: String
+        public var sequences: Int
+        public var tokens: Int
+        public var seconds: Double
+        public var sequencesPerSecond: Double
+        public var tokensPerSecond: Double
+        /// FLOPs of the real tokens (padding excluded) per second, in 1e9.
+        public var gflops: Double
+        public var batchLatencyP50Milliseconds: Double
+        public var batchLatencyP95Milliseconds: Double
+        /// Seconds per stage: tokenize, upload, compute, head+download.
+        public var stages: [String: Double]
+        /// Logits (or pooled embeddings) of the first sequence, to compare backends.
+        public var firstOutput: [Float]
+    }
+
+    public let checkpoint: Checkpoint
+    public let tokenizer: BertTokenizer
+
+    public init(directory: URL) throws {
+        checkpoint = try Checkpoint(directory: directory)
+        tokenizer = try BertTokenizer(modelDirectory: directory)
+    }
+
+    /// FLOPs of one sequence of `n` tokens through the encoder (GEMMs and attention products).
+    public static func flops(config c: ModelConfig, tokens n: Int) -> Double {
+        let (d, f, l) = (Double(c.hidden), Double(c.ffn), Double(c.layers))
+        let s = Double(n)
+        return l * (2 * s * (4 * d * d + 2 * d * f) + 4 * s * s * d)
+    }
+
+    /// Runs `workload` on `backend` after one warm-up batch.
+    public func run(_ workload: Workload, on backend: any ComputeBackend) throws -> Result {
+        let model = try EncoderModel(checkpoint: checkpoint, backend: backend)
+        let timer = StageTimer()
+        var batches: [TokenBatch] = []
+        var tokenizeSeconds = 0.0
+        switch workload {
+        case .fixed(let b, let s, let count):
+            var state: UInt64 = 42
+            let vocab = checkpoint.config.vocabSize
+            let ids: [[Int]] = (0..<b).map { _ in
+                [tokenizer.clsId] + (0..<max(s - 2, 0)).map { _ in
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    return 1000 + Int((state >> 33) % UInt64(max(vocab - 1000, 1)))
+                } + [tokenizer.sepId]
+            }
+            let batch = TokenBatch(paddedIds: ids, attentionMask: ids.map { $0.map { _ in 1 } })
+            batches = Array(repeating: batch, count: count)
+        case .texts(let texts, let b, let maxLength):
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let encodings = texts.map { tokenizer.encode($0, maxLength: maxLength) }
+            let order = encodings.indices.sorted { encodings[$0].count < encodings[$1].count }
+            for start in stride(from: 0, to: order.count, by: b) {
+                batches.append(TokenBatch(order[start..<min(start + b, order.count)].map { encodings[$0] },
+                                          padId: tokenizer.padId))
+            }
+            tokenizeSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        }
+        guard let first = batches.first else { throw ModelError.emptyBatch }
+
+        func runHead(_ batch: TokenBatch) throws -> [Float] {
+            if checkpoint.heads.classifier != nil, checkpoint.config.task == .sequenceClassification {
+                return try model.classificationLogits(batch)[0]
+            }
+            return try model.embeddings(batch, pooling: .mean, normalize: true)[0]
+        }
+        let firstOutput = try runHead(first)   // warm-up: kernels, workspace
+        model.timer = timer
+        timer.reset()
+        var latencies: [Double] = []
+        var sequences = 0, tokens = 0, flops = 0.0
+        let start = DispatchTime.now().uptimeNanoseconds
+        for batch in batches {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            _ = try runHead(batch)
+            timer.mark("head+download")
+            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            sequences += batch.batch
+            tokens += batch.lengths.reduce(0, +)
+            flops += batch.lengths.reduce(0.0) { $0 + Self.flops(config: checkpoint.config, tokens: $1) }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 + tokenizeSeconds
+        var stages = timer.seconds
+        stages["tokenize"] = tokenizeSeconds
+        latencies.sort()
+        return Result(backend: backend.name, sequences: sequences, tokens: tokens, seconds: seconds,
+                      sequencesPerSecond: Double(sequences) / seconds, tokensPerSecond: Double(tokens) / seconds,
+                      gflops: flops / seconds / 1e9,
+                      batchLatencyP50Milliseconds: latencies[latencies.count / 2],
+                      batchLatencyP95Milliseconds: latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.95))],
+                      stages: stages, firstOutput: firstOutput)
+    }
+
+    /// Peak resident memory of this process so far, in bytes.
+    public static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return usage.ru_maxrss * 1024
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        return usage.ru_maxrss
+        #endif
+    }
+}

@@ -24,6 +24,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // The CPU path's hot element-wise loops (GELU, softmax), vectorised per machine.
+        .target(
+            name: "CCPUKernels",
+            path: "Sources/CCPUKernels",
+            cSettings: [.unsafeFlags(["-O2", "-ffp-contract=fast"])]
+        ),
         // Build-time tool: turns Kernels/*.cl into Swift string constants.
         .executableTarget(name: "embed-kernels", path: "Sources/embed-kernels"),
         .plugin(
@@ -36,6 +42,7 @@ let package = Package(
             name: "DistilCL",
             dependencies: [
                 "COpenCL",
+                "CCPUKernels",
                 .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
             ],
             path: "Sources/DistilCL",

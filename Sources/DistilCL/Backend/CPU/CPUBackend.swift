@@ -1,3 +1,4 @@
+import CCPUKernels
 import Foundation
 #if canImport(Accelerate)
 import Accelerate
@@ -65,11 +66,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
               b: w.weight.floats, ldb: k, c: c, ldc: n)
         let bias = w.bias?.floats
         parallelChunks(rows, cost: rows * n * (activation == .none ? 1 : 16)) { range in
-            for r in range {
-                let row = c + r * n
-                if let bias { addInPlace(row, bias, n) }
-                applyActivation(activation, row, row, n)
-            }
+            for r in range { dcl_bias_activation(c + r * n, bias, n, Int32(activation.rawValue)) }
         }
     }
 

@@ -1,3 +1,4 @@
+import CCPUKernels
 import Foundation
 
 // MARK: - Row kernels (vectorised with SIMD16, the AVX-512 width)
@@ -19,51 +20,9 @@ func addInPlace(_ row: UnsafeMutablePointer<Float>, _ add: UnsafePointer<Float>,
     while i < n { row[i] += add[i]; i += 1 }
 }
 
-/// `y[i] = act(x[i])` for `i < n` (y may be x).
+/// `y[i] = act(x[i])` for `i < n` (y may be x): the C loops in CCPUKernels.
 func applyActivation(_ act: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    switch act {
-    case .none:
-        if UnsafePointer(y) != x { y.update(from: x, count: n) }
-    case .relu:
-        for i in 0..<n { y[i] = max(x[i], 0) }
-    case .tanh:
-        for i in 0..<n { y[i] = tanhf(x[i]) }
-    case .gelu:
-        var i = 0
-        while i + 16 <= n {
-            let v = load16(x + i)
-            store16(0.5 * v * (1 + erf16(v * 0.70710678118654752)), y + i)
-            i += 16
-        }
-        while i < n { let v = x[i]; y[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)); i += 1 }
-    case .geluTanh:
-        for i in 0..<n {
-            // 0.5·v·(1 + tanh(u)) as v / (1 + exp(-2u)): no cancellation when u << 0
-            let v = x[i]
-            y[i] = v / (1 + expf(-2 * 0.7978845608028654 * (v + 0.044715 * v * v * v)))
-        }
-    }
-}
-
-/// erf on 16 lanes: x·P(x²)/Q(x²) on x clamped to [-4, 4] (erf(±4) is ±1 in float32), the
-/// rational approximation of Eigen's and XLA's float erf; within a few ulp of erff.
-@inline(__always) func erf16(_ a: V16) -> V16 {
-    let x = a.clamped(lowerBound: V16(repeating: -4), upperBound: V16(repeating: 4))
-    let x2 = x * x
-    var p = V16(repeating: -2.72614225801306e-10)
-    p = p * x2 + 2.77068142495902e-08
-    p = p * x2 - 2.10102402082508e-06
-    p = p * x2 - 5.69250639462346e-05
-    p = p * x2 - 7.34990630326855e-04
-    p = p * x2 - 2.95459980854025e-03
-    p = p * x2 - 1.60960333262415e-02
-    p = p * x
-    var q = V16(repeating: -1.45660718464996e-05)
-    q = q * x2 - 2.13374055278905e-04
-    q = q * x2 - 1.68282697438203e-03
-    q = q * x2 - 7.37332916720468e-03
-    q = q * x2 - 1.42647390514189e-02
-    return p / q
+    dcl_activation(x, y, n, Int32(act.rawValue))
 }
 
 extension CPUBackend {
@@ -75,20 +34,7 @@ extension CPUBackend {
         let (px, py, pm) = (cpu(x).floats, cpu(out).floats, mask.map { cpu($0).floats })
         parallelChunks(rows, cost: rows * cols * 8) { range in
             for r in range {
-                let xr = px + r * cols, yr = py + r * cols
-                let mr = pm.map { $0 + (r / rowsPerMaskRow) * cols }
-                var mx = -Float.infinity
-                for j in 0..<cols {
-                    let v = scale * xr[j] + (mr?[j] ?? 0)
-                    yr[j] = v
-                    mx = max(mx, v)
-                }
-                // A fully masked row (all -inf) gives zeros rather than NaN.
-                let shift = mx == -.infinity ? 0 : mx
-                var sum: Float = 0
-                for j in 0..<cols { let e = expf(yr[j] - shift); yr[j] = e; sum += e }
-                let inv: Float = sum > 0 ? 1 / sum : 0
-                for j in 0..<cols { yr[j] *= inv }
+                dcl_softmax_row(px + r * cols, py + r * cols, cols, scale, pm.map { $0 + (r / rowsPerMaskRow) * cols })
             }
         }
     }
@@ -104,17 +50,7 @@ extension CPUBackend {
             let sum = UnsafeMutablePointer<Float>.allocate(capacity: cols)
             defer { sum.deallocate() }
             for r in range {
-                let xr = px + r * cols
-                sum.update(from: xr, count: cols)
-                if let pr { addInPlace(sum, pr + r * cols, cols) }
-                var acc: Float = 0
-                for j in 0..<cols { acc += sum[j] }
-                let mean = acc / Float(cols)
-                var q: Float = 0
-                for j in 0..<cols { let d = sum[j] - mean; q += d * d }
-                let rstd = 1 / (q / Float(cols) + eps).squareRoot()
-                let yr = py + r * cols
-                for j in 0..<cols { yr[j] = (sum[j] - mean) * rstd * pg[j] + pb[j] }
+                dcl_layernorm_row(px + r * cols, pr.map { $0 + r * cols }, pg, pb, eps, py + r * cols, cols, sum)
             }
         }
     }

@@ -1,0 +1,109 @@
+// See include/cpu_kernels.h. erf: the rational approximation of Eigen's and XLA's float erf
+// (within a few ulp of erff on [-4, 4], ±1 beyond). exp: Cephes' range reduction and degree-6
+// polynomial (within 2 ulp), written branch-free so the loops vectorise.
+#include "cpu_kernels.h"
+#include <math.h>
+
+#if defined(__x86_64__) && defined(__linux__) && defined(__clang__)
+#define DCL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define DCL_CLONES
+#endif
+
+static inline float dcl_erf(float a) {
+    const float x = fminf(fmaxf(a, -4.0f), 4.0f);
+    const float x2 = x * x;
+    float p = -2.72614225801306e-10f;
+    p = p * x2 + 2.77068142495902e-08f;
+    p = p * x2 - 2.10102402082508e-06f;
+    p = p * x2 - 5.69250639462346e-05f;
+    p = p * x2 - 7.34990630326855e-04f;
+    p = p * x2 - 2.95459980854025e-03f;
+    p = p * x2 - 1.60960333262415e-02f;
+    p = p * x;
+    float q = -1.45660718464996e-05f;
+    q = q * x2 - 2.13374055278905e-04f;
+    q = q * x2 - 1.68282697438203e-03f;
+    q = q * x2 - 7.37332916720468e-03f;
+    q = q * x2 - 1.42647390514189e-02f;
+    return p / q;
+}
+
+static inline float dcl_exp(float x) {
+    const float hi = 88.3762626647949f, lo = -87.3365447504f;
+    const float c = fminf(fmaxf(x, lo), hi);
+    const float n = floorf(c * 1.44269504088896341f + 0.5f);
+    float r = c - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { float f; int i; } scale = { .i = ((int)n + 127) << 23 };
+    const float e = p * scale.f;
+    return x < lo ? 0.0f : (x > hi ? INFINITY : e);
+}
+
+static inline float dcl_act(float v, int act) {
+    switch (act) {
+    case DCL_ACT_GELU: return 0.5f * v * (1.0f + dcl_erf(v * 0.70710678118654752f));
+    case DCL_ACT_GELU_TANH:   // 0.5·v·(1 + tanh(u)) as v / (1 + exp(-2u)): no cancellation for u << 0
+        return v / (1.0f + dcl_exp(-2.0f * 0.7978845608028654f * (v + 0.044715f * v * v * v)));
+    case DCL_ACT_RELU: return fmaxf(v, 0.0f);
+    case DCL_ACT_TANH: return tanhf(v);
+    default: return v;
+    }
+}
+
+DCL_CLONES
+void dcl_bias_activation(float *row, const float *bias, long n, int act) {
+    if (bias) for (long i = 0; i < n; i++) row[i] += bias[i];
+    switch (act) {   // one loop per activation, so each vectorises on its own
+    case DCL_ACT_GELU: for (long i = 0; i < n; i++) row[i] = dcl_act(row[i], DCL_ACT_GELU); break;
+    case DCL_ACT_GELU_TANH: for (long i = 0; i < n; i++) row[i] = dcl_act(row[i], DCL_ACT_GELU_TANH); break;
+    case DCL_ACT_RELU: for (long i = 0; i < n; i++) row[i] = fmaxf(row[i], 0.0f); break;
+    case DCL_ACT_TANH: for (long i = 0; i < n; i++) row[i] = tanhf(row[i]); break;
+    default: break;
+    }
+}
+
+DCL_CLONES
+void dcl_activation(const float *x, float *y, long n, int act) {
+    switch (act) {
+    case DCL_ACT_GELU: for (long i = 0; i < n; i++) y[i] = dcl_act(x[i], DCL_ACT_GELU); break;
+    case DCL_ACT_GELU_TANH: for (long i = 0; i < n; i++) y[i] = dcl_act(x[i], DCL_ACT_GELU_TANH); break;
+    case DCL_ACT_RELU: for (long i = 0; i < n; i++) y[i] = fmaxf(x[i], 0.0f); break;
+    case DCL_ACT_TANH: for (long i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
+    default: if (y != x) for (long i = 0; i < n; i++) y[i] = x[i]; break;
+    }
+}
+
+DCL_CLONES
+void dcl_softmax_row(const float *x, float *y, long n, float scale, const float *mask) {
+    float mx = -INFINITY;
+    if (mask) for (long j = 0; j < n; j++) { y[j] = scale * x[j] + mask[j]; mx = fmaxf(mx, y[j]); }
+    else for (long j = 0; j < n; j++) { y[j] = scale * x[j]; mx = fmaxf(mx, y[j]); }
+    if (mx == -INFINITY) {   // fully masked: zeros, not NaN
+        for (long j = 0; j < n; j++) y[j] = 0.0f;
+        return;
+    }
+    float sum = 0.0f;
+    for (long j = 0; j < n; j++) { const float e = dcl_exp(y[j] - mx); y[j] = e; sum += e; }
+    const float inv = 1.0f / sum;
+    for (long j = 0; j < n; j++) y[j] *= inv;
+}
+
+DCL_CLONES
+void dcl_layernorm_row(const float *x, const float *residual, const float *gamma, const float *beta,
+                       float eps, float *y, long n, float *scratch) {
+    float s = 0.0f;
+    for (long j = 0; j < n; j++) { scratch[j] = x[j] + (residual ? residual[j] : 0.0f); s += scratch[j]; }
+    const float mean = s / (float)n;
+    float q = 0.0f;
+    for (long j = 0; j < n; j++) { const float d = scratch[j] - mean; q += d * d; }
+    const float rstd = 1.0f / sqrtf(q / (float)n + eps);
+    for (long j = 0; j < n; j++) y[j] = (scratch[j] - mean) * rstd * gamma[j] + beta[j];
+}

@@ -53,10 +53,9 @@ struct ClassifyCommand: ParsableCommand {
             throw ValidationError("--function must be softmax, sigmoid or none, got '\(function)'")
         }
         if !labels.isEmpty {
-            let parsed = try Self.parseLabels(labels)
+            _ = try Self.parseLabels(labels)
             if logits { throw ValidationError("--logits needs a classification head; it does not apply with --labels") }
             if function != nil { throw ValidationError("--function does not apply with --labels (scores are cosines)") }
-            _ = parsed
         }
     }
 
@@ -74,8 +73,8 @@ struct ClassifyCommand: ParsableCommand {
                         throw ValidationError("--labels: an entry has no name before '=': '\(piece)'")
                     }
                     current = (name, String(piece[piece.index(after: eq)...]).trimmingCharacters(in: .whitespaces))
-                } else if current != nil {
-                    current!.description += "," + piece
+                } else if let previous = current {
+                    current = (previous.name, previous.description + "," + piece)
                 } else if !piece.trimmingCharacters(in: .whitespaces).isEmpty {
                     throw ValidationError("--labels takes NAME=description entries, got '\(piece)'")
                 }
@@ -114,7 +113,9 @@ struct ClassifyCommand: ParsableCommand {
             let apply = function.flatMap(ClassificationFunction.init(rawValue:))
 
             if let zeroShot {
-                let anchors = try embed(zeroShot.map { session.encode($0.description) }, session: session, encoder: encoder)
+                // Descriptions are not inputs: not counted in the truncation warning.
+                let anchors = try embed(zeroShot.map { session.tokenizer.encode($0.description, maxLength: session.maxLength) },
+                                        session: session, encoder: encoder)
                 let names = zeroShot.map(\.name)
                 try flow.run(inputs, batchSize: device.batchSize, session: session,
                              prepare: { session.encode($0.text, pair: $0.pair) }, length: \.count) { encodings in

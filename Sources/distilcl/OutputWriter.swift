@@ -43,10 +43,8 @@ final class OutputWriter {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
             positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         buffer.reserveCapacity(1 << 16)
-        guard let path else {
-            signal(SIGPIPE, SIG_IGN)
-            return
-        }
+        // stdout: a closed pipe (`| head`) ends the process by SIGPIPE, quietly, as for any filter.
+        guard let path else { return }
         let url = URL(fileURLWithPath: path)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {

@@ -53,12 +53,21 @@ final class OutputWriter {
         let folder = url.deletingLastPathComponent().path
         var template = Array("\(folder)/.\(url.lastPathComponent).partial-XXXXXX".utf8CString)
         installInterruptHandlers()
+        // No signal between creating the file and recording its name for the handler.
+        var interrupts = sigset_t()
+        sigemptyset(&interrupts)
+        for sig in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&interrupts, sig) }
+        pthread_sigmask(SIG_BLOCK, &interrupts, nil)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        let reason = String(cString: strerror(errno))
+        if fd >= 0 {
+            pendingTemporaryPath = template.withUnsafeBufferPointer { strdup($0.baseAddress!) }
+        }
+        pthread_sigmask(SIG_UNBLOCK, &interrupts, nil)
         guard fd >= 0 else {
-            throw CLIError(.failure, "cannot create a file in '\(folder)' for --output: \(String(cString: strerror(errno)))")
+            throw CLIError(.failure, "cannot create a file in '\(folder)' for --output: \(reason)")
         }
         let tempPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        pendingTemporaryPath = strdup(tempPath)
         temporary = tempPath
         descriptor = fd
         // mkstemp makes 0600; an output file is an ordinary file (0644 less the umask).

@@ -83,17 +83,32 @@ void dcl_activation(const float *x, float *y, long n, int act) {
 
 DCL_CLONES
 void dcl_softmax_row(const float *x, float *y, long n, float scale, const float *mask) {
+    // Reductions run over 16 independent lanes so the loops vectorise without -ffast-math.
+    float lane[16];
+    for (int k = 0; k < 16; k++) lane[k] = -INFINITY;
+    long j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) {
+            const float v = scale * x[j + k] + (mask ? mask[j + k] : 0.0f);
+            y[j + k] = v;
+            lane[k] = v > lane[k] ? v : lane[k];
+        }
     float mx = -INFINITY;
-    if (mask) for (long j = 0; j < n; j++) { y[j] = scale * x[j] + mask[j]; mx = fmaxf(mx, y[j]); }
-    else for (long j = 0; j < n; j++) { y[j] = scale * x[j]; mx = fmaxf(mx, y[j]); }
+    for (int k = 0; k < 16; k++) mx = lane[k] > mx ? lane[k] : mx;
+    for (; j < n; j++) { y[j] = scale * x[j] + (mask ? mask[j] : 0.0f); mx = y[j] > mx ? y[j] : mx; }
     if (mx == -INFINITY) {   // fully masked: zeros, not NaN
-        for (long j = 0; j < n; j++) y[j] = 0.0f;
+        for (j = 0; j < n; j++) y[j] = 0.0f;
         return;
     }
+    for (j = 0; j < n; j++) y[j] = dcl_exp(y[j] - mx);
+    for (int k = 0; k < 16; k++) lane[k] = 0.0f;
+    for (j = 0; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) lane[k] += y[j + k];
     float sum = 0.0f;
-    for (long j = 0; j < n; j++) { const float e = dcl_exp(y[j] - mx); y[j] = e; sum += e; }
+    for (int k = 0; k < 16; k++) sum += lane[k];
+    for (; j < n; j++) sum += y[j];
     const float inv = 1.0f / sum;
-    for (long j = 0; j < n; j++) y[j] *= inv;
+    for (j = 0; j < n; j++) y[j] *= inv;
 }
 
 DCL_CLONES

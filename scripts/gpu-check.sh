@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# GPU check for a lent NVIDIA machine (no Swift, no network there). Runs a carried static
+# `distilcl` through NVIDIA's OpenCL: devices, parity on the reference checkpoints and on a
+# DistilBERT-base-shaped checkpoint, bench kernels, bench model (fixed workload), and PyTorch
+# float32 (TF32 off) on the same card for the same model and GEMM shapes; prints a table.
+#
+# Prepare here: bash scripts/gpu-pack.sh, which writes .dist/distilcl.xz (swift build -c release
+# --static-swift-stdlib) and .dist/libs.tar.xz (libopenblas, libgfortran, libquadmath, the
+# ocl-icd loader). Then, with .dist carried: bash scripts/gpu-check.sh (outputs to $OUT or ./gpu-out).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
+log() { echo "== $*" | tee -a "$OUT/summary.txt"; }
+[ -f .dist/distilcl.xz ] || { echo "missing .dist/distilcl.xz (run scripts/gpu-pack.sh first)"; exit 2; }
+BIN=/tmp/distilcl-bin/distilcl
+mkdir -p /tmp/distilcl-bin && xz -dc .dist/distilcl.xz > "$BIN" && chmod +x "$BIN"
+
+# 1. Libraries the binary links against, unpacked beside it.
+LIB=/tmp/distilcl-lib; mkdir -p "$LIB"
+tar -xJf .dist/libs.tar.xz -C "$LIB"
+export LD_LIBRARY_PATH="$LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+# 2. NVIDIA's OpenCL driver: use the system ICD files if one names NVIDIA, else write one.
+nv=$(ls /usr/local/nvidia/lib64/libnvidia-opencl.so.1 /usr/local/nvidia/lib/libnvidia-opencl.so.1 \
+        /usr/lib/x86_64-linux-gnu/libnvidia-opencl.so.1 /usr/lib64/libnvidia-opencl.so.1 /usr/lib/libnvidia-opencl.so.1 2>/dev/null | head -n1)
+[ -n "$nv" ] || nv=$(find / -xdev -name 'libnvidia-opencl.so.1' 2>/dev/null | head -n1)
+log "NVIDIA OpenCL library: ${nv:-not found}"
+if ! grep -qs nvidia /etc/OpenCL/vendors/*.icd 2>/dev/null && [ -n "$nv" ]; then
+  mkdir -p /tmp/distilcl-icd && echo "$nv" > /tmp/distilcl-icd/nvidia.icd
+  export OCL_ICD_VENDORS=/tmp/distilcl-icd
+  log "wrote ICD file /tmp/distilcl-icd/nvidia.icd"
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee -a "$OUT/summary.txt"
+
+export DISTILCL_CACHE_DIR=/tmp/distilcl-cache
+"$BIN" devices | tee "$OUT/devices.txt"
+
+# 3. Parity on every reference checkpoint.
+status=0
+for m in tiny-distilbert-sst tiny-distilbert-qa tiny-distilbert-mlm tiny-distilbert-ner tiny-bert-pairs; do
+  if "$BIN" parity --model "Tests/Fixtures/$m" --device opencl > "$OUT/parity-$m.txt" 2>&1; then
+    log "parity $m: PASS"; else log "parity $m: FAIL ($(tail -n1 "$OUT/parity-$m.txt"))"; status=1; fi
+done
+
+# 4. A DistilBERT-base-shaped checkpoint (seeded random weights), parity, then the benchmarks.
+BASE=/tmp/distilbert-base-random
+python3 benchmarks/make_checkpoint.py "$BASE" > "$OUT/make-checkpoint.log" 2>&1 || log "checkpoint creation failed"
+"$BIN" parity --model "$BASE" --device opencl > "$OUT/parity-base.txt" 2>&1 && log "parity distilbert-base: PASS" \
+  || { log "parity distilbert-base: FAIL"; status=1; }
+timeout 150 "$BIN" bench kernels --device opencl --repeats 10 --json > "$OUT/bench-kernels.json" 2> "$OUT/bench-kernels.err" \
+  || log "bench kernels exited $?"
+timeout 90 "$BIN" bench model --model "$BASE" --device opencl --no-cpu --batch-size 32 --seq-len 128 --batches 20 --json \
+  > "$OUT/bench-model.json" 2> "$OUT/bench-model.err" || log "bench model exited $?"
+timeout 150 python3 benchmarks/gpu_torch.py "$BASE" --batches 20 > "$OUT/torch.json" 2> "$OUT/torch.err" || log "PyTorch part exited $?"
+
+# 5. The table.
+python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
+import json, sys, os
+out = sys.argv[1]
+def load(name):
+    try: return json.load(open(os.path.join(out, name)))
+    except Exception as e: return None
+k, m, t = load("bench-kernels.json"), load("bench-model.json"), load("torch.json")
+print(f"card: {t['device'] if t else '?'}; OpenCL device: {k['device'] if k else '?'}")
+if m and t:
+    d = m["results"][0]["sequencesPerSecond"]; p = t["fixed_sequences_per_second"]
+    print(f"DistilBERT-base fixed 32x128: distilcl {d:.1f} seq/s, PyTorch fp32 {p:.1f} seq/s, ratio {d/p:.2f}")
+if k and t:
+    cu = {(g["m"], g["n"], g["k"]): g["gflops"] for g in t["sgemm"]}
+    print("| GEMM M N K | distilcl GFLOP/s | cuBLAS GFLOP/s | ratio |")
+    for r in k["rows"]:
+        if not r["op"].startswith("linear"): continue
+        mm, nn, kk = [int(x[1:]) for x in r["shape"].split()]
+        g = r["work"] / r["deviceMilliseconds"] / 1e6; c = cu.get((mm, nn, kk))
+        print(f"| {r['op']} {mm} {nn} {kk} | {g:.0f} | {c:.0f} | {g / c:.2f} |" if c else f"| {mm} {nn} {kk} | {g:.0f} | - | - |")
+    for r in k["rows"]:
+        if r["op"].startswith("linear") or r["op"].startswith("openblas"): continue
+        print(f"| {r['op']} {r['shape']} | {r['deviceMilliseconds']:.3f} ms | {r['work'] / r['deviceMilliseconds'] / 1e6:.1f} {r['unit']} |")
+PY
+exit $status

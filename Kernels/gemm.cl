@@ -29,19 +29,19 @@
 #define MR 8           // rows of A per work-item in kernel_gemm_panel
 #endif
 #ifndef TM
-#define TM 64          // tile rows per work-group in kernel_gemm_tiled
+#define TM 128         // tile rows per work-group in kernel_gemm_tiled
 #endif
 #ifndef TN
-#define TN 64          // tile columns per work-group in kernel_gemm_tiled (multiple of PN)
+#define TN 128         // tile columns per work-group in kernel_gemm_tiled (multiple of 4)
 #endif
 #ifndef TK
-#define TK 16          // K step staged through local memory in kernel_gemm_tiled
+#define TK 16          // K step staged through local memory in kernel_gemm_tiled (multiple of 4)
 #endif
 #ifndef WM
-#define WM 4           // rows per work-item in kernel_gemm_tiled
+#define WM 8           // rows per work-item in kernel_gemm_tiled (multiple of 4)
 #endif
 #ifndef WN
-#define WN 4           // columns per work-item in kernel_gemm_tiled
+#define WN 8           // columns per work-item in kernel_gemm_tiled (multiple of 4)
 #endif
 
 #define ACT_NONE 0
@@ -161,11 +161,13 @@ __kernel void kernel_gemm_panel(const int M, const int N, const int K,
 
 // -------------------------------------------------------------------------------------
 // kernel_gemm_tiled: local size (TN/WN, TM/WM), global size (ceil(N/TN)·TN/WN, ceil(M/TM)·TM/WM).
-// Work-item (tx, ty) owns rows ty + r·(TM/WM) and columns tx + c·(TN/WN) of the tile, so
-// neighbouring work-items touch neighbouring addresses in local memory and in C.
+// A TM × TK slab of A (stored transposed) and a TK × TN slab of Wp are staged through local
+// memory with float4 loads; work-item (tx, ty) owns the WM × WN block at rows ty·WM and columns
+// tx·WN of the tile and reads it from local memory as float4s (WM, WN, TK, PN multiples of 4).
 // -------------------------------------------------------------------------------------
 #define LX (TN / WN)
 #define LY (TM / WM)
+#define NT (LX * LY)
 
 __kernel __attribute__((reqd_work_group_size(LX, LY, 1)))
 void kernel_gemm_tiled(const int M, const int N, const int K,
@@ -175,50 +177,63 @@ void kernel_gemm_tiled(const int M, const int N, const int K,
                        __global float* restrict C, const int ldc,
                        const int act)
 {
-    __local float As[TK][TM + 1];   // transposed A tile, padded against bank conflicts
-    __local float Bs[TK][TN];
+    __local float As[TK][TM];   // As[k][m] = A[mBase + m, k0 + k]
+    __local float Bs[TK][TN];   // Bs[k][n] = W[nBase + n, k0 + k]
 
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int tid = ty * LX + tx;
     const int mBase = get_group_id(1) * TM;
     const int nBase = get_group_id(0) * TN;
+    const int panels = (N + PN - 1) / PN;
 
     float acc[WM][WN];
+    #pragma unroll
     for (int r = 0; r < WM; r++)
+        #pragma unroll
         for (int c = 0; c < WN; c++) acc[r][c] = 0.0f;
 
     for (int k0 = 0; k0 < K; k0 += TK) {
-        // A tile: TM rows × TK columns, read along K (contiguous).
-        for (int e = tid; e < TM * TK; e += LX * LY) {
-            const int r = e / TK, kk = e % TK;
-            const int m = min(mBase + r, M - 1), k = k0 + kk;
-            As[kk][r] = k < K ? A[(size_t)m * lda + k] : 0.0f;
+        // A slab: TM rows × TK/4 float4s along K, stored transposed.
+        for (int u = tid; u < TM * (TK / 4); u += NT) {
+            const int r = u / (TK / 4), kq = (u % (TK / 4)) * 4;
+            const __global float* a = A + (size_t)min(mBase + r, M - 1) * lda + k0 + kq;
+            float4 v;
+            if (k0 + kq + 4 <= K) v = vload4(0, a);
+            else v = (float4)(k0 + kq < K ? a[0] : 0.0f, k0 + kq + 1 < K ? a[1] : 0.0f,
+                              k0 + kq + 2 < K ? a[2] : 0.0f, 0.0f);
+            As[kq][r] = v.x; As[kq + 1][r] = v.y; As[kq + 2][r] = v.z; As[kq + 3][r] = v.w;
         }
-        // W tile: TK rows of TN columns from TN/PN panels (contiguous PN runs).
-        for (int e = tid; e < TK * TN; e += LX * LY) {
-            const int kk = e / TN, c = e % TN;
-            const int n = nBase + c, k = k0 + kk;
-            const int p = n / PN;
-            Bs[kk][c] = (k < K && n < ((N + PN - 1) / PN) * PN)
-                ? Wp[((size_t)p * K + k) * PN + (n % PN)] : 0.0f;
+        // W slab: TK rows × TN/4 float4s, each inside one panel.
+        for (int u = tid; u < TK * (TN / 4); u += NT) {
+            const int kk = u / (TN / 4), c = (u % (TN / 4)) * 4;
+            const int n = nBase + c, k = k0 + kk, p = n / PN;
+            float4 v = (float4)(0.0f);
+            if (k < K && p < panels) v = vload4(0, Wp + ((size_t)p * K + k) * PN + (n % PN));
+            vstore4(v, 0, &Bs[kk][c]);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         #pragma unroll
         for (int kk = 0; kk < TK; kk++) {
             float av[WM], bv[WN];
-            for (int r = 0; r < WM; r++) av[r] = As[kk][ty + r * LY];
-            for (int c = 0; c < WN; c++) bv[c] = Bs[kk][tx + c * LX];
+            #pragma unroll
+            for (int r = 0; r < WM; r += 4) vstore4(vload4(0, &As[kk][ty * WM + r]), 0, av + r);
+            #pragma unroll
+            for (int c = 0; c < WN; c += 4) vstore4(vload4(0, &Bs[kk][tx * WN + c]), 0, bv + c);
+            #pragma unroll
             for (int r = 0; r < WM; r++)
+                #pragma unroll
                 for (int c = 0; c < WN; c++) acc[r][c] = fma(av[r], bv[c], acc[r][c]);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
+    #pragma unroll
     for (int r = 0; r < WM; r++) {
-        const int m = mBase + ty + r * LY;
-        if (m >= M) continue;
+        const int m = mBase + ty * WM + r;
+        if (m >= M) break;
+        #pragma unroll
         for (int c = 0; c < WN; c++) {
-            const int n = nBase + tx + c * LX;
+            const int n = nBase + tx * WN + c;
             if (n < N) C[(size_t)m * ldc + n] = apply_act(acc[r][c] + bias[n], act);
         }
     }

@@ -21,7 +21,7 @@ public struct KernelTuning: Sendable, Equatable {
     public var bmmTile: (m: Int, n: Int)
 
     public init(gemm: GEMM, panelWidth: Int = 32, panelRows: Int = 8,
-                tile: (m: Int, n: Int, k: Int, wm: Int, wn: Int) = (64, 64, 16, 4, 4),
+                tile: (m: Int, n: Int, k: Int, wm: Int, wn: Int) = (128, 128, 16, 8, 8),
                 rowGroup: Int = 1, bmmTile: (m: Int, n: Int) = (4, 4)) {
         self.gemm = gemm; self.panelWidth = panelWidth; self.panelRows = panelRows
         self.tile = tile; self.rowGroup = rowGroup; self.bmmTile = bmmTile
@@ -30,7 +30,7 @@ public struct KernelTuning: Sendable, Equatable {
     /// What suits a device: register tiles on CPUs, local-memory tiles on GPUs.
     public static func `default`(for device: CLDeviceInfo) -> KernelTuning {
         if device.isGPU {
-            return KernelTuning(gemm: .tiled, panelWidth: 32, tile: (64, 64, 16, 4, 4),
+            return KernelTuning(gemm: .tiled, panelWidth: 32, tile: (128, 128, 16, 8, 8),
                                 rowGroup: min(128, max(1, device.maxWorkGroupSize)), bmmTile: (4, 4))
         }
         return KernelTuning(gemm: .panel, panelWidth: 32, panelRows: 8, rowGroup: 1, bmmTile: (4, 4))

@@ -15,6 +15,12 @@
 // kernel_softmax: rows of length n, y = softmax(scale·x + mask[row / rows_per_mask]),
 //   mask [rows / rows_per_mask, n] additive (0 or a large negative), optional (has_mask).
 //   Rows whose every entry is -inf produce zeros instead of NaN.
+//
+// kernel_attention_v{1,4,16}: fused self-attention over packed sequences, every head in one
+//   launch, no scores in memory. Work-item (t, h) computes, for token t of a sequence whose rows
+//   are [ranges[2t], ranges[2t+1]) of qkv, out[t, h·dh ..< h·dh + dh] =
+//   Σ_j softmax_j(scale · q_t·k_j) · v_j with an online (running max) softmax. The suffix is
+//   the vector width over the head dimension (dh must be a multiple of it).
 // =====================================================================================
 
 #ifndef BM
@@ -116,3 +122,51 @@ void kernel_softmax(const int n, __global const float* x, __global float* y,
     const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
     for (int j = lid; j < n; j += SM_WG) yr[j] *= inv;
 }
+
+// -------------------------------------------------------------------------------------
+// kernel_attention_v*: global size (tokens, heads).
+// -------------------------------------------------------------------------------------
+#ifndef ATT_DH_MAX
+#define ATT_DH_MAX 128     // largest head size the attention kernels hold in registers
+#endif
+
+inline float hsum1(float v) { return v; }
+inline float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
+inline float hsum16(float16 v) { return hsum4(v.s0123 + v.s4567 + v.s89ab + v.scdef); }
+inline float vload1(size_t i, const __global float* p) { return p[i]; }
+inline void vstore1(float v, size_t i, __global float* p) { p[i] = v; }
+
+#define ATTENTION_KERNEL(NAME, VT, W)                                                          \
+__kernel void NAME(const int tokens, const int dim, const int dh, const float scale,           \
+                   __global const float* restrict qkv, __global const int* restrict ranges,    \
+                   __global float* restrict out)                                               \
+{                                                                                              \
+    const int t = get_global_id(0), h = get_global_id(1);                                      \
+    if (t >= tokens) return;                                                                   \
+    const int start = ranges[2 * t], end = ranges[2 * t + 1];                                  \
+    const int ld = 3 * dim, nv = dh / W;                                                       \
+    const __global float* qrow = qkv + (size_t)t * ld + h * dh;                                \
+    VT q[ATT_DH_MAX / W], acc[ATT_DH_MAX / W];                                                 \
+    for (int i = 0; i < nv; i++) { q[i] = vload##W(i, qrow) * scale; acc[i] = (VT)(0.0f); }    \
+    float m = -INFINITY, l = 0.0f;                                                             \
+    for (int j = start; j < end; j++) {                                                        \
+        const __global float* krow = qkv + (size_t)j * ld + dim + h * dh;                      \
+        VT s = (VT)(0.0f);                                                                     \
+        for (int i = 0; i < nv; i++) s = fma(q[i], vload##W(i, krow), s);                      \
+        const float score = hsum##W(s);                                                        \
+        const float mNew = fmax(m, score);                                                     \
+        const float correction = exp(m - mNew);                                                \
+        const float p = exp(score - mNew);                                                     \
+        l = l * correction + p;                                                                \
+        const __global float* vrow = krow + dim;                                               \
+        for (int i = 0; i < nv; i++) acc[i] = fma((VT)(p), vload##W(i, vrow), acc[i] * correction); \
+        m = mNew;                                                                              \
+    }                                                                                          \
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;                                              \
+    __global float* o = out + (size_t)t * dim + h * dh;                                        \
+    for (int i = 0; i < nv; i++) vstore##W(acc[i] * inv, i, o);                                \
+}
+
+ATTENTION_KERNEL(kernel_attention_v1, float, 1)
+ATTENTION_KERNEL(kernel_attention_v4, float4, 4)
+ATTENTION_KERNEL(kernel_attention_v16, float16, 16)

@@ -5,8 +5,8 @@
 // kernel_embed       out[t, :] = word[ids[t], :] + pos[positions[t], :] (+ type[types[t], :])
 //                      ids, positions, types [T] int32; word [V, D], pos [P, D], type [Y, D]
 // kernel_gather_rows out[r, :] = src[index[r], :]           index [R] int32, src [?, D]
-// kernel_mean_pool   out[b, :] = Σ_s mask[b,s]·h[b,s,:] / max(Σ_s mask[b,s], 1e-9)
-//                      h [B, S, D], mask [B, S] (1 real token, 0 padding)
+// kernel_mean_pool   out[b, :] = mean of h[offsets[b] ..< offsets[b+1], :]  (0 when empty)
+//                      h [T, D] packed sequences, offsets [B + 1] int32
 // Global sizes: ceil(count/16) for kernel_activation, (D, rows) for the others.
 // Out-of-range ids are clamped (the host validates them before upload).
 // =====================================================================================
@@ -65,17 +65,14 @@ __kernel void kernel_gather_rows(const int D, __global const float* restrict src
     if (d < D) out[(size_t)r * D + d] = src[(size_t)index[r] * D + d];
 }
 
-__kernel void kernel_mean_pool(const int S, const int D, __global const float* restrict h,
-                               __global const float* restrict mask, __global float* restrict out)
+__kernel void kernel_mean_pool(const int D, __global const float* restrict h,
+                               __global const int* restrict offsets, __global float* restrict out)
 {
     const int d = get_global_id(0);
     const int b = get_global_id(1);
     if (d >= D) return;
-    float sum = 0.0f, count = 0.0f;
-    for (int s = 0; s < S; s++) {
-        const float m = mask[(size_t)b * S + s];
-        sum += m * h[((size_t)b * S + s) * D + d];
-        count += m;
-    }
-    out[(size_t)b * D + d] = sum / fmax(count, 1e-9f);
+    const int start = offsets[b], end = offsets[b + 1];
+    float sum = 0.0f;
+    for (int t = start; t < end; t++) sum += h[(size_t)t * D + d];
+    out[(size_t)b * D + d] = end > start ? sum / (float)(end - start) : 0.0f;
 }

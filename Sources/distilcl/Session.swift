@@ -79,13 +79,13 @@ final class Session {
     /// gets type 0, as its tokenizer returns no type ids.
     func batch(_ encodings: [Encoding]) -> TokenBatch {
         guard config.typeVocabSize == 0, encodings.contains(where: { $0.typeIds.contains { $0 != 0 } }) else {
-            return TokenBatch(encodings, padId: tokenizer.padId)
+            return TokenBatch(encodings)
         }
         return TokenBatch(encodings.map { e in
             var e = e
             e.typeIds = [Int](repeating: 0, count: e.count)
             return e
-        }, padId: tokenizer.padId)
+        })
     }
 
     /// The one truncation warning on stderr, if any input was cut.

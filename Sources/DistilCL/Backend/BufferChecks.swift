@@ -84,10 +84,26 @@ func checkGatherRows(index: any DeviceBuffer, rows: Int, dim: Int, out: any Devi
     try requireBuffer(out, rows * dim, .float32, "gatherRows output")
 }
 
-func checkMeanPool(_ hidden: any DeviceBuffer, mask: any DeviceBuffer, batch: Int, seq: Int, dim: Int,
-                   out: any DeviceBuffer) throws {
-    try requirePositive([("batch", batch), ("seq", seq), ("dim", dim)])
-    try requireBuffer(hidden, batch * seq * dim, .float32, "meanPool hidden")
-    try requireBuffer(mask, batch * seq, .float32, "meanPool mask")
-    try requireBuffer(out, batch * dim, .float32, "meanPool output")
+func checkPacked(_ sequences: PackedSequences, _ what: String) throws {
+    let o = sequences.offsets
+    guard o.count >= 2, o[0] == 0, zip(o, o.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+        throw BackendError.invalidArgument("\(what): offsets must start at 0 and not decrease, got \(o.prefix(8))")
+    }
+    try requireBuffer(sequences.ranges, 2 * sequences.tokens, .int32, "\(what) ranges")
+    try requireBuffer(sequences.deviceOffsets, o.count, .int32, "\(what) offsets")
+}
+
+func checkMeanPool(_ hidden: any DeviceBuffer, sequences: PackedSequences, dim: Int, out: any DeviceBuffer) throws {
+    try requirePositive([("dim", dim)])
+    try checkPacked(sequences, "meanPool")
+    try requireBuffer(hidden, sequences.tokens * dim, .float32, "meanPool hidden")
+    try requireBuffer(out, sequences.count * dim, .float32, "meanPool output")
+}
+
+func checkAttention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
+                    out: any DeviceBuffer) throws {
+    try requirePositive([("heads", heads), ("headDim", headDim)])
+    try checkPacked(sequences, "attention")
+    try requireBuffer(qkv, sequences.tokens * 3 * heads * headDim, .float32, "attention qkv")
+    try requireBuffer(out, sequences.tokens * heads * headDim, .float32, "attention output")
 }

@@ -47,6 +47,43 @@ public struct MatrixView: Sendable {
     }
 }
 
+/// Sequences packed back to back, without padding: sequence `s` occupies rows
+/// `offsets[s] ..< offsets[s + 1]` of a `[tokens, …]` buffer.
+public struct PackedSequences: Sendable {
+    /// `[sequences + 1]`, starting at 0.
+    public let offsets: [Int]
+    /// `offsets` as int32 on the device.
+    public let deviceOffsets: any DeviceBuffer
+    /// For every token, the first and one-past-last row of its sequence, int32 `[tokens, 2]`,
+    /// on the device (what the attention kernels read).
+    public let ranges: any DeviceBuffer
+
+    public init(offsets: [Int], deviceOffsets: any DeviceBuffer, ranges: any DeviceBuffer) {
+        self.offsets = offsets
+        self.deviceOffsets = deviceOffsets
+        self.ranges = ranges
+    }
+
+    /// Uploads `offsets` and the per-token ranges to fresh buffers of `backend`.
+    public static func upload(_ offsets: [Int], to backend: any ComputeBackend) throws -> PackedSequences {
+        PackedSequences(offsets: offsets, deviceOffsets: try backend.buffer(offsets.map { Int32($0) }),
+                        ranges: try backend.buffer(ranges(for: offsets)))
+    }
+
+    public var count: Int { offsets.count - 1 }
+    public var tokens: Int { offsets.last ?? 0 }
+
+    /// The `ranges` values for `offsets`, `[tokens·2]`.
+    public static func ranges(for offsets: [Int]) -> [Int32] {
+        var r: [Int32] = []
+        r.reserveCapacity(2 * (offsets.last ?? 0))
+        for s in 0..<max(offsets.count - 1, 0) {
+            for _ in offsets[s]..<offsets[s + 1] { r.append(Int32(offsets[s])); r.append(Int32(offsets[s + 1])) }
+        }
+        return r
+    }
+}
+
 /// The operations a BERT-family encoder needs. Implemented by `CPUBackend` (OpenBLAS and
 /// vectorised Swift) and `OpenCLBackend` (the kernels in `Kernels/`).
 ///
@@ -78,6 +115,12 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
                        transposeB: Bool, alpha: Float, batch: (Int, Int)) throws
 
+    /// Self-attention over packed sequences, every head in one call, no work on padding:
+    /// qkv `[tokens, 3·heads·headDim]` (Q, K, V side by side, heads contiguous in each);
+    /// out `[tokens, heads·headDim]` = per sequence and head `softmax(scale·Q·Kᵀ)·V`.
+    func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
+                   out: any DeviceBuffer) throws
+
     /// Row softmax of `scale·x + mask`, x and out `[rows, cols]` (out may be x). `mask`
     /// `[rows / rowsPerMaskRow, cols]` is additive (0 keeps, a large negative drops). A row
     /// whose every entry is -inf gives zeros.
@@ -102,10 +145,9 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func gatherRows(_ src: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
                     out: any DeviceBuffer) throws
 
-    /// Masked mean over the sequence: hidden `[batch, seq, dim]`, mask `[batch, seq]` (1/0),
-    /// out `[batch, dim]`; a row with no tokens gives zeros.
-    func meanPool(_ hidden: any DeviceBuffer, mask: any DeviceBuffer, batch: Int, seq: Int, dim: Int,
-                  out: any DeviceBuffer) throws
+    /// Mean over each packed sequence's rows: hidden `[tokens, dim]`, out `[sequences, dim]`;
+    /// an empty sequence gives zeros.
+    func meanPool(_ hidden: any DeviceBuffer, sequences: PackedSequences, dim: Int, out: any DeviceBuffer) throws
 }
 
 public extension ComputeBackend {

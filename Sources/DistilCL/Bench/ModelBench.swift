@@ -65,8 +65,7 @@ public struct ModelBench {
             let encodings = texts.map { tokenizer.encode($0, maxLength: maxLength) }
             let order = encodings.indices.sorted { encodings[$0].count < encodings[$1].count }
             for start in stride(from: 0, to: order.count, by: b) {
-                batches.append(TokenBatch(order[start..<min(start + b, order.count)].map { encodings[$0] },
-                                          padId: tokenizer.padId))
+                batches.append(TokenBatch(order[start..<min(start + b, order.count)].map { encodings[$0] }))
             }
             tokenizeSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         }

@@ -41,24 +41,25 @@ public final class EncoderModel: @unchecked Sendable {
 
     // MARK: - Forward
 
-    /// Runs embeddings and every layer over `batch`.
+    /// Runs embeddings and every layer over the packed tokens of `batch`.
     /// - Parameter capture: when given, called with the embeddings' output and then each
-    ///   layer's output, `[batch·seq, dim]` (downloads: for tests and `distilcl parity`).
-    /// - Returns: the workspace, whose `hidden` holds the last hidden state `[batch·seq, dim]`.
+    ///   layer's output, packed `[tokens, dim]` (downloads: for tests and `distilcl parity`).
+    /// - Returns: the workspace, whose `hidden` holds the last hidden state `[tokens, dim]`.
     @discardableResult
     func encode(_ batch: TokenBatch, capture: ((Int, [Float]) throws -> Void)? = nil) throws -> Workspace {
         try validate(batch)
         let b = backend, c = config
-        let (n, s, d, h, dh) = (batch.batch, batch.seq, c.hidden, c.heads, c.headDim)
-        let t = batch.tokens
-        let ws = try workspace(tokens: t, scoreCount: n * h * s * s)
+        let (t, d, h, dh) = (batch.tokens, c.hidden, c.heads, c.headDim)
+        let ws = try workspace(tokens: t, sequences: batch.batch)
 
         timer?.start()
         try b.upload(batch.ids, to: ws.ids)
         try b.upload(batch.positions, to: ws.positions)
         if embeddings.tokenType != nil { try b.upload(batch.typeIds, to: ws.typeIds) }
-        try b.upload(batch.additiveMask, to: ws.additiveMask)
-        try b.upload(batch.attentionMask, to: ws.mask)
+        try b.upload(batch.offsets.map { Int32($0) }, to: ws.offsets)
+        try b.upload(PackedSequences.ranges(for: batch.offsets), to: ws.ranges)
+        let packed = PackedSequences(offsets: batch.offsets, deviceOffsets: ws.offsets, ranges: ws.ranges)
+        ws.packed = packed
         timer?.mark("upload")
 
         try b.embed(ids: ws.ids, positions: ws.positions, typeIds: embeddings.tokenType == nil ? nil : ws.typeIds,
@@ -69,18 +70,10 @@ public final class EncoderModel: @unchecked Sendable {
         try capture?(0, try b.download(ws.hidden, count: t * d))
 
         for (i, layer) in layers.enumerated() {
-            // Self-attention: one GEMM for Q, K, V; every head in one call per product.
+            // Self-attention: one GEMM for Q, K, V, one call for every head of every text.
             try b.linear(ws.hidden, layer.qkv, rows: t, activation: .none, out: ws.qkv)
-            try b.batchedMatmul(a: MatrixView(ws.qkv, offset: 0, stride1: s * 3 * d, stride2: dh, ld: 3 * d),
-                                b: MatrixView(ws.qkv, offset: d, stride1: s * 3 * d, stride2: dh, ld: 3 * d),
-                                c: MatrixView(ws.scores, stride1: h * s * s, stride2: s * s, ld: s),
-                                m: s, n: s, k: dh, transposeB: true, alpha: 1 / Float(dh).squareRoot(), batch: (n, h))
-            try b.softmax(ws.scores, rows: n * h * s, cols: s, scale: 1, mask: ws.additiveMask,
-                          rowsPerMaskRow: h * s, out: ws.scores)
-            try b.batchedMatmul(a: MatrixView(ws.scores, stride1: h * s * s, stride2: s * s, ld: s),
-                                b: MatrixView(ws.qkv, offset: 2 * d, stride1: s * 3 * d, stride2: dh, ld: 3 * d),
-                                c: MatrixView(ws.context, stride1: s * d, stride2: dh, ld: d),
-                                m: s, n: dh, k: s, transposeB: false, alpha: 1, batch: (n, h))
+            try b.attention(qkv: ws.qkv, sequences: packed, heads: h, headDim: dh, scale: 1 / Float(dh).squareRoot(),
+                            out: ws.context)
             try b.linear(ws.context, layer.attentionOutput, rows: t, activation: .none, out: ws.scratch)
             try b.layerNorm(ws.scratch, residual: ws.hidden, gamma: layer.attentionNorm.gamma,
                             beta: layer.attentionNorm.beta, rows: t, cols: d, eps: c.layerNormEps, out: ws.hidden)
@@ -98,16 +91,16 @@ public final class EncoderModel: @unchecked Sendable {
         return ws
     }
 
-    private func workspace(tokens: Int, scoreCount: Int) throws -> Workspace {
-        if let ws = workspace, ws.fits(tokens: tokens, scoreCount: scoreCount) { return ws }
+    private func workspace(tokens: Int, sequences: Int) throws -> Workspace {
+        if let ws = workspace, ws.fits(tokens: tokens, sequences: sequences) { return ws }
         workspace = nil   // free the old buffers before allocating larger ones
-        let ws = try Workspace(backend: backend, config: config, tokens: tokens, scoreCount: scoreCount)
+        let ws = try Workspace(backend: backend, config: config, tokens: max(tokens, 1), sequences: sequences)
         workspace = ws
         return ws
     }
 
     private func validate(_ batch: TokenBatch) throws {
-        guard batch.batch > 0 else { throw ModelError.emptyBatch }
+        guard batch.batch > 0, batch.tokens > 0 else { throw ModelError.emptyBatch }
         guard batch.seq <= config.maxPositions else {
             throw ModelError.sequenceTooLong(batch.seq, config.maxPositions)
         }

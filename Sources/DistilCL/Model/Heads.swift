@@ -23,7 +23,7 @@ extension EncoderModel {
         return rows(try backend.download(pooled, count: batch.batch * config.hidden), width: config.hidden)
     }
 
-    /// A per-token head over every position, `[batch][seq][outputs]`: token classification
+    /// A per-token head over every real token, `[batch][length][outputs]`: token classification
     /// (`classifier`) or question answering (`qa_outputs`: start and end logits).
     public func tokenLogits(_ batch: TokenBatch, head: TokenHead) throws -> [[[Float]]] {
         let layer: (any DeviceLinear)?
@@ -36,8 +36,7 @@ extension EncoderModel {
         let width = layer.outFeatures
         let out = try backend.makeBuffer(count: batch.tokens * width)
         try backend.linear(ws.hidden, layer, rows: batch.tokens, activation: .none, out: out)
-        let flat = rows(try backend.download(out, count: batch.tokens * width), width: width)
-        return (0..<batch.batch).map { Array(flat[($0 * batch.seq)..<(($0 + 1) * batch.seq)]) }
+        return batch.split(rows(try backend.download(out, count: batch.tokens * width), width: width))
     }
 
     /// Masked-LM logits at the given `(row, position)` pairs, `[pairs][vocab]`:
@@ -49,7 +48,7 @@ extension EncoderModel {
         guard !positions.isEmpty else { return [] }
         let ws = try encode(batch)
         let p = positions.count, d = config.hidden, v = projector.outFeatures
-        let index = try backend.buffer(positions.map { Int32($0.row * batch.seq + $0.position) })
+        let index = try backend.buffer(positions.map { Int32(batch.offsets[$0.row] + $0.position) })
         let picked = try backend.makeBuffer(count: p * d), transformed = try backend.makeBuffer(count: p * d)
         try backend.gatherRows(ws.hidden, index: index, rows: p, dim: d, out: picked)
         try backend.linear(picked, transform, rows: p, activation: Activation(config.activation), out: transformed)
@@ -71,7 +70,8 @@ extension EncoderModel {
             vectors = rows(try backend.download(pooled, count: batch.batch * d), width: d)
         case .mean:
             let ws = try encode(batch)
-            try backend.meanPool(ws.hidden, mask: ws.mask, batch: batch.batch, seq: batch.seq, dim: d, out: ws.context)
+            guard let packed = ws.packed else { throw ModelError.emptyBatch }
+            try backend.meanPool(ws.hidden, sequences: packed, dim: d, out: ws.context)
             vectors = rows(try backend.download(ws.context, count: batch.batch * d), width: d)
         }
         guard normalize else { return vectors }
@@ -81,14 +81,13 @@ extension EncoderModel {
         }
     }
 
-    /// The last hidden state, `[batch][seq][dim]` (padding rows included).
+    /// The last hidden state, `[batch][length][dim]`.
     public func lastHiddenState(_ batch: TokenBatch) throws -> [[[Float]]] {
         let ws = try encode(batch)
-        let flat = rows(try backend.download(ws.hidden, count: batch.tokens * config.hidden), width: config.hidden)
-        return (0..<batch.batch).map { Array(flat[($0 * batch.seq)..<(($0 + 1) * batch.seq)]) }
+        return batch.split(rows(try backend.download(ws.hidden, count: batch.tokens * config.hidden), width: config.hidden))
     }
 
-    /// Every hidden state: the embeddings' output, then each layer's, `[layers + 1][batch·seq][dim]`.
+    /// Every hidden state: the embeddings' output, then each layer's, packed `[layers + 1][tokens·dim]`.
     public func allHiddenStates(_ batch: TokenBatch) throws -> [[Float]] {
         var states: [[Float]] = []
         try encode(batch) { _, h in states.append(h) }
@@ -102,7 +101,7 @@ extension EncoderModel {
     private func clsVectors(_ batch: TokenBatch, pooled: Bool) throws -> any DeviceBuffer {
         let ws = try encode(batch)
         let d = config.hidden
-        let index = try backend.buffer((0..<batch.batch).map { Int32($0 * batch.seq) })
+        let index = try backend.buffer(batch.offsets.dropLast().map { Int32($0) })
         try backend.gatherRows(ws.hidden, index: index, rows: batch.batch, dim: d, out: ws.scratch)
         guard pooled else { return ws.scratch }
         guard let pooler = heads.pooler else { throw ModelError.missingHead("pooler") }

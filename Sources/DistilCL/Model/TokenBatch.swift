@@ -1,55 +1,51 @@
-/// A padded batch of tokenized texts, laid out `[batch, seq]` row-major, ready for upload.
+/// A batch of tokenized texts packed back to back without padding: text `b` occupies rows
+/// `offsets[b] ..< offsets[b + 1]`. No work is spent on padding anywhere in the encoder.
 public struct TokenBatch: Sendable {
     public let batch: Int
+    /// The longest text, in tokens.
     public let seq: Int
-    /// Token ids, pad id past each text's length. `[batch·seq]`
+    /// Tokens per text.
+    public let lengths: [Int]
+    /// `[batch + 1]`, starting at 0.
+    public let offsets: [Int]
+    /// Token ids, packed. `[tokens]`
     public var ids: [Int32]
-    /// Token type ids (0 for padding). `[batch·seq]`
+    /// Token type ids, packed. `[tokens]`
     public var typeIds: [Int32]
-    /// Position ids `0..<seq` in every row, as transformers makes them. `[batch·seq]`
+    /// Position of each token within its text. `[tokens]`
     public var positions: [Int32]
-    /// Real tokens per row.
-    public var lengths: [Int]
 
-    /// Pads `encodings` to the longest of them (or `padTo`, if larger).
-    public init(_ encodings: [Encoding], padId: Int, padTo: Int? = nil) {
-        batch = encodings.count
-        seq = max(encodings.map(\.count).max() ?? 0, padTo ?? 0, 1)
-        ids = [Int32](repeating: Int32(padId), count: batch * seq)
-        typeIds = [Int32](repeating: 0, count: batch * seq)
-        let s = seq
-        positions = (0..<batch * s).map { Int32($0 % s) }
-        lengths = encodings.map(\.count)
-        for (b, e) in encodings.enumerated() {
-            for t in 0..<e.count {
-                ids[b * seq + t] = Int32(e.ids[t])
-                typeIds[b * seq + t] = Int32(e.typeIds[t])
-            }
-        }
+    /// Packs `encodings`.
+    public init(_ encodings: [Encoding]) {
+        self.init(rows: encodings.map { ($0.ids, $0.typeIds) })
     }
 
-    /// A batch from already padded rows: `ids[b]` and `attentionMask[b]` (1 real, 0 pad, real
-    /// tokens first) of one common length, `typeIds[b]` optional.
+    /// A batch from padded rows: `ids[b]` and `attentionMask[b]` (1 real, 0 pad, real tokens
+    /// first) of one length, `typeIds[b]` optional; only the real tokens are kept.
     public init(paddedIds: [[Int]], attentionMask: [[Int]], typeIds: [[Int]]? = nil) {
-        batch = paddedIds.count
-        seq = max(paddedIds.first?.count ?? 1, 1)
-        ids = paddedIds.flatMap { $0.map(Int32.init) }
-        self.typeIds = typeIds.map { $0.flatMap { $0.map(Int32.init) } } ?? [Int32](repeating: 0, count: paddedIds.count * seq)
-        let s = seq
-        positions = (0..<batch * s).map { Int32($0 % s) }
-        lengths = attentionMask.map { $0.reduce(0, +) }
+        self.init(rows: paddedIds.indices.map { b in
+            let n = attentionMask[b].reduce(0, +)
+            return (Array(paddedIds[b].prefix(n)), Array((typeIds?[b] ?? [Int](repeating: 0, count: n)).prefix(n)))
+        })
     }
 
-    public var tokens: Int { batch * seq }
-
-    /// 1 for a real token, 0 for padding. `[batch·seq]`
-    public var attentionMask: [Float] {
-        (0..<tokens).map { $0 % seq < lengths[$0 / seq] ? 1 : 0 }
+    private init(rows: [(ids: [Int], types: [Int])]) {
+        batch = rows.count
+        lengths = rows.map(\.ids.count)
+        seq = lengths.max() ?? 0
+        var offsets = [0]
+        for n in lengths { offsets.append(offsets[offsets.count - 1] + n) }
+        self.offsets = offsets
+        ids = rows.flatMap { $0.ids.map(Int32.init) }
+        typeIds = rows.flatMap { $0.types.map(Int32.init) }
+        positions = rows.flatMap { r in (0..<r.ids.count).map(Int32.init) }
     }
 
-    /// The attention mask in additive form for the softmax: 0 keeps, -FLT_MAX drops, as
-    /// transformers' `masked_fill(finfo.min)`. `[batch·seq]`
-    public var additiveMask: [Float] {
-        attentionMask.map { $0 > 0 ? 0 : -Float.greatestFiniteMagnitude }
+    /// Real tokens in the batch.
+    public var tokens: Int { offsets[batch] }
+
+    /// Splits packed rows `[tokens][…]` into one array per text.
+    public func split<T>(_ rows: [T]) -> [[T]] {
+        (0..<batch).map { Array(rows[offsets[$0]..<offsets[$0 + 1]]) }
     }
 }

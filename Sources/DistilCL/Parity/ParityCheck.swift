@@ -81,7 +81,7 @@ public struct ParityCheck {
         }
 
         for start in stride(from: 0, to: encodings.count, by: batchSize) {
-            let batch = TokenBatch(Array(encodings[start..<min(start + batchSize, encodings.count)]), padId: tokenizer.padId)
+            let batch = TokenBatch(Array(encodings[start..<min(start + batchSize, encodings.count)]))
             let (a, b) = (try cpuModel.allHiddenStates(batch), try devModel.allHiddenStates(batch))
             for (i, (x, y)) in zip(a, b).enumerated() {
                 add(i == 0 ? "embeddings" : "layer \(i)", x, y)
@@ -107,7 +107,7 @@ public struct ParityCheck {
                 // Every [MASK], else each text's first token.
                 var at: [(row: Int, position: Int)] = []
                 for row in 0..<batch.batch {
-                    let masks = (0..<batch.lengths[row]).filter { batch.ids[row * batch.seq + $0] == Int32(tokenizer.maskId) }
+                    let masks = (0..<batch.lengths[row]).filter { batch.ids[batch.offsets[row] + $0] == Int32(tokenizer.maskId) }
                     at += (masks.isEmpty ? [min(1, batch.lengths[row] - 1)] : masks).map { (row: row, position: $0) }
                 }
                 let (x, y) = (try cpuModel.maskedLMLogits(batch, at: at), try devModel.maskedLMLogits(batch, at: at))

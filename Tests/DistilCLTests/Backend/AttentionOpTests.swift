@@ -60,6 +60,46 @@ struct AttentionOpTests {
         }
     }
 
+    /// The fused attention over packed sequences against a double-precision softmax(QKᵀ)V per
+    /// sequence and head: lengths 1, 7, 0, 13, 129 and 128; head sizes that take the float16,
+    /// float4 and scalar kernels. Each output is a convex combination of V rows (|v| ≤ 1) whose
+    /// weights carry the exp's few-ulp error: atol 2e-6.
+    @Test("fused attention over packed sequences", arguments: BackendCase.all)
+    func packedAttention(_ bc: BackendCase) throws {
+        var rng = SeededRandom(seed: 23)
+        for (heads, dh) in [(1, 1), (2, 12), (3, 16), (2, 64), (1, 6)] {
+            let lengths = [1, 7, 0, 13, 129, 128]
+            var offsets = [0]
+            for n in lengths { offsets.append(offsets.last! + n) }
+            let tokens = offsets.last!, d = heads * dh
+            let qkv = rng.floats(tokens * 3 * d, -2...2)
+            let scale = 1 / Float(dh).squareRoot()
+            var want = [Double](repeating: 0, count: tokens * d)
+            for s in 0..<lengths.count where lengths[s] > 0 {
+                for h in 0..<heads {
+                    for i in offsets[s]..<offsets[s + 1] {
+                        let scores = (offsets[s]..<offsets[s + 1]).map { j in
+                            Double(scale) * (0..<dh).reduce(0.0) { $0 + Double(qkv[i * 3 * d + h * dh + $1]) * Double(qkv[j * 3 * d + d + h * dh + $1]) }
+                        }
+                        let mx = scores.max()!
+                        let e = scores.map { exp($0 - mx) }
+                        let sum = e.reduce(0, +)
+                        for c in 0..<dh {
+                            want[i * d + h * dh + c] = zip(offsets[s]..<offsets[s + 1], e).reduce(0.0) {
+                                $0 + $1.1 / sum * Double(qkv[$1.0 * 3 * d + 2 * d + h * dh + c])
+                            }
+                        }
+                    }
+                }
+            }
+            let b = bc.backend
+            let out = try poisoned(b, tokens * d)
+            try b.attention(qkv: try b.buffer(qkv), sequences: try PackedSequences.upload(offsets, to: b), heads: heads,
+                            headDim: dh, scale: scale, out: out)
+            expectClose(try b.download(out), want, atol: 2e-6, rtol: 0, "\(bc.name) attention heads \(heads) dh \(dh)")
+        }
+    }
+
     /// Softmax tolerance: exp is within 4 ulp in OpenCL C, and the row sum adds n terms in
     /// [0, 1]; rtol 2e-6 plus atol 1e-7 is a few ulp of each probability.
     @Test("softmax: scale, partly and fully masked rows, large magnitudes", arguments: BackendCase.all)

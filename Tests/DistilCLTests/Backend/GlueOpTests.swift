@@ -46,18 +46,18 @@ struct GlueOpTests {
         let wantRows = (0..<batch * dim).map { Double(hidden[Int(index[$0 / dim]) * dim + $0 % dim]) }
         expectClose(try b.download(rows), wantRows, atol: 0, rtol: 0, "\(bc.name) gatherRows")
 
-        // lengths 7, 3, 1, 0 (no tokens: zeros), 5
+        // packed sequences of 7, 3, 1, 0 (no tokens: zeros) and 5 rows of hidden
         let lengths = [7, 3, 1, 0, 5]
-        var mask = [Float](repeating: 0, count: batch * seq)
-        for (bi, n) in lengths.enumerated() { for s in 0..<n { mask[bi * seq + s] = 1 } }
+        var offsets = [0]
+        for n in lengths { offsets.append(offsets.last! + n) }
         var want = [Double](repeating: 0, count: batch * dim)
         for bi in 0..<batch where lengths[bi] > 0 {
             for d in 0..<dim {
-                want[bi * dim + d] = (0..<lengths[bi]).map { Double(hidden[(bi * seq + $0) * dim + d]) }.reduce(0, +) / Double(lengths[bi])
+                want[bi * dim + d] = (offsets[bi]..<offsets[bi + 1]).map { Double(hidden[$0 * dim + d]) }.reduce(0, +) / Double(lengths[bi])
             }
         }
         let pooled = try poisoned(b, batch * dim)
-        try b.meanPool(hBuf, mask: try b.buffer(mask), batch: batch, seq: seq, dim: dim, out: pooled)
+        try b.meanPool(hBuf, sequences: try PackedSequences.upload(offsets, to: b), dim: dim, out: pooled)
         expectClose(try b.download(pooled), want, atol: 1e-6, rtol: 1e-6, "\(bc.name) meanPool")
     }
 }

@@ -2,7 +2,8 @@ import DistilCL
 import Foundation
 import Testing
 
-/// The tiny reference checkpoints on every backend against transformers' own outputs.
+/// The tiny reference checkpoints on every backend against transformers' own outputs, on the
+/// real tokens (the engine packs texts and computes nothing for padding).
 /// Tolerance 1e-4 absolute on hidden states and logits: what float32 on any device supports
 /// (shared/reference/README.md); widening float16/bfloat16 checkpoints is exact.
 @Suite("Golden outputs of the tiny checkpoints")
@@ -29,8 +30,7 @@ struct GoldenModelTests {
         let want = (golden["hidden_states_first8"] as? [Any]) ?? []
         #expect(states.count == want.count && states.count == 4)
         for (i, state) in states.enumerated() where i < want.count {
-            let w = (want[i] as? [Any] ?? []).flatMap { ($0 as? [Any] ?? []).flatMap(floats) }
-            expectClose(state, w, atol: Self.atol, rtol: 0, "\(bc.name) sst hidden state \(i)")
+            expectClose(state, realRows(want[i], first8.lengths), atol: Self.atol, rtol: 0, "\(bc.name) sst hidden state \(i)")
         }
     }
 
@@ -48,8 +48,7 @@ struct GoldenModelTests {
         let want = (golden["hidden_states"] as? [Any]) ?? []
         #expect(states.count == want.count)
         for (i, state) in states.enumerated() where i < want.count {
-            let w = (want[i] as? [Any] ?? []).flatMap { ($0 as? [Any] ?? []).flatMap(floats) }
-            expectClose(state, w, atol: Self.atol, rtol: 0, "\(bc.name) pairs hidden state \(i)")
+            expectClose(state, realRows(want[i], batch.lengths), atol: Self.atol, rtol: 0, "\(bc.name) pairs hidden state \(i)")
         }
     }
 
@@ -71,11 +70,13 @@ struct GoldenModelTests {
         let model = try Self.model("tiny-distilbert-ner", bc)
         let ids = intRows(golden["input_ids"])
         let want = (golden["logits"] as? [Any] ?? []).map(floatRows)
-        // One padded batch, as the golden run (pad id 0); padding positions are compared too.
+        // The golden rows are padded with id 0; compare the real tokens.
         let batch = TokenBatch(paddedIds: ids, attentionMask: ids.map { $0.map { $0 == 0 ? 0 : 1 } })
         let got = try model.tokenLogits(batch, head: .tokenClassification)
         for i in ids.indices {
-            expectClose(got[i].flatMap { $0 }, want[i].flatMap { $0 }, atol: Self.atol, rtol: 0, "\(bc.name) NER text \(i)")
+            #expect(got[i].count == batch.lengths[i])
+            expectClose(got[i].flatMap { $0 }, want[i].prefix(batch.lengths[i]).flatMap { $0 }, atol: Self.atol, rtol: 0,
+                        "\(bc.name) NER text \(i)")
         }
     }
 
@@ -97,4 +98,10 @@ struct GoldenModelTests {
             #expect(Array(order.prefix(5)) == Array(top.prefix(5)), "\(bc.name) MLM mask \(i) top ids")
         }
     }
+}
+
+/// The real-token rows of a golden `[batch][seq][dim]` array, packed like the engine's output.
+func realRows(_ golden: Any, _ lengths: [Int]) -> [Float] {
+    let rowsOfTexts = golden as? [Any] ?? []
+    return zip(rowsOfTexts, lengths).flatMap { text, n in ((text as? [Any]) ?? []).prefix(n).flatMap(floats) }
 }

@@ -21,10 +21,10 @@ struct InvarianceTests {
         let tokenizer = try BertTokenizer(modelDirectory: dir)
         let model = try EncoderModel(directory: dir, backend: bc.backend)
         let enc = Self.texts.map { tokenizer.encode($0) }
-        let alone = try enc.map { try model.classificationLogits(TokenBatch([$0], padId: tokenizer.padId))[0] }
+        let alone = try enc.map { try model.classificationLogits(TokenBatch([$0]))[0] }
         for rotation in 0..<enc.count {
             let order = Array(enc.indices.dropFirst(rotation)) + Array(enc.indices.prefix(rotation))
-            let batched = try model.classificationLogits(TokenBatch(order.map { enc[$0] }, padId: tokenizer.padId, padTo: 40))
+            let batched = try model.classificationLogits(TokenBatch(order.map { enc[$0] }))
             for (row, i) in order.enumerated() {
                 expectClose(batched[row], alone[i], atol: 5e-5, rtol: 0, "\(bc.name) text \(i) at row \(row)")
             }
@@ -37,9 +37,9 @@ struct InvarianceTests {
         let tokenizer = try BertTokenizer(modelDirectory: dir)
         let model = try EncoderModel(directory: dir, backend: bc.backend)
         let enc = Self.texts.map { tokenizer.encode($0) }
-        let batched = try model.tokenLogits(TokenBatch(enc.reversed(), padId: tokenizer.padId), head: .tokenClassification)
+        let batched = try model.tokenLogits(TokenBatch(enc.reversed()), head: .tokenClassification)
         for (i, e) in enc.enumerated() {
-            let alone = try model.tokenLogits(TokenBatch([e], padId: tokenizer.padId), head: .tokenClassification)[0]
+            let alone = try model.tokenLogits(TokenBatch([e]), head: .tokenClassification)[0]
             let row = batched[enc.count - 1 - i]
             expectClose(row.prefix(e.count).flatMap { $0 }, alone.flatMap { $0 }, atol: 5e-5, rtol: 0, "\(bc.name) text \(i)")
         }

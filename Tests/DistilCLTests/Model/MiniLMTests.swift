@@ -18,7 +18,7 @@ struct MiniLMTests {
         let order = encodings.indices.sorted { encodings[$0].count < encodings[$1].count }
         for start in stride(from: 0, to: order.count, by: 64) {
             let idx = Array(order[start..<min(start + 64, order.count)])
-            let batch = TokenBatch(idx.map { encodings[$0] }, padId: tokenizer.padId)
+            let batch = TokenBatch(idx.map { encodings[$0] })
             for (i, v) in zip(idx, try model.embeddings(batch, pooling: .mean, normalize: true)) { out[i] = v }
         }
         return out
@@ -47,8 +47,7 @@ struct MiniLMTests {
             let got = tokenizer.encode(text, maxLength: Self.maxLength).ids
             #expect(got + [Int](repeating: 0, count: max(0, ids[i].count - got.count)) == ids[i])
         }
-        let batch = TokenBatch(Array(texts.prefix(2)).map { tokenizer.encode($0, maxLength: Self.maxLength) },
-                               padId: tokenizer.padId)
+        let batch = TokenBatch(Array(texts.prefix(2)).map { tokenizer.encode($0, maxLength: Self.maxLength) })
         let hidden = try model.lastHiddenState(batch)
         let wantHidden = (last["values"] as? [Any] ?? []).map(floatRows)
         for i in 0..<2 {

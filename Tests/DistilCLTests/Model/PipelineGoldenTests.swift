@@ -18,7 +18,7 @@ struct PipelineGoldenTests {
         #expect(texts.count == 24 && want.count == 24)
         for (i, text) in texts.enumerated() {
             // The golden pipeline ran with truncation at max_length 64 (golden.json's max_length).
-            let logits = try model.classificationLogits(TokenBatch([tokenizer.encode(text, maxLength: 64)], padId: tokenizer.padId))[0]
+            let logits = try model.classificationLogits(TokenBatch([tokenizer.encode(text, maxLength: 64)]))[0]
             let got = TextClassification.scores(logits: logits, labels: model.config.labels)
             #expect(got.map(\.label) == want[i].map { $0["label"] as? String ?? "" }, "\(bc.name) text \(i)")
             expectClose(got.map(\.score), want[i].map { Float(($0["score"] as? NSNumber)?.doubleValue ?? .nan) },
@@ -39,7 +39,7 @@ struct PipelineGoldenTests {
             let context = input["context"] ?? ""
             let windows = try QuestionAnswering.windows(question: input["question"] ?? "", context: context,
                                                         tokenizer: tokenizer, parameters: params)
-            let logits = try model.tokenLogits(TokenBatch(windows.map(\.encoding), padId: tokenizer.padId), head: .questionAnswering)
+            let logits = try model.tokenLogits(TokenBatch(windows.map(\.encoding)), head: .questionAnswering)
             let answers = try QuestionAnswering.answers(
                 windows: windows, startLogits: logits.map { $0.map { $0[0] } }, endLogits: logits.map { $0.map { $0[1] } },
                 context: context, parameters: params)
@@ -60,7 +60,7 @@ struct PipelineGoldenTests {
         let pipeline = golden["pipeline"] as? [String: [[[String: Any]]]] ?? [:]
         for (i, text) in texts.enumerated() {
             let encoding = tokenizer.encode(text)
-            let logits = try model.tokenLogits(TokenBatch([encoding], padId: tokenizer.padId), head: .tokenClassification)[0]
+            let logits = try model.tokenLogits(TokenBatch([encoding]), head: .tokenClassification)[0]
             for strategy in AggregationStrategy.allCases {
                 let got = try TokenClassification.entities(text: text, encoding: encoding, logits: logits,
                                                            labels: model.config.labels, strategy: strategy, tokenizer: tokenizer)
@@ -86,7 +86,7 @@ struct PipelineGoldenTests {
         for (i, text) in texts.enumerated() {
             let encoding = tokenizer.encode(text)
             let positions = FillMask.maskPositions(in: encoding, tokenizer: tokenizer)
-            let logits = try model.maskedLMLogits(TokenBatch([encoding], padId: tokenizer.padId),
+            let logits = try model.maskedLMLogits(TokenBatch([encoding]),
                                                   at: positions.map { (row: 0, position: $0) })
             let got = try FillMask.predictions(maskLogits: logits, encoding: encoding, topK: 5, tokenizer: tokenizer)
             let want = pipeline[i]

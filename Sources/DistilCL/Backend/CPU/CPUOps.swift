@@ -1,5 +1,10 @@
 import CCPUKernels
 import Foundation
+#if canImport(Accelerate)
+import Accelerate
+#else
+import COpenBLAS
+#endif
 
 // MARK: - Row kernels (vectorised with SIMD16, the AVX-512 width)
 
@@ -96,22 +101,42 @@ extension CPUBackend {
         }
     }
 
-    public func meanPool(_ hidden: any DeviceBuffer, mask: any DeviceBuffer, batch: Int, seq: Int, dim: Int,
-                         out: any DeviceBuffer) throws {
-        try checkMeanPool(hidden, mask: mask, batch: batch, seq: seq, dim: dim, out: out)
-        let (ph, pm, py) = (cpu(hidden).floats, cpu(mask).floats, cpu(out).floats)
-        for b in 0..<batch {
+    public func meanPool(_ hidden: any DeviceBuffer, sequences: PackedSequences, dim: Int, out: any DeviceBuffer) throws {
+        try checkMeanPool(hidden, sequences: sequences, dim: dim, out: out)
+        let (ph, py) = (cpu(hidden).floats, cpu(out).floats)
+        for b in 0..<sequences.count {
             let row = py + b * dim
             row.update(repeating: 0, count: dim)
-            var count: Float = 0
-            for s in 0..<seq {
-                let m = pm[b * seq + s]
-                count += m
-                let h = ph + (b * seq + s) * dim
-                for d in 0..<dim { row[d] += m * h[d] }
-            }
-            let inv = 1 / max(count, 1e-9)
+            let (start, end) = (sequences.offsets[b], sequences.offsets[b + 1])
+            for t in start..<end { addInPlace(row, ph + t * dim, dim) }
+            let inv: Float = end > start ? 1 / Float(end - start) : 0
             for d in 0..<dim { row[d] *= inv }
+        }
+    }
+
+    // MARK: - Attention
+
+    public func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
+                          out: any DeviceBuffer) throws {
+        try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
+        let (pq, po) = (cpu(qkv).floats, cpu(out).floats)
+        let dim = heads * headDim, ld = 3 * dim
+        let longest = zip(sequences.offsets, sequences.offsets.dropFirst()).map { $1 - $0 }.max() ?? 0
+        guard longest > 0 else { return }
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * longest)
+        defer { scores.deallocate() }
+        for s in 0..<sequences.count {
+            let (start, n) = (sequences.offsets[s], sequences.offsets[s + 1] - sequences.offsets[s])
+            guard n > 0 else { continue }
+            for h in 0..<heads {
+                let q = pq + start * ld + h * headDim
+                // scores = scale·Q·Kᵀ [n, n], softmax by row, then out = P·V [n, headDim]
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(headDim), scale,
+                            q, Int32(ld), q + dim, Int32(ld), 0, scores, Int32(n))
+                for r in 0..<n { dcl_softmax_row(scores + r * n, scores + r * n, n, 1, nil) }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(headDim), Int32(n), 1,
+                            scores, Int32(n), q + 2 * dim, Int32(ld), 0, po + start * dim + h * headDim, Int32(dim))
+            }
         }
     }
 }

@@ -56,14 +56,28 @@ final class CLKernel: @unchecked Sendable {
     let name: String
     let program: CLProgram   // keeps the program alive as long as the kernel
 
-    init(program: CLProgram, name: String) throws {
-        var status: cl_int = 0
-        guard let k = clCreateKernel(program.handle, name, &status), status == CL_SUCCESS else {
-            throw CLError.call("clCreateKernel(\(name))", status)
-        }
-        handle = k
+    private init(handle: cl_kernel, name: String, program: CLProgram) {
+        self.handle = handle
         self.name = name
         self.program = program
+    }
+
+    /// Every kernel of a built program (clCreateKernelsInProgram), named by its function.
+    static func all(in program: CLProgram) throws -> [CLKernel] {
+        var count: cl_uint = 0
+        try clCheck(clCreateKernelsInProgram(program.handle, 0, nil, &count), "clCreateKernelsInProgram")
+        var handles = [cl_kernel?](repeating: nil, count: Int(count))
+        try clCheck(clCreateKernelsInProgram(program.handle, count, &handles, nil), "clCreateKernelsInProgram")
+        var kernels: [CLKernel] = []
+        for case let handle? in handles {
+            var size = 0
+            let what = cl_kernel_info(CL_KERNEL_FUNCTION_NAME)
+            try clCheck(clGetKernelInfo(handle, what, 0, nil, &size), "clGetKernelInfo")
+            var bytes = [CChar](repeating: 0, count: size + 1)
+            try clCheck(clGetKernelInfo(handle, what, size, &bytes, nil), "clGetKernelInfo")
+            kernels.append(CLKernel(handle: handle, name: cString(bytes), program: program))
+        }
+        return kernels
     }
 
     func set(_ index: Int, _ value: Int32) throws {

@@ -46,25 +46,10 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
             let (program, hit) = try cache.build(file: file, source: source, options: options,
                                                  context: context, device: device)
             if hit { cached += 1 }
-            for name in Self.kernelNames(in: source) {
-                table[name] = try CLKernel(program: program, name: name)
-            }
+            for kernel in try CLKernel.all(in: program) { table[kernel.name] = kernel }
         }
         kernels = table
         cachedPrograms = cached
-    }
-
-    /// The names of the `__kernel` functions in a source file.
-    static func kernelNames(in source: String) -> [String] {
-        var names: [String] = []
-        for line in source.split(separator: "\n") {
-            guard let r = line.range(of: "kernel_") else { continue }
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            guard trimmed.hasPrefix("__kernel") || trimmed.hasPrefix("void kernel_") else { continue }
-            let name = line[r.lowerBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" }
-            if !names.contains(String(name)) { names.append(String(name)) }
-        }
-        return names
     }
 
     // MARK: - Profiling

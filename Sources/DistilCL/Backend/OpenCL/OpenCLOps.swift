@@ -114,9 +114,19 @@ extension OpenCLBackend {
         try launch("kernel_gather_rows", [.i(dim), .b(src), .b(index), .b(out)], global: [dim, rows])
     }
 
-    public func meanPool(_ hidden: any DeviceBuffer, mask: any DeviceBuffer, batch: Int, seq: Int, dim: Int,
-                         out: any DeviceBuffer) throws {
-        try checkMeanPool(hidden, mask: mask, batch: batch, seq: seq, dim: dim, out: out)
-        try launch("kernel_mean_pool", [.i(seq), .i(dim), .b(hidden), .b(mask), .b(out)], global: [dim, batch])
+    public func meanPool(_ hidden: any DeviceBuffer, sequences: PackedSequences, dim: Int, out: any DeviceBuffer) throws {
+        try checkMeanPool(hidden, sequences: sequences, dim: dim, out: out)
+        try launch("kernel_mean_pool", [.i(dim), .b(hidden), .b(sequences.deviceOffsets), .b(out)],
+                   global: [dim, sequences.count])
+    }
+
+    public func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
+                          out: any DeviceBuffer) throws {
+        try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
+        guard headDim <= 128 else { throw BackendError.invalidArgument("head size \(headDim) above the kernels' 128") }
+        let width = headDim % 16 == 0 && !device.isGPU ? 16 : (headDim % 4 == 0 ? 4 : 1)
+        try launch("kernel_attention_v\(width)", [.i(sequences.tokens), .i(heads * headDim), .i(headDim), .f(scale),
+                                                  .b(qkv), .b(sequences.ranges), .b(out)],
+                   global: [sequences.tokens, heads])
     }
 }

@@ -129,6 +129,9 @@ void kernel_softmax(const int n, __global const float* x, __global float* y,
 #ifndef ATT_DH_MAX
 #define ATT_DH_MAX 128     // largest head size the attention kernels hold in registers
 #endif
+#ifndef ATT_KB
+#define ATT_KB 16          // keys scored per block before the running softmax is rescaled
+#endif
 
 inline float hsum1(float v) { return v; }
 inline float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
@@ -149,17 +152,31 @@ __kernel void NAME(const int tokens, const int dim, const int dh, const float sc
     VT q[ATT_DH_MAX / W], acc[ATT_DH_MAX / W];                                                 \
     for (int i = 0; i < nv; i++) { q[i] = vload##W(i, qrow) * scale; acc[i] = (VT)(0.0f); }    \
     float m = -INFINITY, l = 0.0f;                                                             \
-    for (int j = start; j < end; j++) {                                                        \
-        const __global float* krow = qkv + (size_t)j * ld + dim + h * dh;                      \
-        VT s = (VT)(0.0f);                                                                     \
-        for (int i = 0; i < nv; i++) s = fma(q[i], vload##W(i, krow), s);                      \
-        const float score = hsum##W(s);                                                        \
-        const float mNew = fmax(m, score);                                                     \
+    for (int j0 = start; j0 < end; j0 += ATT_KB) {                                             \
+        /* Scores of a block of ATT_KB keys, then one rescale of the running sums. */          \
+        float sc[ATT_KB];                                                                      \
+        float bmax = -INFINITY;                                                                \
+        for (int jj = 0; jj < ATT_KB; jj++) {                                                  \
+            float score = -INFINITY;                                                           \
+            if (j0 + jj < end) {                                                               \
+                const __global float* krow = qkv + (size_t)(j0 + jj) * ld + dim + h * dh;      \
+                VT s = (VT)(0.0f);                                                             \
+                for (int i = 0; i < nv; i++) s = fma(q[i], vload##W(i, krow), s);              \
+                score = hsum##W(s);                                                            \
+            }                                                                                  \
+            sc[jj] = score;                                                                    \
+            bmax = fmax(bmax, score);                                                          \
+        }                                                                                      \
+        const float mNew = fmax(m, bmax);                                                      \
         const float correction = exp(m - mNew);                                                \
-        const float p = exp(score - mNew);                                                     \
-        l = l * correction + p;                                                                \
-        const __global float* vrow = krow + dim;                                               \
-        for (int i = 0; i < nv; i++) acc[i] = fma((VT)(p), vload##W(i, vrow), acc[i] * correction); \
+        for (int jj = 0; jj < ATT_KB; jj++) sc[jj] = exp(sc[jj] - mNew);                       \
+        l *= correction;                                                                       \
+        for (int i = 0; i < nv; i++) acc[i] *= correction;                                     \
+        for (int jj = 0; jj < ATT_KB && j0 + jj < end; jj++) {                                 \
+            const __global float* vrow = qkv + (size_t)(j0 + jj) * ld + 2 * dim + h * dh;      \
+            l += sc[jj];                                                                       \
+            for (int i = 0; i < nv; i++) acc[i] = fma((VT)(sc[jj]), vload##W(i, vrow), acc[i]); \
+        }                                                                                      \
         m = mNew;                                                                              \
     }                                                                                          \
     const float inv = l > 0.0f ? 1.0f / l : 0.0f;                                              \

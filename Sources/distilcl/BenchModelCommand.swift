@@ -95,6 +95,11 @@ struct BenchModelCommand: ParsableCommand {
                   + lpad(fmt(r.gflops), 9) + lpad(fmt(r.batchLatencyP50Milliseconds), 9) + lpad(fmt(r.batchLatencyP95Milliseconds), 9)
                   + "   " + st.joined(separator: " / "))
         }
+        for r in results {
+            guard let k = r.kernelMilliseconds, let share = r.nonGEMMShare else { continue }
+            let top = k.sorted { $0.value > $1.value }.prefix(6).map { String(format: "%@ %.1f ms", $0.key, $0.value) }
+            print(String(format: "kernel time outside GEMM: %.1f%%  (", share * 100) + top.joined(separator: ", ") + ")")
+        }
         if results.count > 1 { print(String(format: "max |diff| of the first output between backends: %.2e", maxDiff)) }
         print("peak resident memory: \(peak >> 20) MiB")
     }

@@ -25,6 +25,15 @@ public struct ModelBench {
         public var stages: [String: Double]
         /// Logits (or pooled embeddings) of the first sequence, to compare backends.
         public var firstOutput: [Float]
+        /// OpenCL only: device milliseconds per kernel over one profiled pass of the workload.
+        public var kernelMilliseconds: [String: Double]?
+        /// OpenCL only: the share of kernel time outside the GEMM kernels.
+        public var nonGEMMShare: Double? {
+            guard let k = kernelMilliseconds else { return nil }
+            let total = k.values.reduce(0, +)
+            let gemm = k.filter { $0.key.hasPrefix("kernel_gemm") }.values.reduce(0, +)
+            return total > 0 ? (total - gemm) / total : nil
+        }
     }
 
     public let checkpoint: Checkpoint
@@ -96,12 +105,21 @@ public struct ModelBench {
         var stages = timer.seconds
         stages["tokenize"] = tokenizeSeconds
         latencies.sort()
+        // Where the device time goes, from profiling events over one more pass (not timed above).
+        var kernels: [String: Double]? = nil
+        if let cl = backend as? OpenCLBackend {
+            model.timer = nil
+            var sums: [String: Double] = [:]
+            let events = try cl.profile { for batch in batches { _ = try runHead(batch) } }
+            for e in events { sums[e.kernel, default: 0] += Double(e.nanoseconds) / 1e6 }
+            kernels = sums
+        }
         return Result(backend: backend.name, sequences: sequences, tokens: tokens, seconds: seconds,
                       sequencesPerSecond: Double(sequences) / seconds, tokensPerSecond: Double(tokens) / seconds,
                       gflops: flops / seconds / 1e9,
                       batchLatencyP50Milliseconds: latencies[latencies.count / 2],
                       batchLatencyP95Milliseconds: latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.95))],
-                      stages: stages, firstOutput: firstOutput)
+                      stages: stages, firstOutput: firstOutput, kernelMilliseconds: kernels)
     }
 
     /// Peak resident memory of this process so far, in bytes.

@@ -62,12 +62,17 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         let (n, k) = (w.outFeatures, w.inFeatures)
         try checkLinear(x, w, rows: rows, out: out)
         let c = cpu(out).floats
-        sgemm(transposeB: true, m: rows, n: n, k: k, alpha: 1, a: cpu(x).floats, lda: k,
-              b: w.weight.floats, ldb: k, c: c, ldc: n)
-        let bias = w.bias?.floats
-        parallelChunks(rows, cost: rows * n * (activation == .none ? 1 : 16)) { range in
-            for r in range { dcl_bias_activation(c + r * n, bias, n, Int32(activation.rawValue)) }
+        w.weight.withUnsafeBufferPointer { pw in
+            sgemm(transposeB: true, m: rows, n: n, k: k, alpha: 1, a: cpu(x).floats, lda: k, b: pw.baseAddress!, ldb: k,
+                  c: c, ldc: n)
         }
+        let act = Int32(activation.rawValue)
+        func epilogue(_ bias: UnsafePointer<Float>?) {
+            parallelChunks(rows, cost: rows * n * (activation == .none ? 1 : 16)) { range in
+                for r in range { dcl_bias_activation(c + r * n, bias, n, act) }
+            }
+        }
+        if let bias = w.bias { bias.withUnsafeBufferPointer { epilogue($0.baseAddress) } } else { epilogue(nil) }
     }
 
     public func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,

@@ -23,12 +23,13 @@ final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
 }
 
 /// A linear layer on the CPU path: the weight kept in Hugging Face's `[out, in]` layout,
-/// which OpenBLAS reads transposed directly.
+/// which OpenBLAS reads transposed directly. The arrays are shared with the caller's (Swift
+/// arrays are copy-on-write and neither side writes), so loading does not copy the weights again.
 final class CPULinear: DeviceLinear, @unchecked Sendable {
     let outFeatures: Int
     let inFeatures: Int
-    let weight: CPUBuffer   // [out, in]
-    let bias: CPUBuffer?    // [out]
+    let weight: [Float]   // [out, in]
+    let bias: [Float]?    // [out]
 
     init(weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int) throws {
         try requirePositive([("outFeatures", n), ("inFeatures", k)])
@@ -40,16 +41,8 @@ final class CPULinear: DeviceLinear, @unchecked Sendable {
         }
         outFeatures = n
         inFeatures = k
-        let w = CPUBuffer(count: n * k, type: .float32)
-        weight.withUnsafeBufferPointer { w.floats.update(from: $0.baseAddress!, count: n * k) }
-        self.weight = w
-        if let bias {
-            let b = CPUBuffer(count: n, type: .float32)
-            bias.withUnsafeBufferPointer { b.floats.update(from: $0.baseAddress!, count: n) }
-            self.bias = b
-        } else {
-            self.bias = nil
-        }
+        self.weight = weight
+        self.bias = bias
     }
 }
 

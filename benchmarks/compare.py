@@ -147,7 +147,9 @@ def main():
                 sys.exit(f"distilcl bench model --device {dev} failed: {p.stderr}")
             r = json.loads(p.stdout)
             results[(name, f"distilcl {dev}")] = r["results"][0]["sequencesPerSecond"]
-            log(f"distilcl {dev} {name}: {r['results'][0]['sequencesPerSecond']:.1f} seq/s, stages {r['results'][0]['stages']}, peak RSS {r['peakResidentBytes'] >> 20} MiB")
+            # (peak RSS is not printed: Linux carries a forked child's maximum RSS, this Python
+            # process with torch loaded, across exec; run `distilcl bench model` directly for it)
+            log(f"distilcl {dev} {name}: {r['results'][0]['sequencesPerSecond']:.1f} seq/s, stages {r['results'][0]['stages']}")
 
     # --- table -------------------------------------------------------------------------------
     log("")

@@ -49,6 +49,10 @@ python3 benchmarks/make_checkpoint.py "$BASE" > "$OUT/make-checkpoint.log" 2>&1 
   || { log "parity distilbert-base: FAIL"; status=1; }
 timeout 150 "$BIN" bench kernels --device opencl --repeats 10 --json > "$OUT/bench-kernels.json" 2> "$OUT/bench-kernels.err" \
   || log "bench kernels exited $?"
+DISTILCL_GEMM_TILE=64,64,16,4,4 timeout 150 "$BIN" bench kernels --device opencl --repeats 10 --json \
+  > "$OUT/bench-kernels-tile64.json" 2> "$OUT/bench-kernels-tile64.err" || log "bench kernels (64x64 tiles) exited $?"
+DISTILCL_GEMM_TILE=64,64,16,4,4 timeout 90 "$BIN" bench model --model "$BASE" --device opencl --no-cpu --batch-size 32 \
+  --seq-len 128 --batches 20 > "$OUT/bench-model-tile64.txt" 2>&1 || log "bench model (64x64 tiles) exited $?"
 timeout 90 "$BIN" bench model --model "$BASE" --device opencl --no-cpu --batch-size 32 --seq-len 128 --batches 20 --json \
   > "$OUT/bench-model.json" 2> "$OUT/bench-model.err" || log "bench model exited $?"
 timeout 150 python3 benchmarks/gpu_torch.py "$BASE" --batches 20 > "$OUT/torch.json" 2> "$OUT/torch.err" || log "PyTorch part exited $?"
@@ -61,18 +65,25 @@ def load(name):
     try: return json.load(open(os.path.join(out, name)))
     except Exception as e: return None
 k, m, t = load("bench-kernels.json"), load("bench-model.json"), load("torch.json")
+k64 = load("bench-kernels-tile64.json")
+g64 = {}
+if k64:
+    for r in k64["rows"]:
+        if r["op"].startswith("linear"): g64[r["shape"]] = r["work"] / r["deviceMilliseconds"] / 1e6
 print(f"card: {t['device'] if t else '?'}; OpenCL device: {k['device'] if k else '?'}")
 if m and t:
     d = m["results"][0]["sequencesPerSecond"]; p = t["fixed_sequences_per_second"]
     print(f"DistilBERT-base fixed 32x128: distilcl {d:.1f} seq/s, PyTorch fp32 {p:.1f} seq/s, ratio {d/p:.2f}")
 if k and t:
     cu = {(g["m"], g["n"], g["k"]): g["gflops"] for g in t["sgemm"]}
-    print("| GEMM M N K | distilcl GFLOP/s | cuBLAS GFLOP/s | ratio |")
+    print("| GEMM M N K | distilcl 128x128 tiles GFLOP/s | cuBLAS GFLOP/s | ratio | 64x64 tiles GFLOP/s | ratio |")
     for r in k["rows"]:
         if not r["op"].startswith("linear"): continue
         mm, nn, kk = [int(x[1:]) for x in r["shape"].split()]
         g = r["work"] / r["deviceMilliseconds"] / 1e6; c = cu.get((mm, nn, kk))
-        print(f"| {r['op']} {mm} {nn} {kk} | {g:.0f} | {c:.0f} | {g / c:.2f} |" if c else f"| {mm} {nn} {kk} | {g:.0f} | - | - |")
+        s64 = g64.get(r["shape"])
+        extra = f" {s64:.0f} | {s64 / c:.2f} |" if s64 and c else " - | - |"
+        print(f"| {r['op']} {mm} {nn} {kk} | {g:.0f} | {c:.0f} | {g / c:.2f} |" + extra if c else f"| {mm} {nn} {kk} | {g:.0f} | - | - |")
     for r in k["rows"]:
         if r["op"].startswith("linear") or r["op"].startswith("openblas"): continue
         print(f"| {r['op']} {r['shape']} | {r['deviceMilliseconds']:.3f} ms | {r['work'] / r['deviceMilliseconds'] / 1e6:.1f} {r['unit']} |")

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Compile-time parameters for the kernels in `Kernels/`, passed as `-D` options; the
 /// defaults in the `.cl` files are what a build without options gets.
 public struct KernelTuning: Sendable, Equatable {
@@ -28,12 +30,22 @@ public struct KernelTuning: Sendable, Equatable {
     }
 
     /// What suits a device: register tiles on CPUs, local-memory tiles on GPUs.
-    public static func `default`(for device: CLDeviceInfo) -> KernelTuning {
+    /// `DISTILCL_GEMM_TILE=m,n,k,wm,wn` overrides the tiled GEMM's tile (for tuning runs).
+    public static func `default`(for device: CLDeviceInfo,
+                                 environment: [String: String] = ProcessInfo.processInfo.environment) -> KernelTuning {
+        var tuning: KernelTuning
         if device.isGPU {
-            return KernelTuning(gemm: .tiled, panelWidth: 32, tile: (128, 128, 16, 8, 8),
-                                rowGroup: min(128, max(1, device.maxWorkGroupSize)), bmmTile: (4, 4))
+            tuning = KernelTuning(gemm: .tiled, panelWidth: 32, tile: (128, 128, 16, 8, 8),
+                                  rowGroup: min(128, max(1, device.maxWorkGroupSize)), bmmTile: (4, 4))
+        } else {
+            tuning = KernelTuning(gemm: .panel, panelWidth: 32, panelRows: 8, rowGroup: 1, bmmTile: (4, 4))
         }
-        return KernelTuning(gemm: .panel, panelWidth: 32, panelRows: 8, rowGroup: 1, bmmTile: (4, 4))
+        let t = (environment["DISTILCL_GEMM_TILE"] ?? "").split(separator: ",").compactMap { Int($0) }
+        if t.count == 5, t.allSatisfy({ $0 > 0 }), t[0] % t[3] == 0, t[1] % t[4] == 0, t[2] % 4 == 0,
+           t[3] % 4 == 0, t[4] % 4 == 0 {
+            tuning.tile = (t[0], t[1], t[2], t[3], t[4])
+        }
+        return tuning
     }
 
     /// The `-D` options for the program build.

@@ -45,25 +45,21 @@ struct BenchModelCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        try runReportingErrors { try measure() }
+    }
+
+    private func measure() throws {
         guard batchSize > 0, seqLen >= 2, batches > 0, maxLength >= 2 else {
             throw ValidationError("--batch-size and --batches must be positive, --seq-len and --max-length at least 2")
         }
-        let directory = URL(fileURLWithPath: model ?? ProcessInfo.processInfo.environment["DISTILCL_MODEL"]
-            .flatMap { $0.isEmpty ? nil : $0 } ?? "models/all-MiniLM-L6-v2")
+        let directory = ModelOptions.directory(model)
         let choice: DeviceChoice = try device.map(DeviceChoice.init(parsing:))
             ?? (try ProcessInfo.processInfo.environment[DeviceChoice.environmentVariable].map(DeviceChoice.init(parsing:)))
             ?? ((try listOpenCLDevices()).isEmpty ? .cpu : .opencl(nil))
         let bench = try ModelBench(directory: directory)
         let workload: ModelBench.Workload
         if let input {
-            guard let data = FileManager.default.contents(atPath: input), let text = String(data: data, encoding: .utf8) else {
-                FileHandle.standardError.write(Data("error: cannot read --input \(input) as UTF-8 text\n".utf8))
-                throw ExitCode(4)
-            }
-            var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-                String($0.hasSuffix("\r") ? $0.dropLast() : $0)
-            }
-            if text.hasSuffix("\n") { lines.removeLast() }
+            var lines = try readLines(input)
             if let limit { lines = Array(lines.prefix(limit)) }
             workload = .texts(lines, batchSize: batchSize, maxLength: maxLength)
         } else {

@@ -20,10 +20,13 @@ struct ModelOptions: ParsableArguments {
     var maxLength: Int?
 
     /// The folder `--model`, `$DISTILCL_MODEL` or the default names.
-    var directory: URL {
-        let path = model ?? ProcessInfo.processInfo.environment[Self.environmentVariable].flatMap {
+    var directory: URL { Self.directory(model) }
+
+    /// The folder `model` names, else `$DISTILCL_MODEL`, else `models/all-MiniLM-L6-v2`.
+    static func directory(_ model: String?) -> URL {
+        let path = model ?? ProcessInfo.processInfo.environment[environmentVariable].flatMap {
             $0.isEmpty ? nil : $0
-        } ?? Self.defaultDirectory
+        } ?? defaultDirectory
         return URL(fileURLWithPath: path)
     }
 

@@ -14,7 +14,8 @@ struct ParityCommand: ParsableCommand {
         an input line "text<TAB>pair" is a sentence pair.
 
         Exit status: 0 within tolerance and every prediction agreeing, 1 otherwise; 3 the model \
-        cannot be loaded; 5 no OpenCL device or an OpenCL failure.
+        cannot be loaded; 4 --input unreadable or not UTF-8; 5 no OpenCL device or an OpenCL \
+        failure; 64 a bad flag.
         """)
 
     @Option(help: ArgumentHelp("Hugging Face checkpoint folder. Default: $DISTILCL_MODEL, else models/all-MiniLM-L6-v2.", valueName: "dir"))
@@ -33,35 +34,20 @@ struct ParityCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let directory = URL(fileURLWithPath: model ?? ProcessInfo.processInfo.environment["DISTILCL_MODEL"]
-            .flatMap { $0.isEmpty ? nil : $0 } ?? "models/all-MiniLM-L6-v2")
-        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
-        let texts: [String]
-        if let input {
-            guard let data = FileManager.default.contents(atPath: input) else {
-                throw fail("cannot read --input \(input)", code: 4)
-            }
-            guard let text = String(data: data, encoding: .utf8) else { throw fail("--input \(input) is not valid UTF-8", code: 4) }
-            texts = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-                String($0.hasSuffix("\r") ? $0.dropLast() : $0)
-            }.dropLast(text.hasSuffix("\n") ? 1 : 0)
-        } else {
-            texts = ParityCheck.builtInInputs
-        }
-        let backend: any ComputeBackend
-        do {
+        try runReportingErrors {
+            guard batchSize > 0 else { throw CLIError.usage("--batch-size must be positive") }
             let choice = try DeviceChoice(parsing: device)
-            guard case .opencl = choice else { throw ValidationError("--device must name an OpenCL device (opencl or opencl:N)") }
-            backend = try makeBackend(choice)
-        } catch let e as ValidationError { throw e } catch { throw fail("\(error)", code: 5) }
+            guard case .opencl = choice else {
+                throw CLIError.usage("--device must name an OpenCL device (opencl or opencl:N), got '\(device)'")
+            }
+            let texts = try input.map { try readLines($0) } ?? ParityCheck.builtInInputs
+            var check = ParityCheck(directory: ModelOptions.directory(model), device: try makeBackend(choice))
+            check.batchSize = batchSize
+            try report(try check.run(texts: texts))
+        }
+    }
 
-        var check = ParityCheck(directory: directory, device: backend)
-        check.batchSize = batchSize
-        let report: ParityCheck.Report
-        do { report = try check.run(texts: texts) } catch let e as CheckpointError { throw fail("\(e)", code: 3) }
-        catch let e as TokenizerError { throw fail("\(e)", code: 3) }
-        catch let e as CLError { throw fail("\(e)", code: 5) }
-
+    private func report(_ report: ParityCheck.Report) throws {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -81,9 +67,10 @@ struct ParityCommand: ParsableCommand {
         }
         if !report.passed { throw ExitCode(1) }
     }
+}
 
-    private func fail(_ message: String, code: Int32) -> ExitCode {
-        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-        return ExitCode(code)
-    }
+/// The lines of a text file (`\n` or `\r\n`), UTF-8 checked, through the commands' input reader.
+func readLines(_ path: String) throws -> [String] {
+    var reader = InputReader(try IOOptions.parse(["--input", path]))
+    return try reader.lines().map(\.text)
 }

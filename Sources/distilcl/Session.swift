@@ -75,18 +75,8 @@ final class Session {
         return encoding
     }
 
-    /// A padded batch of `encodings`. DistilBERT has no token types: a pair's second segment
-    /// gets type 0, as its tokenizer returns no type ids.
-    func batch(_ encodings: [Encoding]) -> TokenBatch {
-        guard config.typeVocabSize == 0, encodings.contains(where: { $0.typeIds.contains { $0 != 0 } }) else {
-            return TokenBatch(encodings)
-        }
-        return TokenBatch(encodings.map { e in
-            var e = e
-            e.typeIds = [Int](repeating: 0, count: e.count)
-            return e
-        })
-    }
+    /// A packed batch of `encodings` (a DistilBERT model ignores their token types).
+    func batch(_ encodings: [Encoding]) -> TokenBatch { TokenBatch(encodings) }
 
     /// The one truncation warning on stderr, if any input was cut.
     func reportTruncation() {

@@ -160,81 +160,86 @@ __kernel void kernel_gemm_panel(const int M, const int N, const int K,
 }
 
 // -------------------------------------------------------------------------------------
-// kernel_gemm_tiled: local size (TN/WN, TM/WM), global size (ceil(N/TN)·TN/WN, ceil(M/TM)·TM/WM).
+// kernel_gemm_tiled, kernel_gemm_tiled_small: local size (TN/WN, TM/WM), global size
+// (ceil(N/TN)·TN/WN, ceil(M/TM)·TM/WM), with (TM, TN, TK, WM, WN) the kernel's tile: the large
+// tile for many output tiles, the small one (TM_S …) when the large would leave the GPU idle.
 // A TM × TK slab of A (stored transposed) and a TK × TN slab of Wp are staged through local
 // memory with float4 loads; work-item (tx, ty) owns the WM × WN block at rows ty·WM and columns
 // tx·WN of the tile and reads it from local memory as float4s (WM, WN, TK, PN multiples of 4).
 // -------------------------------------------------------------------------------------
-#define LX (TN / WN)
-#define LY (TM / WM)
-#define NT (LX * LY)
+#ifndef TM_S
+#define TM_S 64
+#endif
+#ifndef TN_S
+#define TN_S 64
+#endif
+#ifndef TK_S
+#define TK_S 16
+#endif
+#ifndef WM_S
+#define WM_S 4
+#endif
+#ifndef WN_S
+#define WN_S 4
+#endif
 
-__kernel __attribute__((reqd_work_group_size(LX, LY, 1)))
-void kernel_gemm_tiled(const int M, const int N, const int K,
-                       __global const float* restrict A, const int lda,
-                       __global const float* restrict Wp,
-                       __global const float* restrict bias,
-                       __global float* restrict C, const int ldc,
-                       const int act)
-{
-    __local float As[TK][TM];   // As[k][m] = A[mBase + m, k0 + k]
-    __local float Bs[TK][TN];   // Bs[k][n] = W[nBase + n, k0 + k]
-
-    const int tx = get_local_id(0), ty = get_local_id(1);
-    const int tid = ty * LX + tx;
-    const int mBase = get_group_id(1) * TM;
-    const int nBase = get_group_id(0) * TN;
-    const int panels = (N + PN - 1) / PN;
-
-    float acc[WM][WN];
-    #pragma unroll
-    for (int r = 0; r < WM; r++)
-        #pragma unroll
-        for (int c = 0; c < WN; c++) acc[r][c] = 0.0f;
-
-    for (int k0 = 0; k0 < K; k0 += TK) {
-        // A slab: TM rows × TK/4 float4s along K, stored transposed.
-        for (int u = tid; u < TM * (TK / 4); u += NT) {
-            const int r = u / (TK / 4), kq = (u % (TK / 4)) * 4;
-            const __global float* a = A + (size_t)min(mBase + r, M - 1) * lda + k0 + kq;
-            float4 v;
-            if (k0 + kq + 4 <= K) v = vload4(0, a);
-            else v = (float4)(k0 + kq < K ? a[0] : 0.0f, k0 + kq + 1 < K ? a[1] : 0.0f,
-                              k0 + kq + 2 < K ? a[2] : 0.0f, 0.0f);
-            As[kq][r] = v.x; As[kq + 1][r] = v.y; As[kq + 2][r] = v.z; As[kq + 3][r] = v.w;
-        }
-        // W slab: TK rows × TN/4 float4s, each inside one panel.
-        for (int u = tid; u < TK * (TN / 4); u += NT) {
-            const int kk = u / (TN / 4), c = (u % (TN / 4)) * 4;
-            const int n = nBase + c, k = k0 + kk, p = n / PN;
-            float4 v = (float4)(0.0f);
-            if (k < K && p < panels) v = vload4(0, Wp + ((size_t)p * K + k) * PN + (n % PN));
-            vstore4(v, 0, &Bs[kk][c]);
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-        #pragma unroll
-        for (int kk = 0; kk < TK; kk++) {
-            float av[WM], bv[WN];
-            #pragma unroll
-            for (int r = 0; r < WM; r += 4) vstore4(vload4(0, &As[kk][ty * WM + r]), 0, av + r);
-            #pragma unroll
-            for (int c = 0; c < WN; c += 4) vstore4(vload4(0, &Bs[kk][tx * WN + c]), 0, bv + c);
-            #pragma unroll
-            for (int r = 0; r < WM; r++)
-                #pragma unroll
-                for (int c = 0; c < WN; c++) acc[r][c] = fma(av[r], bv[c], acc[r][c]);
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-
-    #pragma unroll
-    for (int r = 0; r < WM; r++) {
-        const int m = mBase + ty * WM + r;
-        if (m >= M) break;
-        #pragma unroll
-        for (int c = 0; c < WN; c++) {
-            const int n = nBase + tx * WN + c;
-            if (n < N) C[(size_t)m * ldc + n] = apply_act(acc[r][c] + bias[n], act);
-        }
-    }
+#define GEMM_TILED_KERNEL(NAME, TM, TN, TK, WM, WN)                                            \
+__kernel __attribute__((reqd_work_group_size(TN / WN, TM / WM, 1)))                            \
+void NAME(const int M, const int N, const int K,                                               \
+          __global const float* restrict A, const int lda,                                     \
+          __global const float* restrict Wp,                                                   \
+          __global const float* restrict bias,                                                 \
+          __global float* restrict C, const int ldc,                                           \
+          const int act)                                                                       \
+{                                                                                              \
+    __local float As[TK][TM];   /* As[k][m] = A[mBase + m, k0 + k] */                          \
+    __local float Bs[TK][TN];   /* Bs[k][n] = W[nBase + n, k0 + k] */                          \
+    const int LX = TN / WN, NT = (TN / WN) * (TM / WM);                                        \
+    const int tx = get_local_id(0), ty = get_local_id(1);                                      \
+    const int tid = ty * LX + tx;                                                              \
+    const int mBase = get_group_id(1) * TM;                                                    \
+    const int nBase = get_group_id(0) * TN;                                                    \
+    const int panels = (N + PN - 1) / PN;                                                      \
+    float acc[WM][WN];                                                                         \
+    for (int r = 0; r < WM; r++)                                                               \
+        for (int c = 0; c < WN; c++) acc[r][c] = 0.0f;                                         \
+    for (int k0 = 0; k0 < K; k0 += TK) {                                                       \
+        for (int u = tid; u < TM * (TK / 4); u += NT) {                                        \
+            const int r = u / (TK / 4), kq = (u % (TK / 4)) * 4;                               \
+            const __global float* a = A + (size_t)min(mBase + r, M - 1) * lda + k0 + kq;       \
+            float4 v;                                                                          \
+            if (k0 + kq + 4 <= K) v = vload4(0, a);                                            \
+            else v = (float4)(k0 + kq < K ? a[0] : 0.0f, k0 + kq + 1 < K ? a[1] : 0.0f,        \
+                              k0 + kq + 2 < K ? a[2] : 0.0f, 0.0f);                            \
+            As[kq][r] = v.x; As[kq + 1][r] = v.y; As[kq + 2][r] = v.z; As[kq + 3][r] = v.w;    \
+        }                                                                                      \
+        for (int u = tid; u < TK * (TN / 4); u += NT) {                                        \
+            const int kk = u / (TN / 4), c = (u % (TN / 4)) * 4;                               \
+            const int n = nBase + c, k = k0 + kk, p = n / PN;                                  \
+            float4 v = (float4)(0.0f);                                                         \
+            if (k < K && p < panels) v = vload4(0, Wp + ((size_t)p * K + k) * PN + (n % PN));  \
+            vstore4(v, 0, &Bs[kk][c]);                                                         \
+        }                                                                                      \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                          \
+        _Pragma("unroll")                                                                      \
+        for (int kk = 0; kk < TK; kk++) {                                                      \
+            float av[WM], bv[WN];                                                              \
+            for (int r = 0; r < WM; r += 4) vstore4(vload4(0, &As[kk][ty * WM + r]), 0, av + r); \
+            for (int c = 0; c < WN; c += 4) vstore4(vload4(0, &Bs[kk][tx * WN + c]), 0, bv + c); \
+            for (int r = 0; r < WM; r++)                                                       \
+                for (int c = 0; c < WN; c++) acc[r][c] = fma(av[r], bv[c], acc[r][c]);         \
+        }                                                                                      \
+        barrier(CLK_LOCAL_MEM_FENCE);                                                          \
+    }                                                                                          \
+    for (int r = 0; r < WM; r++) {                                                             \
+        const int m = mBase + ty * WM + r;                                                     \
+        if (m >= M) break;                                                                     \
+        for (int c = 0; c < WN; c++) {                                                         \
+            const int n = nBase + tx * WN + c;                                                 \
+            if (n < N) C[(size_t)m * ldc + n] = apply_act(acc[r][c] + bias[n], act);           \
+        }                                                                                      \
+    }                                                                                          \
 }
+
+GEMM_TILED_KERNEL(kernel_gemm_tiled, TM, TN, TK, WM, WN)
+GEMM_TILED_KERNEL(kernel_gemm_tiled_small, TM_S, TN_S, TK_S, WM_S, WN_S)

@@ -23,6 +23,8 @@ struct BackendCase: Sendable, CustomTestStringConvertible {
             var other = defaults
             other.gemm = defaults.gemm == .panel ? .tiled : .panel
             other.rowGroup = defaults.rowGroup == 1 ? 16 : 1
+            // Both tiled GEMM kernels: the small tile below 4 large output tiles.
+            other.smallTileBelow = 4
             for t in [defaults, other] {
                 do {
                     cases.append(BackendCase(name: "opencl:\(d.index)/\(t.gemm.rawValue)/wg\(t.rowGroup)",

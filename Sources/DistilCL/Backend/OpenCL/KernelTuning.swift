@@ -17,6 +17,10 @@ public struct KernelTuning: Sendable, Equatable {
     public var panelRows: Int
     /// Tile of `kernel_gemm_tiled`: rows, columns, K step, rows and columns per work-item.
     public var tile: (m: Int, n: Int, k: Int, wm: Int, wn: Int)
+    /// Tile of `kernel_gemm_tiled_small`, used when the large tile gives fewer output tiles
+    /// than `smallTileBelow` (the GPU would sit partly idle).
+    public var smallTile: (m: Int, n: Int, k: Int, wm: Int, wn: Int) = (64, 64, 16, 4, 4)
+    public var smallTileBelow = 0
     /// Work-items per row of softmax and layernorm (1 on CPUs: no barriers).
     public var rowGroup: Int
     /// Output tile per work-item of `kernel_bmm`.
@@ -37,6 +41,7 @@ public struct KernelTuning: Sendable, Equatable {
         if device.isGPU {
             tuning = KernelTuning(gemm: .tiled, panelWidth: 32, tile: (128, 128, 16, 8, 8),
                                   rowGroup: min(128, max(1, device.maxWorkGroupSize)), bmmTile: (4, 4))
+            tuning.smallTileBelow = 4 * device.computeUnits
         } else {
             tuning = KernelTuning(gemm: .panel, panelWidth: 32, panelRows: 8, rowGroup: 1, bmmTile: (4, 4))
         }
@@ -52,6 +57,8 @@ public struct KernelTuning: Sendable, Equatable {
     var buildOptions: String {
         ["-DPN=\(panelWidth)", "-DMR=\(panelRows)",
          "-DTM=\(tile.m)", "-DTN=\(tile.n)", "-DTK=\(tile.k)", "-DWM=\(tile.wm)", "-DWN=\(tile.wn)",
+         "-DTM_S=\(smallTile.m)", "-DTN_S=\(smallTile.n)", "-DTK_S=\(smallTile.k)", "-DWM_S=\(smallTile.wm)",
+         "-DWN_S=\(smallTile.wn)",
          "-DSM_WG=\(rowGroup)", "-DLN_WG=\(rowGroup)", "-DBM=\(bmmTile.m)", "-DBN=\(bmmTile.n)"]
             .joined(separator: " ")
     }

@@ -52,9 +52,12 @@ extension OpenCLBackend {
             let panels = (n + tuning.panelWidth - 1) / tuning.panelWidth
             try launch("kernel_gemm_panel", args, global: [(rows + tuning.panelRows - 1) / tuning.panelRows, panels])
         case .tiled:
-            let t = tuning.tile
+            let large = tuning.tile
+            let tilesLarge = ((n + large.n - 1) / large.n) * ((rows + large.m - 1) / large.m)
+            let small = tilesLarge < tuning.smallTileBelow
+            let t = small ? tuning.smallTile : large
             let local = [t.n / t.wn, t.m / t.wm]
-            try launch("kernel_gemm_tiled", args,
+            try launch(small ? "kernel_gemm_tiled_small" : "kernel_gemm_tiled", args,
                        global: [(n + t.n - 1) / t.n * local[0], (rows + t.m - 1) / t.m * local[1]], local: local)
         }
     }

@@ -201,7 +201,9 @@ void NAME(const int M, const int N, const int K,                                
     const int nBase = get_group_id(0) * TN;                                                    \
     const int panels = (N + PN - 1) / PN;                                                      \
     float acc[WM][WN];                                                                         \
+    _Pragma("unroll")                                                                          \
     for (int r = 0; r < WM; r++)                                                               \
+        _Pragma("unroll")                                                                      \
         for (int c = 0; c < WN; c++) acc[r][c] = 0.0f;                                         \
     for (int k0 = 0; k0 < K; k0 += TK) {                                                       \
         for (int u = tid; u < TM * (TK / 4); u += NT) {                                        \
@@ -224,16 +226,22 @@ void NAME(const int M, const int N, const int K,                                
         _Pragma("unroll")                                                                      \
         for (int kk = 0; kk < TK; kk++) {                                                      \
             float av[WM], bv[WN];                                                              \
+            _Pragma("unroll")                                                                  \
             for (int r = 0; r < WM; r += 4) vstore4(vload4(0, &As[kk][ty * WM + r]), 0, av + r); \
+            _Pragma("unroll")                                                                  \
             for (int c = 0; c < WN; c += 4) vstore4(vload4(0, &Bs[kk][tx * WN + c]), 0, bv + c); \
+            _Pragma("unroll")                                                                  \
             for (int r = 0; r < WM; r++)                                                       \
+                _Pragma("unroll")                                                              \
                 for (int c = 0; c < WN; c++) acc[r][c] = fma(av[r], bv[c], acc[r][c]);         \
         }                                                                                      \
         barrier(CLK_LOCAL_MEM_FENCE);                                                          \
     }                                                                                          \
+    _Pragma("unroll")                                                                          \
     for (int r = 0; r < WM; r++) {                                                             \
         const int m = mBase + ty * WM + r;                                                     \
         if (m >= M) break;                                                                     \
+        _Pragma("unroll")                                                                      \
         for (int c = 0; c < WN; c++) {                                                         \
             const int n = nBase + tx * WN + c;                                                 \
             if (n < N) C[(size_t)m * ldc + n] = apply_act(acc[r][c] + bias[n], act);           \

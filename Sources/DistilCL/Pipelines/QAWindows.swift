@@ -113,12 +113,7 @@ extension QuestionAnswering {
         var encoding = Encoding(ids: [], tokens: [], offsets: [], typeIds: [], sequenceIds: [], wordIds: [])
         var pMask: [Bool] = []
         func appendSpecial(_ id: Int, _ token: String, typeID: Int) {
-            encoding.ids.append(id)
-            encoding.tokens.append(token)
-            encoding.offsets.append(CodePointRange(0, 0))
-            encoding.typeIds.append(typeID)
-            encoding.sequenceIds.append(nil)
-            encoding.wordIds.append(nil)
+            encoding.appendSpecial(id: id, token: token, typeId: typeID)
             pMask.append(true)
         }
         func appendToken(at index: Int, typeID: Int, isContext: Bool) {

@@ -243,12 +243,7 @@ public struct BertTokenizer: Sendable {
         encoding.wordIds.reserveCapacity(count)
 
         func appendSpecial(_ id: Int, _ token: String, typeID: Int) {
-            encoding.ids.append(id)
-            encoding.tokens.append(token)
-            encoding.offsets.append(CodePointRange(0, 0))
-            encoding.typeIds.append(typeID)
-            encoding.sequenceIds.append(nil)
-            encoding.wordIds.append(nil)
+            encoding.appendSpecial(id: id, token: token, typeId: typeID)
         }
         func appendSegment(_ segment: SegmentTokens, sequence: Int) {
             encoding.ids.append(contentsOf: segment.ids)

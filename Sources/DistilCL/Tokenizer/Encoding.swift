@@ -27,6 +27,16 @@ public struct Encoding: Sendable, Equatable {
     }
 
     public var count: Int { ids.count }
+
+    /// Appends a special token (`[CLS]`, `[SEP]`): offsets `[0, 0]`, no sequence or word.
+    mutating func appendSpecial(id: Int, token: String, typeId: Int) {
+        ids.append(id)
+        tokens.append(token)
+        offsets.append(CodePointRange(0, 0))
+        typeIds.append(typeId)
+        sequenceIds.append(nil)
+        wordIds.append(nil)
+    }
 }
 
 /// A half-open range of Unicode code point indices, `[start, end)`.

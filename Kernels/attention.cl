@@ -168,7 +168,7 @@ __kernel void NAME(const int tokens, const int dim, const int dh, const float sc
             bmax = fmax(bmax, score);                                                          \
         }                                                                                      \
         const float mNew = fmax(m, bmax);                                                      \
-        const float correction = exp(m - mNew);                                                \
+        const float correction = mNew == -INFINITY ? 1.0f : exp(m - mNew);                     \
         for (int jj = 0; jj < ATT_KB; jj++) sc[jj] = exp(sc[jj] - mNew);                       \
         l *= correction;                                                                       \
         for (int i = 0; i < nv; i++) acc[i] *= correction;                                     \

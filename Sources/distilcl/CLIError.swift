@@ -64,7 +64,8 @@ struct CLIError: Error, CustomStringConvertible {
         case let e as ModelError:
             switch e {
             case .missingHead, .tokenIdOutOfRange, .tokenTypeOutOfRange: return .model(e.description)
-            case .sequenceTooLong, .emptyBatch: return CLIError(.failure, e.description)
+            case .sequenceTooLong, .emptyBatch, .emptyText, .malformedBatch, .positionOutOfRange:
+                return CLIError(.failure, e.description)
             }
         case let e as BackendError: return .device(e.description)
         default: return CLIError(.failure, String(describing: error))

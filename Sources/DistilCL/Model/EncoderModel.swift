@@ -6,7 +6,8 @@ import Foundation
 /// (Q, K, V fused) and uploaded at load; per batch only ids and masks go up, and only what a
 /// head returns comes down.
 ///
-/// Not thread-safe: one batch at a time (the workspace is shared across calls).
+/// Sendable: the public entry points run one at a time under `lock` (they share the
+/// workspace), so concurrent callers wait rather than race.
 public final class EncoderModel: @unchecked Sendable {
     public let config: ModelConfig
     public let backend: any ComputeBackend
@@ -17,6 +18,7 @@ public final class EncoderModel: @unchecked Sendable {
     let layers: [DeviceLayer]
     let heads: DeviceHeads
     var workspace: Workspace?
+    let lock = NSLock()
     /// When set, `encode` records upload and compute time into it (and synchronises the
     /// device after the last layer to separate the two from the head and download).
     public var timer: StageTimer?
@@ -101,6 +103,11 @@ public final class EncoderModel: @unchecked Sendable {
 
     private func validate(_ batch: TokenBatch) throws {
         guard batch.batch > 0, batch.tokens > 0 else { throw ModelError.emptyBatch }
+        if let empty = batch.lengths.firstIndex(of: 0) { throw ModelError.emptyText(empty) }
+        guard batch.ids.count == batch.tokens, batch.typeIds.count == batch.tokens,
+              batch.positions.count == batch.tokens else {
+            throw ModelError.malformedBatch("ids, type ids and positions must each hold \(batch.tokens) values")
+        }
         guard batch.seq <= config.maxPositions else {
             throw ModelError.sequenceTooLong(batch.seq, config.maxPositions)
         }
@@ -121,6 +128,9 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case tokenIdOutOfRange(Int, Int)
     case tokenTypeOutOfRange(Int, Int)
     case missingHead(String)
+    case emptyText(Int)
+    case malformedBatch(String)
+    case positionOutOfRange(row: Int, position: Int)
 
     public var description: String {
         switch self {
@@ -130,6 +140,9 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .tokenIdOutOfRange(let id, let vocab): return "token id \(id) outside the vocabulary of \(vocab)"
         case .tokenTypeOutOfRange(let t, let n): return "token type \(t) outside the model's \(n) types"
         case .missingHead(let what): return "the checkpoint has no \(what) head"
+        case .emptyText(let row): return "text \(row) of the batch has no tokens"
+        case .malformedBatch(let what): return "malformed batch: \(what)"
+        case .positionOutOfRange(let row, let position): return "no token \(position) in text \(row) of the batch"
         }
     }
 }

@@ -3,6 +3,8 @@ extension EncoderModel {
     /// Sequence classification logits, `[batch][labels]`. DistilBERT: `[CLS]` →
     /// `pre_classifier` → ReLU → `classifier`; BERT: `[CLS]` → pooler (tanh) → `classifier`.
     public func classificationLogits(_ batch: TokenBatch) throws -> [[Float]] {
+        lock.lock()
+        defer { lock.unlock() }
         guard let classifier = heads.classifier else { throw ModelError.missingHead("sequence classification") }
         let pooled = try clsVectors(batch, pooled: config.modelType == .bert)
         let ws = try workspaceAfterEncode()
@@ -18,6 +20,8 @@ extension EncoderModel {
 
     /// BERT's pooler output (`tanh(W·h[CLS] + b)`), `[batch][dim]`.
     public func poolerOutput(_ batch: TokenBatch) throws -> [[Float]] {
+        lock.lock()
+        defer { lock.unlock() }
         guard heads.pooler != nil else { throw ModelError.missingHead("pooler") }
         let pooled = try clsVectors(batch, pooled: true)
         return rows(try backend.download(pooled, count: batch.batch * config.hidden), width: config.hidden)
@@ -26,6 +30,8 @@ extension EncoderModel {
     /// A per-token head over every real token, `[batch][length][outputs]`: token classification
     /// (`classifier`) or question answering (`qa_outputs`: start and end logits).
     public func tokenLogits(_ batch: TokenBatch, head: TokenHead) throws -> [[[Float]]] {
+        lock.lock()
+        defer { lock.unlock() }
         let layer: (any DeviceLinear)?
         switch head {
         case .tokenClassification: layer = heads.classifier
@@ -42,10 +48,15 @@ extension EncoderModel {
     /// Masked-LM logits at the given `(row, position)` pairs, `[pairs][vocab]`:
     /// `vocab_transform` → activation → `vocab_layer_norm` → `vocab_projector`.
     public func maskedLMLogits(_ batch: TokenBatch, at positions: [(row: Int, position: Int)]) throws -> [[Float]] {
+        lock.lock()
+        defer { lock.unlock() }
         guard let transform = heads.vocabTransform, let norm = heads.vocabNorm, let projector = heads.vocabProjector else {
             throw ModelError.missingHead("masked language model")
         }
         guard !positions.isEmpty else { return [] }
+        for p in positions where !(batch.lengths.indices.contains(p.row) && (0..<batch.lengths[p.row]).contains(p.position)) {
+            throw ModelError.positionOutOfRange(row: p.row, position: p.position)
+        }
         let ws = try encode(batch)
         let p = positions.count, d = config.hidden, v = projector.outFeatures
         let index = try backend.buffer(positions.map { Int32(batch.offsets[$0.row] + $0.position) })
@@ -62,6 +73,8 @@ extension EncoderModel {
     /// Sentence embeddings, `[batch][dim]`: mean over real tokens or the `[CLS]` vector,
     /// optionally L2-normalised (divided by max(‖v‖, 1e-12), as torch's `normalize`).
     public func embeddings(_ batch: TokenBatch, pooling: SentencePooling, normalize: Bool) throws -> [[Float]] {
+        lock.lock()
+        defer { lock.unlock() }
         let d = config.hidden
         let vectors: [[Float]]
         switch pooling {
@@ -83,12 +96,16 @@ extension EncoderModel {
 
     /// The last hidden state, `[batch][length][dim]`.
     public func lastHiddenState(_ batch: TokenBatch) throws -> [[[Float]]] {
+        lock.lock()
+        defer { lock.unlock() }
         let ws = try encode(batch)
         return batch.split(rows(try backend.download(ws.hidden, count: batch.tokens * config.hidden), width: config.hidden))
     }
 
     /// Every hidden state: the embeddings' output, then each layer's, packed `[layers + 1][tokens·dim]`.
     public func allHiddenStates(_ batch: TokenBatch) throws -> [[Float]] {
+        lock.lock()
+        defer { lock.unlock() }
         var states: [[Float]] = []
         try encode(batch) { _, h in states.append(h) }
         return states

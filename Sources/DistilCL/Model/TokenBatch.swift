@@ -22,10 +22,14 @@ public struct TokenBatch: Sendable {
 
     /// A batch from padded rows: `ids[b]` and `attentionMask[b]` (1 real, 0 pad, real tokens
     /// first) of one length, `typeIds[b]` optional; only the real tokens are kept.
+    /// A mask row that is missing or longer than its ids counts every id as real; missing type
+    /// ids are 0 (the model rejects a batch whose arrays disagree in length).
     public init(paddedIds: [[Int]], attentionMask: [[Int]], typeIds: [[Int]]? = nil) {
         self.init(rows: paddedIds.indices.map { b in
-            let n = attentionMask[b].reduce(0, +)
-            return (Array(paddedIds[b].prefix(n)), Array((typeIds?[b] ?? [Int](repeating: 0, count: n)).prefix(n)))
+            let row = paddedIds[b]
+            let n = b < attentionMask.count ? min(attentionMask[b].reduce(0, +), row.count) : row.count
+            let types = typeIds.flatMap { b < $0.count ? $0[b] : nil } ?? [Int](repeating: 0, count: n)
+            return (Array(row.prefix(n)), Array(types.prefix(n)))
         })
     }
 
@@ -36,8 +40,9 @@ public struct TokenBatch: Sendable {
         var offsets = [0]
         for n in lengths { offsets.append(offsets[offsets.count - 1] + n) }
         self.offsets = offsets
-        ids = rows.flatMap { $0.ids.map(Int32.init) }
-        typeIds = rows.flatMap { $0.types.map(Int32.init) }
+        // Clamped, not trapping: the model rejects ids outside its vocabulary.
+        ids = rows.flatMap { $0.ids.map { Int32(clamping: $0) } }
+        typeIds = rows.flatMap { $0.types.map { Int32(clamping: $0) } }
         positions = rows.flatMap { r in (0..<r.ids.count).map(Int32.init) }
     }
 

@@ -68,7 +68,8 @@ public enum QuestionAnswering {
         var minNullScore = 1_000_000.0
         // transformers asks each window for more spans than it returns, since several spans can
         // widen to the same words and be merged.
-        let spansPerWindow = parameters.alignToWords ? parameters.topK * 2 + 10 : parameters.topK
+        let topK = min(parameters.topK, 1 << 20)   // no window has more spans; keeps the arithmetic in range
+        let spansPerWindow = parameters.alignToWords ? topK * 2 + 10 : topK
         for (w, window) in windows.enumerated() {
             let n = window.count
             guard startLogits[w].count >= n, endLogits[w].count >= n else {
@@ -131,7 +132,7 @@ public enum QuestionAnswering {
         var candidates: [Span] = []
         candidates.reserveCapacity(n * max(1, min(n, maxAnswerLen)))
         for s in 0..<n {
-            let last = min(n - 1, s + maxAnswerLen - 1)
+            let last = min(n - 1, s + min(n, max(maxAnswerLen, 0)) - 1)   // no overflow for huge maxAnswerLen
             guard s <= last else { continue }
             for e in s...last {
                 candidates.append(Span(start: s, end: e, score: startProbabilities[s] * endProbabilities[e]))

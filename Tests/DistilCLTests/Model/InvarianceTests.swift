@@ -45,3 +45,25 @@ struct InvarianceTests {
         }
     }
 }
+
+/// Batches a caller can build wrongly are errors, not out-of-bounds reads.
+@Suite("Model input validation")
+struct ModelInputTests {
+    @Test("empty texts, bad masked positions, ids outside the vocabulary", arguments: BackendCase.primary)
+    func rejects(_ bc: BackendCase) throws {
+        let model = try EncoderModel(directory: Fixtures.model("tiny-distilbert-mlm"), backend: bc.backend)
+        let withEmpty = TokenBatch(paddedIds: [[101, 2000, 102], [0, 0, 0]], attentionMask: [[1, 1, 1], [0, 0, 0]])
+        #expect(throws: ModelError.emptyText(1)) { _ = try model.lastHiddenState(withEmpty) }
+        let batch = TokenBatch(paddedIds: [[101, 2000, 102]], attentionMask: [[1, 1, 1]])
+        #expect(throws: ModelError.positionOutOfRange(row: 0, position: 3)) {
+            _ = try model.maskedLMLogits(batch, at: [(row: 0, position: 3)])
+        }
+        #expect(throws: ModelError.positionOutOfRange(row: 1, position: 0)) {
+            _ = try model.maskedLMLogits(batch, at: [(row: 1, position: 0)])
+        }
+        let huge = TokenBatch(paddedIds: [[101, Int(Int32.max) + 5, 102]], attentionMask: [[1, 1, 1]])
+        #expect(throws: ModelError.self) { _ = try model.lastHiddenState(huge) }
+        // Still usable afterwards.
+        #expect(try model.maskedLMLogits(batch, at: [(row: 0, position: 1)]).count == 1)
+    }
+}

@@ -25,9 +25,16 @@ struct BackendCase: Sendable, CustomTestStringConvertible {
             other.rowGroup = defaults.rowGroup == 1 ? 16 : 1
             // Both tiled GEMM kernels: the small tile below 4 large output tiles.
             other.smallTileBelow = 4
-            for t in [defaults, other] {
+            var variants = [defaults, other]
+            if d.isGPU {   // the large tiled GEMM, which the default reserves for big shapes
+                var large = defaults
+                large.smallTileBelow = 0
+                variants.append(large)
+            }
+            for t in variants {
                 do {
-                    cases.append(BackendCase(name: "opencl:\(d.index)/\(t.gemm.rawValue)/wg\(t.rowGroup)",
+                    cases.append(BackendCase(name: "opencl:\(d.index)/\(t.gemm.rawValue)/wg\(t.rowGroup)"
+                                             + (t.smallTileBelow == 0 && t.gemm == .tiled && d.isGPU ? "/large" : ""),
                                              backend: try OpenCLBackend(device: d, tuning: t)))
                 } catch {
                     Issue.record("OpenCL backend on \(d.name) failed to start: \(error)")

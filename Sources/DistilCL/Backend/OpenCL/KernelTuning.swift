@@ -40,7 +40,8 @@ public struct KernelTuning: Sendable, Equatable {
         var tuning: KernelTuning
         if device.isGPU {
             tuning = KernelTuning(gemm: .tiled, panelWidth: 32, tile: (128, 128, 16, 8, 8),
-                                  rowGroup: min(128, max(1, device.maxWorkGroupSize)), bmmTile: (4, 4))
+                                  rowGroup: largestPowerOfTwo(atMost: min(128, max(1, device.maxWorkGroupSize))),
+                                  bmmTile: (4, 4))
             tuning.smallTileBelow = 4 * device.computeUnits
         } else {
             tuning = KernelTuning(gemm: .panel, panelWidth: 32, panelRows: 8, rowGroup: 1, bmmTile: (4, 4))
@@ -64,4 +65,11 @@ public struct KernelTuning: Sendable, Equatable {
     }
 
     public static func == (l: KernelTuning, r: KernelTuning) -> Bool { l.buildOptions == r.buildOptions && l.gemm == r.gemm }
+}
+
+/// The row kernels' tree reductions need a power-of-two work-group.
+func largestPowerOfTwo(atMost n: Int) -> Int {
+    var p = 1
+    while p * 2 <= n { p *= 2 }
+    return p
 }

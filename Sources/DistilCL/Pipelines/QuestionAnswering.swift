@@ -23,15 +23,6 @@ public struct QAAnswer: Sendable, Equatable, Codable {
         self.end = end
     }
 
-    private enum CodingKeys: String, CodingKey { case score, start, end, answer }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(score, forKey: .score)
-        try container.encode(start, forKey: .start)
-        try container.encode(end, forKey: .end)
-        try container.encode(answer, forKey: .answer)
-    }
 }
 
 /// Question-answering pre- and post-processing.

@@ -50,30 +50,9 @@ public struct Entity: Sendable, Equatable, Codable {
     /// `entity` or `entityGroup`, whichever is set.
     public var label: String { entity ?? entityGroup ?? "" }
 
+    // Synthesized Codable: absent optionals are left out, so the keys are the pipeline's.
     private enum CodingKeys: String, CodingKey {
         case entity, entityGroup = "entity_group", score, index, word, start, end
-    }
-
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        entity = try container.decodeIfPresent(String.self, forKey: .entity)
-        entityGroup = try container.decodeIfPresent(String.self, forKey: .entityGroup)
-        score = try container.decode(Float.self, forKey: .score)
-        index = try container.decodeIfPresent(Int.self, forKey: .index)
-        word = try container.decode(String.self, forKey: .word)
-        start = try container.decode(Int.self, forKey: .start)
-        end = try container.decode(Int.self, forKey: .end)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encodeIfPresent(entity, forKey: .entity)
-        try container.encodeIfPresent(entityGroup, forKey: .entityGroup)
-        try container.encode(score, forKey: .score)
-        try container.encodeIfPresent(index, forKey: .index)
-        try container.encode(word, forKey: .word)
-        try container.encode(start, forKey: .start)
-        try container.encode(end, forKey: .end)
     }
 }
 

@@ -122,3 +122,98 @@ void dcl_layernorm_row(const float *x, const float *residual, const float *gamma
     const float rstd = 1.0f / sqrtf(q / (float)n + eps);
     for (long j = 0; j < n; j++) y[j] = (scratch[j] - mean) * rstd * gamma[j] + beta[j];
 }
+
+// ---- Attention for one (sequence, head) ------------------------------------------------
+// Register tiles of 8 rows × 32 columns (16 accumulators of 16 lanes): Q·Kᵀ broadcasts a
+// scaled query value against 32 keys of the transposed K; P·V broadcasts a probability
+// against 32 values of a V row. K and V are copied into zero-padded scratch first, so any
+// head size and length take the same vector code.
+
+typedef float dcl_v16 __attribute__((vector_size(64)));
+enum { DCL_ATT_ROWS = 8, DCL_ATT_COLS = 32 };
+
+// Unaligned 16-float load and store (macros: a function taking a vector would fix its ABI for
+// one target, and the callers are cloned for three).
+#define DCL_LOAD16(dst, p) __builtin_memcpy(&(dst), (p), sizeof(dcl_v16))
+#define DCL_STORE16(p, v) do { const dcl_v16 dcl_t_ = (v); __builtin_memcpy((p), &dcl_t_, sizeof dcl_t_); } while (0)
+static inline long dcl_round_up(long x, long m) { return (x + m - 1) / m * m; }
+
+long dcl_attention_scratch(long n, long dh) {
+    const long np = dcl_round_up(n, DCL_ATT_COLS), dp = dcl_round_up(dh, DCL_ATT_COLS);
+    return dh * np + n * dp + DCL_ATT_ROWS * (dh + np);
+}
+
+DCL_CLONES
+void dcl_attention_head(const float *q, const float *k, const float *v, long ld, long n, long dh,
+                        float scale, float *out, long ldo, float *scratch) {
+    const long np = dcl_round_up(n, DCL_ATT_COLS), dp = dcl_round_up(dh, DCL_ATT_COLS);
+    float *kt = scratch;               // [dh][np]  Kᵀ, keys ≥ n zero
+    float *vp = kt + dh * np;          // [n][dp]   V, columns ≥ dh zero
+    float *qs = vp + n * dp;           // [ROWS][dh] scaled queries of the current block
+    float *s = qs + DCL_ATT_ROWS * dh; // [ROWS][np] scores, then probabilities
+    for (long d = 0; d < dh; d++) {
+        for (long j = 0; j < n; j++) kt[d * np + j] = k[j * ld + d];
+        for (long j = n; j < np; j++) kt[d * np + j] = 0.0f;
+    }
+    for (long j = 0; j < n; j++) {
+        for (long d = 0; d < dh; d++) vp[j * dp + d] = v[j * ld + d];
+        for (long d = dh; d < dp; d++) vp[j * dp + d] = 0.0f;
+    }
+    for (long i0 = 0; i0 < n; i0 += DCL_ATT_ROWS) {
+        const long rows = n - i0 < DCL_ATT_ROWS ? n - i0 : DCL_ATT_ROWS;
+        for (long r = 0; r < DCL_ATT_ROWS; r++)
+            for (long d = 0; d < dh; d++) qs[r * dh + d] = r < rows ? scale * q[(i0 + r) * ld + d] : 0.0f;
+        // S = (scale·Q) Kᵀ over 32 keys at a time.
+        for (long j = 0; j < np; j += DCL_ATT_COLS) {
+            dcl_v16 acc[DCL_ATT_ROWS][2] = {{{0}}};
+            for (long d = 0; d < dh; d++) {
+                dcl_v16 k0, k1;
+                DCL_LOAD16(k0, kt + d * np + j);
+                DCL_LOAD16(k1, kt + d * np + j + 16);
+                for (int r = 0; r < DCL_ATT_ROWS; r++) {
+                    const float a = qs[r * dh + d];
+                    acc[r][0] += a * k0;
+                    acc[r][1] += a * k1;
+                }
+            }
+            for (int r = 0; r < DCL_ATT_ROWS; r++) {
+                DCL_STORE16(s + r * np + j, acc[r][0]);
+                DCL_STORE16(s + r * np + j + 16, acc[r][1]);
+            }
+        }
+        // Row softmax over the n real keys, left unnormalised; 1/sum is applied to the output.
+        float inv[DCL_ATT_ROWS];
+        for (long r = 0; r < rows; r++) {
+            float *row = s + r * np, mx = -INFINITY, sum = 0.0f;
+            for (long j = 0; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+            for (long j = 0; j < n; j++) row[j] = dcl_exp(row[j] - mx);
+            for (long j = 0; j < n; j++) sum += row[j];
+            inv[r] = 1.0f / sum;
+        }
+        for (long r = rows; r < DCL_ATT_ROWS; r++) {
+            for (long j = 0; j < n; j++) s[r * np + j] = 0.0f;
+            inv[r] = 0.0f;
+        }
+        // O = P·V over 32 output columns at a time.
+        for (long c = 0; c < dp; c += DCL_ATT_COLS) {
+            dcl_v16 acc[DCL_ATT_ROWS][2] = {{{0}}};
+            for (long j = 0; j < n; j++) {
+                dcl_v16 v0, v1;
+                DCL_LOAD16(v0, vp + j * dp + c);
+                DCL_LOAD16(v1, vp + j * dp + c + 16);
+                for (int r = 0; r < DCL_ATT_ROWS; r++) {
+                    const float p = s[r * np + j];
+                    acc[r][0] += p * v0;
+                    acc[r][1] += p * v1;
+                }
+            }
+            for (long r = 0; r < rows; r++) {
+                float tile[DCL_ATT_COLS];
+                DCL_STORE16(tile, acc[r][0] * inv[r]);
+                DCL_STORE16(tile + 16, acc[r][1] * inv[r]);
+                const long w = dh - c < DCL_ATT_COLS ? dh - c : DCL_ATT_COLS;
+                for (long d = 0; d < w; d++) out[(i0 + r) * ldo + c + d] = tile[d];
+            }
+        }
+    }
+}

@@ -22,4 +22,13 @@ void dcl_softmax_row(const float *x, float *y, long n, float scale, const float 
 void dcl_layernorm_row(const float *x, const float *residual, const float *gamma, const float *beta,
                        float eps, float *y, long n, float *scratch);
 
+/// Floats of scratch that dcl_attention_head needs for a sequence of n tokens and head size dh.
+long dcl_attention_scratch(long n, long dh);
+
+/// One head of one sequence: out[i, :dh] = softmax(scale · q_i · Kᵀ) · V for i < n (n ≥ 1).
+/// q, k, v: n rows of dh floats, `ld` floats apart (the packed QKV buffer); out: n rows `ldo`
+/// apart; scratch: dcl_attention_scratch(n, dh) floats.
+void dcl_attention_head(const float *q, const float *k, const float *v, long ld, long n, long dh,
+                        float scale, float *out, long ldo, float *scratch);
+
 #endif

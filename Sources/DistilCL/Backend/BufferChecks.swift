@@ -39,6 +39,7 @@ func checkLinear(_ x: any DeviceBuffer, _ w: any DeviceLinear, rows: Int, out: a
     try requirePositive([("rows", rows)])
     try requireBuffer(x, rows * w.inFeatures, .float32, "linear input")
     try requireBuffer(out, rows * w.outFeatures, .float32, "linear output")
+    guard x !== out else { throw BackendError.invalidArgument("linear cannot write its output over its input") }
 }
 
 func checkSoftmax(_ x: any DeviceBuffer, rows: Int, cols: Int, mask: (any DeviceBuffer)?, rowsPerMaskRow: Int,

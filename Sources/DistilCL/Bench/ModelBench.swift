@@ -17,7 +17,7 @@ public struct ModelBench {
         public var seconds: Double
         public var sequencesPerSecond: Double
         public var tokensPerSecond: Double
-        /// FLOPs of the real tokens (padding excluded) per second, in 1e9.
+        /// FLOPs performed on the real tokens (padding excluded) per second, in 1e9.
         public var gflops: Double
         public var batchLatencyP50Milliseconds: Double
         public var batchLatencyP95Milliseconds: Double
@@ -44,11 +44,16 @@ public struct ModelBench {
         tokenizer = try BertTokenizer(modelDirectory: directory)
     }
 
-    /// FLOPs of one sequence of `n` tokens through the encoder (GEMMs and attention products).
-    public static func flops(config c: ModelConfig, tokens n: Int) -> Double {
+    /// FLOPs performed for one sequence of `n` tokens through the encoder (GEMMs and attention
+    /// products). With `firstTokenOnly` the last layer's attention output and feed-forward
+    /// run over the `[CLS]` row alone, as they do for the classification head.
+    public static func flops(config c: ModelConfig, tokens n: Int, firstTokenOnly: Bool = false) -> Double {
         let (d, f, l) = (Double(c.hidden), Double(c.ffn), Double(c.layers))
         let s = Double(n)
-        return l * (2 * s * (4 * d * d + 2 * d * f) + 4 * s * s * d)
+        let layer = 2 * s * (4 * d * d + 2 * d * f) + 4 * s * s * d
+        guard firstTokenOnly, c.layers > 0 else { return l * layer }
+        let last = 2 * s * 3 * d * d + 4 * s * s * d + 2 * (d * d + 2 * d * f)
+        return (l - 1) * layer + last
     }
 
     /// Runs `workload` on `backend` after one warm-up batch.
@@ -80,10 +85,9 @@ public struct ModelBench {
         }
         guard let first = batches.first else { throw ModelError.emptyBatch }
 
+        let classifies = checkpoint.heads.classifier != nil && checkpoint.config.task == .sequenceClassification
         func runHead(_ batch: TokenBatch) throws -> [Float] {
-            if checkpoint.heads.classifier != nil, checkpoint.config.task == .sequenceClassification {
-                return try model.classificationLogits(batch)[0]
-            }
+            if classifies { return try model.classificationLogits(batch)[0] }
             return try model.embeddings(batch, pooling: .mean, normalize: true)[0]
         }
         let firstOutput = try runHead(first)   // warm-up: kernels, workspace
@@ -99,7 +103,9 @@ public struct ModelBench {
             latencies.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
             sequences += batch.batch
             tokens += batch.lengths.reduce(0, +)
-            flops += batch.lengths.reduce(0.0) { $0 + Self.flops(config: checkpoint.config, tokens: $1) }
+            flops += batch.lengths.reduce(0.0) {
+                $0 + Self.flops(config: checkpoint.config, tokens: $1, firstTokenOnly: classifies)
+            }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 + tokenizeSeconds
         var stages = timer.seconds

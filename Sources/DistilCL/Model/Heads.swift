@@ -113,16 +113,13 @@ extension EncoderModel {
 
     // MARK: - Helpers
 
-    /// Encodes and gathers each row's `[CLS]` vector into `ws.scratch` `[batch, dim]`,
-    /// through BERT's pooler (tanh) into `ws.context` when `pooled`.
+    /// Encodes with the last layer over the `[CLS]` rows only: `ws.hidden` `[batch, dim]`, or
+    /// through BERT's pooler (tanh) into `ws.ffn` when `pooled`.
     private func clsVectors(_ batch: TokenBatch, pooled: Bool) throws -> any DeviceBuffer {
-        let ws = try encode(batch)
-        let d = config.hidden
-        let index = try backend.buffer(batch.offsets.dropLast().map { Int32($0) })
-        try backend.gatherRows(ws.hidden, index: index, rows: batch.batch, dim: d, out: ws.scratch)
-        guard pooled else { return ws.scratch }
+        let ws = try encode(batch, rows: .firstToken)
+        guard pooled else { return ws.hidden }
         guard let pooler = heads.pooler else { throw ModelError.missingHead("pooler") }
-        try backend.linear(ws.scratch, pooler, rows: batch.batch, activation: .tanh, out: ws.ffn)
+        try backend.linear(ws.hidden, pooler, rows: batch.batch, activation: .tanh, out: ws.ffn)
         return ws.ffn
     }
 

@@ -67,7 +67,7 @@ struct AttentionOpTests {
     @Test("fused attention over packed sequences", arguments: BackendCase.all)
     func packedAttention(_ bc: BackendCase) throws {
         var rng = SeededRandom(seed: 23)
-        for (heads, dh) in [(1, 1), (2, 12), (3, 16), (2, 64), (1, 6)] {
+        for (heads, dh) in [(1, 1), (2, 12), (3, 16), (2, 64), (1, 6), (2, 32), (1, 80)] {
             let lengths = [1, 7, 0, 13, 129, 128]
             var offsets = [0]
             for n in lengths { offsets.append(offsets.last! + n) }

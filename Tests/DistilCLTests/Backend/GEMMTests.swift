@@ -59,6 +59,10 @@ struct GEMMTests {
             try bc.backend.linear(try bc.backend.buffer([Float](arrayLiteral: 1, 2)), layer, rows: 2, activation: .none,
                                   out: try bc.backend.makeBuffer(count: 4))
         }
+        let square = try bc.backend.buffer([Float](arrayLiteral: 1, 2, 3, 4))
+        #expect(throws: BackendError.self) {   // in place: the GEMM would read what it has overwritten
+            try bc.backend.linear(square, layer, rows: 2, activation: .none, out: square)
+        }
     }
 }
 

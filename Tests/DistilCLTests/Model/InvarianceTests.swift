@@ -46,6 +46,28 @@ struct InvarianceTests {
     }
 }
 
+/// The heads that read only `[CLS]` run the last layer's attention output and feed-forward
+/// over those rows alone; the rows must equal the full last hidden state's. Same arithmetic
+/// on the same rows except the GEMMs' M (blocking), hence the batch-invariance tolerance.
+@Suite("[CLS]-only last layer")
+struct FirstTokenLayerTests {
+    @Test("CLS vectors equal the full last hidden state's first rows", arguments: BackendCase.all)
+    func firstTokenRows(_ bc: BackendCase) throws {
+        for name in ["tiny-distilbert-sst", "tiny-bert-pairs"] {
+            let dir = Fixtures.model(name)
+            let tokenizer = try BertTokenizer(modelDirectory: dir)
+            let model = try EncoderModel(directory: dir, backend: bc.backend)
+            let batch = TokenBatch(InvarianceTests.texts.map { tokenizer.encode($0) })
+            let cls = try model.embeddings(batch, pooling: .cls, normalize: false)
+            let full = try model.lastHiddenState(batch)
+            #expect(cls.count == full.count)
+            for (i, (c, f)) in zip(cls, full).enumerated() {
+                expectClose(c, f[0], atol: 5e-5, rtol: 0, "\(bc.name) \(name) text \(i)")
+            }
+        }
+    }
+}
+
 /// Batches a caller can build wrongly are errors, not out-of-bounds reads.
 @Suite("Model input validation")
 struct ModelInputTests {

@@ -62,17 +62,25 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         let (n, k) = (w.outFeatures, w.inFeatures)
         try checkLinear(x, w, rows: rows, out: out)
         let c = cpu(out).floats
-        w.weight.withUnsafeBufferPointer { pw in
-            sgemm(transposeB: true, m: rows, n: n, k: k, alpha: 1, a: cpu(x).floats, lda: k, b: pw.baseAddress!, ldb: k,
-                  c: c, ldc: n)
-        }
-        let act = Int32(activation.rawValue)
-        func epilogue(_ bias: UnsafePointer<Float>?) {
-            parallelChunks(rows, cost: rows * n * (activation == .none ? 1 : 16)) { range in
-                for r in range { dcl_bias_activation(c + r * n, bias, n, act) }
+        // The bias is written into C first and the GEMM adds to it (beta = 1): that pass
+        // replaces OpenBLAS's own zeroing of C (beta = 0) and leaves no bias pass afterwards.
+        if let bias = w.bias {
+            bias.withUnsafeBufferPointer { pb in
+                let b = pb.baseAddress!
+                parallelChunks(rows, cost: rows * n) { range in
+                    for r in range { (c + r * n).update(from: b, count: n) }
+                }
             }
         }
-        if let bias = w.bias { bias.withUnsafeBufferPointer { epilogue($0.baseAddress) } } else { epilogue(nil) }
+        w.weight.withUnsafeBufferPointer { pw in
+            sgemm(transposeB: true, m: rows, n: n, k: k, alpha: 1, a: cpu(x).floats, lda: k, b: pw.baseAddress!, ldb: k,
+                  beta: w.bias == nil ? 0 : 1, c: c, ldc: n)
+        }
+        guard activation != .none else { return }
+        let act = Int32(activation.rawValue)
+        parallelChunks(rows, cost: rows * n * 16) { range in
+            for r in range { dcl_bias_activation(c + r * n, nil, n, act) }
+        }
     }
 
     public func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
@@ -84,16 +92,16 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                 sgemm(transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                       a: pa + a.offset + b1 * a.stride1 + b2 * a.stride2, lda: a.ld,
                       b: pb + b.offset + b1 * b.stride1 + b2 * b.stride2, ldb: b.ld,
-                      c: pc + c.offset + b1 * c.stride1 + b2 * c.stride2, ldc: c.ld)
+                      beta: 0, c: pc + c.offset + b1 * c.stride1 + b2 * c.stride2, ldc: c.ld)
             }
         }
     }
 
-    /// Row-major `C = alpha·A·op(B)`, op(B) = Bᵀ when `transposeB`.
+    /// Row-major `C = alpha·A·op(B) + beta·C`, op(B) = Bᵀ when `transposeB`.
     private func sgemm(transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                       c: UnsafeMutablePointer<Float>, ldc: Int) {
+                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }

@@ -64,3 +64,16 @@ func parallelChunks(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
         }
     }
 }
+
+/// Runs `body` for each of `count` items, taken one at a time by every core (for items of
+/// uneven cost), when the work is big enough to pay for the threads.
+func parallelItems(_ count: Int, cost: Int, _ body: (Int) -> Void) {
+    if ProcessInfo.processInfo.activeProcessorCount <= 1 || cost < 1 << 16 || count < 2 {
+        for i in 0..<count { body(i) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        nonisolated(unsafe) let work = body
+        DispatchQueue.concurrentPerform(iterations: count) { work($0) }
+    }
+}

@@ -121,22 +121,19 @@ extension CPUBackend {
         try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
         let (pq, po) = (cpu(qkv).floats, cpu(out).floats)
         let dim = heads * headDim, ld = 3 * dim
-        let longest = zip(sequences.offsets, sequences.offsets.dropFirst()).map { $1 - $0 }.max() ?? 0
-        guard longest > 0 else { return }
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * longest)
-        defer { scores.deallocate() }
-        for s in 0..<sequences.count {
-            let (start, n) = (sequences.offsets[s], sequences.offsets[s + 1] - sequences.offsets[s])
-            guard n > 0 else { continue }
-            for h in 0..<heads {
-                let q = pq + start * ld + h * headDim
-                // scores = scale·Q·Kᵀ [n, n], softmax by row, then out = P·V [n, headDim]
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(headDim), scale,
-                            q, Int32(ld), q + dim, Int32(ld), 0, scores, Int32(n))
-                for r in 0..<n { dcl_softmax_row(scores + r * n, scores + r * n, n, 1, nil) }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(headDim), Int32(n), 1,
-                            scores, Int32(n), q + 2 * dim, Int32(ld), 0, po + start * dim + h * headDim, Int32(dim))
-            }
+        // One work item per (text, head) with tokens, longest text first so the last items are short.
+        let offsets = sequences.offsets
+        let length: (Int) -> Int = { offsets[$0 + 1] - offsets[$0] }
+        let texts: [Int] = (0..<sequences.count).filter { length($0) > 0 }.sorted { length($0) > length($1) }
+        let work: [(Int, Int)] = texts.flatMap { s in (0..<heads).map { (s, $0) } }
+        let cost: Int = texts.reduce(0) { $0 + 4 * heads * headDim * length($1) * length($1) }
+        parallelItems(work.count, cost: cost) { item in
+            let (s, h) = work[item]
+            let (start, n) = (offsets[s], length(s))
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: dcl_attention_scratch(n, headDim))
+            defer { scratch.deallocate() }
+            let q = pq + start * ld + h * headDim
+            dcl_attention_head(q, q + dim, q + 2 * dim, ld, n, headDim, scale, po + start * dim + h * headDim, dim, scratch)
         }
     }
 }

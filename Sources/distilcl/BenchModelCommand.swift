@@ -9,9 +9,10 @@ struct BenchModelCommand: ParsableCommand {
         discussion: """
         Fixed workload (default): --batches batches of --batch-size sequences of exactly --seq-len \
         real tokens. With --input FILE: its lines, tokenized (timed), cut to --max-length, sorted \
-        by length into batches of --batch-size. Reports sequences/s, tokens/s, achieved GFLOP/s \
-        (real tokens only), batch latency p50/p95, seconds per stage (tokenize, upload, compute, \
-        head+download) and peak resident memory. One warm-up batch is not timed.
+        by length into batches of --batch-size. Runs the classification head when the checkpoint \
+        has one, else mean-pooled embeddings. Reports sequences/s, tokens/s, achieved GFLOP/s \
+        (FLOPs performed on real tokens), batch latency p50/p95, seconds per stage (tokenize, \
+        upload, compute, head+download) and peak resident memory. One warm-up batch is not timed.
         """)
 
     @Option(help: ArgumentHelp("Hugging Face checkpoint folder. Default: $DISTILCL_MODEL, else models/all-MiniLM-L6-v2.", valueName: "dir"))

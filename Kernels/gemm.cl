@@ -163,9 +163,13 @@ __kernel void kernel_gemm_panel(const int M, const int N, const int K,
 // kernel_gemm_tiled, kernel_gemm_tiled_small: local size (TN/WN, TM/WM), global size
 // (ceil(N/TN)·TN/WN, ceil(M/TM)·TM/WM), with (TM, TN, TK, WM, WN) the kernel's tile: the large
 // tile for many output tiles, the small one (TM_S …) when the large would leave the GPU idle.
-// A TM × TK slab of A (stored transposed) and a TK × TN slab of Wp are staged through local
-// memory with float4 loads; work-item (tx, ty) owns the WM × WN block at rows ty·WM and columns
-// tx·WN of the tile and reads it from local memory as float4s (WM, WN, TK, PN multiples of 4).
+// A TM × TK slab of A (stored transposed, rows padded by 4 against bank conflicts) and a
+// TK × TN slab of Wp are staged through local memory. Each slab's global float4 loads are
+// issued into registers before the previous slab is multiplied, so their latency hides behind
+// the arithmetic. Work-item (tx, ty) owns WM rows and WN columns of the tile in groups of 4,
+// interleaved with its neighbours': rows g·(TM/WM·4) + ty·4 + i and columns
+// g·(TN/WN·4) + tx·4 + j, so adjacent work-items read adjacent float4s of local memory and
+// write adjacent float4s of C. WM, WN, TK and PN are multiples of 4.
 // -------------------------------------------------------------------------------------
 #ifndef TM_S
 #define TM_S 64
@@ -183,6 +187,32 @@ __kernel void kernel_gemm_panel(const int M, const int N, const int K,
 #define WN_S 4
 #endif
 
+// GEMM_PREFETCH 0 loads each slab just before storing it to local memory instead (to measure
+// what the prefetch gives: DISTILCL_CL_OPTIONS=-DGEMM_PREFETCH=0).
+#ifndef GEMM_PREFETCH
+#define GEMM_PREFETCH 1
+#endif
+
+// Global → registers for the slab at k0 (used inside GEMM_TILED_KERNEL): A rows into ra,
+// W columns (from their panels) into rb, zeros outside the matrices.
+#define GEMM_TILED_FETCH(TM, TN, TK, k0)                                                       \
+    _Pragma("unroll")                                                                          \
+    for (int i = 0; i < (int)(sizeof(ra) / sizeof(ra[0])); i++) {                              \
+        const int u = tid + i * NT, r = u / (TK / 4), kq = (u % (TK / 4)) * 4;                 \
+        const __global float* a = A + (size_t)min(mBase + r, M - 1) * lda + (k0) + kq;         \
+        if (u >= TM * (TK / 4)) ra[i] = (float4)(0.0f);                                        \
+        else if ((k0) + kq + 4 <= K) ra[i] = vload4(0, a);                                     \
+        else ra[i] = (float4)((k0) + kq < K ? a[0] : 0.0f, (k0) + kq + 1 < K ? a[1] : 0.0f,    \
+                              (k0) + kq + 2 < K ? a[2] : 0.0f, 0.0f);                          \
+    }                                                                                          \
+    _Pragma("unroll")                                                                          \
+    for (int i = 0; i < (int)(sizeof(rb) / sizeof(rb[0])); i++) {                              \
+        const int u = tid + i * NT, kk = u / (TN / 4), c = (u % (TN / 4)) * 4;                 \
+        const int n = nBase + c, k = (k0) + kk, p = n / PN;                                    \
+        rb[i] = (u < TK * (TN / 4) && k < K && p < panels)                                     \
+            ? vload4(0, Wp + ((size_t)p * K + k) * PN + (n % PN)) : (float4)(0.0f);            \
+    }                                                                                          \
+
 #define GEMM_TILED_KERNEL(NAME, TM, TN, TK, WM, WN)                                            \
 __kernel __attribute__((reqd_work_group_size(TN / WN, TM / WM, 1)))                            \
 void NAME(const int M, const int N, const int K,                                               \
@@ -192,44 +222,48 @@ void NAME(const int M, const int N, const int K,                                
           __global float* restrict C, const int ldc,                                           \
           const int act)                                                                       \
 {                                                                                              \
-    __local float As[TK][TM];   /* As[k][m] = A[mBase + m, k0 + k] */                          \
-    __local float Bs[TK][TN];   /* Bs[k][n] = W[nBase + n, k0 + k] */                          \
-    const int LX = TN / WN, NT = (TN / WN) * (TM / WM);                                        \
+    __local float As[TK][TM + 4];   /* As[k][m] = A[mBase + m, k0 + k] */                      \
+    __local float Bs[TK][TN];       /* Bs[k][n] = W[nBase + n, k0 + k] */                      \
+    const int LX = TN / WN, LY = TM / WM, NT = LX * LY;                                        \
     const int tx = get_local_id(0), ty = get_local_id(1);                                      \
     const int tid = ty * LX + tx;                                                              \
     const int mBase = get_group_id(1) * TM;                                                    \
     const int nBase = get_group_id(0) * TN;                                                    \
     const int panels = (N + PN - 1) / PN;                                                      \
+    float4 ra[(TM * TK / 4 + (TN / WN) * (TM / WM) - 1) / ((TN / WN) * (TM / WM))];            \
+    float4 rb[(TN * TK / 4 + (TN / WN) * (TM / WM) - 1) / ((TN / WN) * (TM / WM))];            \
     float acc[WM][WN];                                                                         \
     _Pragma("unroll")                                                                          \
     for (int r = 0; r < WM; r++)                                                               \
         _Pragma("unroll")                                                                      \
         for (int c = 0; c < WN; c++) acc[r][c] = 0.0f;                                         \
+    if (GEMM_PREFETCH) { GEMM_TILED_FETCH(TM, TN, TK, 0) }                                     \
     for (int k0 = 0; k0 < K; k0 += TK) {                                                       \
-        for (int u = tid; u < TM * (TK / 4); u += NT) {                                        \
-            const int r = u / (TK / 4), kq = (u % (TK / 4)) * 4;                               \
-            const __global float* a = A + (size_t)min(mBase + r, M - 1) * lda + k0 + kq;       \
-            float4 v;                                                                          \
-            if (k0 + kq + 4 <= K) v = vload4(0, a);                                            \
-            else v = (float4)(k0 + kq < K ? a[0] : 0.0f, k0 + kq + 1 < K ? a[1] : 0.0f,        \
-                              k0 + kq + 2 < K ? a[2] : 0.0f, 0.0f);                            \
-            As[kq][r] = v.x; As[kq + 1][r] = v.y; As[kq + 2][r] = v.z; As[kq + 3][r] = v.w;    \
+        if (!GEMM_PREFETCH) { GEMM_TILED_FETCH(TM, TN, TK, k0) }                               \
+        _Pragma("unroll")                                                                      \
+        for (int i = 0; i < (int)(sizeof(ra) / sizeof(ra[0])); i++) {                          \
+            const int u = tid + i * NT, r = u / (TK / 4), kq = (u % (TK / 4)) * 4;             \
+            if (u < TM * (TK / 4)) {                                                           \
+                As[kq][r] = ra[i].x; As[kq + 1][r] = ra[i].y;                                  \
+                As[kq + 2][r] = ra[i].z; As[kq + 3][r] = ra[i].w;                              \
+            }                                                                                  \
         }                                                                                      \
-        for (int u = tid; u < TK * (TN / 4); u += NT) {                                        \
-            const int kk = u / (TN / 4), c = (u % (TN / 4)) * 4;                               \
-            const int n = nBase + c, k = k0 + kk, p = n / PN;                                  \
-            float4 v = (float4)(0.0f);                                                         \
-            if (k < K && p < panels) v = vload4(0, Wp + ((size_t)p * K + k) * PN + (n % PN));  \
-            vstore4(v, 0, &Bs[kk][c]);                                                         \
+        _Pragma("unroll")                                                                      \
+        for (int i = 0; i < (int)(sizeof(rb) / sizeof(rb[0])); i++) {                          \
+            const int u = tid + i * NT;                                                        \
+            if (u < TK * (TN / 4)) vstore4(rb[i], 0, &Bs[u / (TN / 4)][(u % (TN / 4)) * 4]);   \
         }                                                                                      \
         barrier(CLK_LOCAL_MEM_FENCE);                                                          \
+        if (GEMM_PREFETCH && k0 + TK < K) { GEMM_TILED_FETCH(TM, TN, TK, k0 + TK) }            \
         _Pragma("unroll")                                                                      \
         for (int kk = 0; kk < TK; kk++) {                                                      \
             float av[WM], bv[WN];                                                              \
             _Pragma("unroll")                                                                  \
-            for (int r = 0; r < WM; r += 4) vstore4(vload4(0, &As[kk][ty * WM + r]), 0, av + r); \
+            for (int r = 0; r < WM; r += 4)                                                    \
+                vstore4(vload4(0, &As[kk][(r / 4) * (LY * 4) + ty * 4]), 0, av + r);           \
             _Pragma("unroll")                                                                  \
-            for (int c = 0; c < WN; c += 4) vstore4(vload4(0, &Bs[kk][tx * WN + c]), 0, bv + c); \
+            for (int c = 0; c < WN; c += 4)                                                    \
+                vstore4(vload4(0, &Bs[kk][(c / 4) * (LX * 4) + tx * 4]), 0, bv + c);           \
             _Pragma("unroll")                                                                  \
             for (int r = 0; r < WM; r++)                                                       \
                 _Pragma("unroll")                                                              \
@@ -239,12 +273,13 @@ void NAME(const int M, const int N, const int K,                                
     }                                                                                          \
     _Pragma("unroll")                                                                          \
     for (int r = 0; r < WM; r++) {                                                             \
-        const int m = mBase + ty * WM + r;                                                     \
-        if (m >= M) break;                                                                     \
-        _Pragma("unroll")                                                                      \
-        for (int c = 0; c < WN; c++) {                                                         \
-            const int n = nBase + tx * WN + c;                                                 \
-            if (n < N) C[(size_t)m * ldc + n] = apply_act(acc[r][c] + bias[n], act);           \
+        const int m = mBase + (r / 4) * (LY * 4) + ty * 4 + r % 4;                             \
+        if (m < M) {                                                                           \
+            _Pragma("unroll")                                                                  \
+            for (int c = 0; c < WN; c++) {                                                     \
+                const int n = nBase + (c / 4) * (LX * 4) + tx * 4 + c % 4;                     \
+                if (n < N) C[(size_t)m * ldc + n] = apply_act(acc[r][c] + bias[n], act);       \
+            }                                                                                  \
         }                                                                                      \
     }                                                                                          \
 }

@@ -51,6 +51,8 @@ timeout 150 "$BIN" bench kernels --device opencl --repeats 10 --json > "$OUT/ben
   || log "bench kernels exited $?"
 DISTILCL_GEMM_TILE=64,64,16,4,4 timeout 150 "$BIN" bench kernels --device opencl --repeats 10 --json \
   > "$OUT/bench-kernels-tile64.json" 2> "$OUT/bench-kernels-tile64.err" || log "bench kernels (64x64 tiles) exited $?"
+DISTILCL_CL_OPTIONS=-DGEMM_PREFETCH=0 timeout 150 "$BIN" bench kernels --device opencl --repeats 10 --json \
+  > "$OUT/bench-kernels-noprefetch.json" 2> "$OUT/bench-kernels-noprefetch.err" || log "bench kernels (no prefetch) exited $?"
 DISTILCL_GEMM_TILE=64,64,16,4,4 timeout 90 "$BIN" bench model --model "$BASE" --device opencl --no-cpu --batch-size 32 \
   --seq-len 128 --batches 20 > "$OUT/bench-model-tile64.txt" 2>&1 || log "bench model (64x64 tiles) exited $?"
 timeout 90 "$BIN" bench model --model "$BASE" --device opencl --no-cpu --batch-size 32 --seq-len 128 --batches 20 --json \
@@ -65,24 +67,23 @@ def load(name):
     try: return json.load(open(os.path.join(out, name)))
     except Exception as e: return None
 k, m, t = load("bench-kernels.json"), load("bench-model.json"), load("torch.json")
-k64 = load("bench-kernels-tile64.json")
-g64 = {}
-if k64:
-    for r in k64["rows"]:
-        if r["op"].startswith("linear"): g64[r["shape"]] = r["work"] / r["deviceMilliseconds"] / 1e6
+def gemm_rates(report):
+    return {r["shape"]: r["work"] / r["deviceMilliseconds"] / 1e6
+            for r in (report or {}).get("rows", []) if r["op"].startswith("linear")}
+g64, gnp = gemm_rates(load("bench-kernels-tile64.json")), gemm_rates(load("bench-kernels-noprefetch.json"))
 print(f"card: {t['device'] if t else '?'}; OpenCL device: {k['device'] if k else '?'}")
 if m and t:
     d = m["results"][0]["sequencesPerSecond"]; p = t["fixed_sequences_per_second"]
     print(f"DistilBERT-base fixed 32x128: distilcl {d:.1f} seq/s, PyTorch fp32 {p:.1f} seq/s, ratio {d/p:.2f}")
 if k and t:
     cu = {(g["m"], g["n"], g["k"]): g["gflops"] for g in t["sgemm"]}
-    print("| GEMM M N K | distilcl 128x128 tiles GFLOP/s | cuBLAS GFLOP/s | ratio | 64x64 tiles GFLOP/s | ratio |")
+    print("| GEMM M N K | distilcl default GFLOP/s | cuBLAS GFLOP/s | ratio | 64x64 tiles GFLOP/s | ratio | no prefetch GFLOP/s |")
     for r in k["rows"]:
         if not r["op"].startswith("linear"): continue
         mm, nn, kk = [int(x[1:]) for x in r["shape"].split()]
         g = r["work"] / r["deviceMilliseconds"] / 1e6; c = cu.get((mm, nn, kk))
-        s64 = g64.get(r["shape"])
-        extra = f" {s64:.0f} | {s64 / c:.2f} |" if s64 and c else " - | - |"
+        s64, snp = g64.get(r["shape"]), gnp.get(r["shape"])
+        extra = (f" {s64:.0f} | {s64 / c:.2f} |" if s64 and c else " - | - |") + (f" {snp:.0f} |" if snp else " - |")
         print(f"| {r['op']} {mm} {nn} {kk} | {g:.0f} | {c:.0f} | {g / c:.2f} |" + extra if c else f"| {mm} {nn} {kk} | {g:.0f} | - | - |")
     for r in k["rows"]:
         if r["op"].startswith("linear") or r["op"].startswith("openblas"): continue

@@ -25,6 +25,11 @@ public struct KernelTuning: Sendable, Equatable {
     public var rowGroup: Int
     /// Output tile per work-item of `kernel_bmm`.
     public var bmmTile: (m: Int, n: Int)
+    /// Work-group size along dimension 0 for the kernels that need no particular one (the
+    /// others along 1); 0 lets the driver choose. PoCL compiles a work-group function per
+    /// local size, and its own choice follows the global size, which changes with every
+    /// batch's token count: a fixed size on CPU devices compiles each kernel once.
+    public var fixedGroup = 0
 
     public init(gemm: GEMM, panelWidth: Int = 32, panelRows: Int = 8,
                 tile: (m: Int, n: Int, k: Int, wm: Int, wn: Int) = (128, 128, 16, 8, 8),
@@ -45,6 +50,7 @@ public struct KernelTuning: Sendable, Equatable {
             tuning.smallTileBelow = 4 * device.computeUnits
         } else {
             tuning = KernelTuning(gemm: .panel, panelWidth: 32, panelRows: 8, rowGroup: 1, bmmTile: (4, 4))
+            tuning.fixedGroup = 8
         }
         let t = (environment["DISTILCL_GEMM_TILE"] ?? "").split(separator: ",").compactMap { Int($0) }
         if t.count == 5, t.allSatisfy({ $0 > 0 }), t[0] % t[3] == 0, t[1] % t[4] == 0, t[2] % 4 == 0,
@@ -64,7 +70,9 @@ public struct KernelTuning: Sendable, Equatable {
             .joined(separator: " ")
     }
 
-    public static func == (l: KernelTuning, r: KernelTuning) -> Bool { l.buildOptions == r.buildOptions && l.gemm == r.gemm }
+    public static func == (l: KernelTuning, r: KernelTuning) -> Bool {
+        l.buildOptions == r.buildOptions && l.gemm == r.gemm && l.fixedGroup == r.fixedGroup
+    }
 }
 
 /// The row kernels' tree reductions need a power-of-two work-group.

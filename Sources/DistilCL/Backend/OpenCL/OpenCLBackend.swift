@@ -127,8 +127,11 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     }
 
     /// Sets the arguments of `kernel` and enqueues it over `global` (rounded up to `local`).
+    /// Without `local`, `tuning.fixedGroup` (when set) along dimension 0: such kernels guard
+    /// their dimension 0 against the rounded-up global size.
     func launch(_ kernel: String, _ args: [Arg], global: [Int], local: [Int]? = nil) throws {
         guard let k = kernels[kernel] else { throw CLError.missingKernel(kernel) }
+        let local = local ?? (tuning.fixedGroup > 0 ? [tuning.fixedGroup] + global.dropFirst().map { _ in 1 } : nil)
         var g = global
         if let local { for i in g.indices { g[i] = (g[i] + local[i] - 1) / local[i] * local[i] } }
         if g.contains(0) { return }

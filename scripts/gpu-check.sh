@@ -47,20 +47,24 @@ BASE=/tmp/distilbert-base-random
 python3 benchmarks/make_checkpoint.py "$BASE" > "$OUT/make-checkpoint.log" 2>&1 || log "checkpoint creation failed"
 "$BIN" parity --model "$BASE" --device opencl > "$OUT/parity-base.txt" 2>&1 && log "parity distilbert-base: PASS" \
   || { log "parity distilbert-base: FAIL"; status=1; }
-timeout 150 "$BIN" bench kernels --device opencl --repeats 10 --json > "$OUT/bench-kernels.json" 2> "$OUT/bench-kernels.err" \
+timeout 90 "$BIN" bench kernels --device opencl --repeats 10 --json > "$OUT/bench-kernels.json" 2> "$OUT/bench-kernels.err" \
   || log "bench kernels exited $?"
-DISTILCL_GEMM_TILE=64,64,16,4,4 timeout 150 "$BIN" bench kernels --device opencl --repeats 10 --json \
-  > "$OUT/bench-kernels-tile64.json" 2> "$OUT/bench-kernels-tile64.err" || log "bench kernels (64x64 tiles) exited $?"
-DISTILCL_CL_OPTIONS=-DGEMM_PREFETCH=0 timeout 150 "$BIN" bench kernels --device opencl --repeats 10 --json \
-  > "$OUT/bench-kernels-noprefetch.json" 2> "$OUT/bench-kernels-noprefetch.err" || log "bench kernels (no prefetch) exited $?"
-DISTILCL_GEMM_TILE=64,64,16,4,4 timeout 90 "$BIN" bench model --model "$BASE" --device opencl --no-cpu --batch-size 32 \
-  --seq-len 128 --batches 20 > "$OUT/bench-model-tile64.txt" 2>&1 || log "bench model (64x64 tiles) exited $?"
+# Tuning sweep: each variant's GEMM rates (GEMM rows only; the table prints one column each).
+# tile=… forces that tile at every shape; noprefetch builds the default with -DGEMM_PREFETCH=0.
+VARIANTS="noprefetch tile=64,64,16,4,4 tile=128,64,16,8,4 tile=64,128,16,4,8 tile=128,128,8,8,8 tile=128,128,16,8,8"
+for v in $VARIANTS; do
+  name=${v//[=,]/-}
+  case $v in
+    noprefetch) env DISTILCL_CL_OPTIONS=-DGEMM_PREFETCH=0 timeout 40 "$BIN" bench kernels --device opencl --repeats 10 --json ;;
+    tile=*) env DISTILCL_GEMM_TILE=${v#tile=} timeout 40 "$BIN" bench kernels --device opencl --repeats 10 --json ;;
+  esac > "$OUT/bench-kernels-$name.json" 2> "$OUT/bench-kernels-$name.err" || log "bench kernels ($v) exited $?"
+done
 timeout 90 "$BIN" bench model --model "$BASE" --device opencl --no-cpu --batch-size 32 --seq-len 128 --batches 20 --json \
   > "$OUT/bench-model.json" 2> "$OUT/bench-model.err" || log "bench model exited $?"
 timeout 150 python3 benchmarks/gpu_torch.py "$BASE" --batches 20 > "$OUT/torch.json" 2> "$OUT/torch.err" || log "PyTorch part exited $?"
 
 # 5. The table.
-python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
+VARIANTS="$VARIANTS" python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
 import json, sys, os
 out = sys.argv[1]
 def load(name):
@@ -70,21 +74,26 @@ k, m, t = load("bench-kernels.json"), load("bench-model.json"), load("torch.json
 def gemm_rates(report):
     return {r["shape"]: r["work"] / r["deviceMilliseconds"] / 1e6
             for r in (report or {}).get("rows", []) if r["op"].startswith("linear")}
-g64, gnp = gemm_rates(load("bench-kernels-tile64.json")), gemm_rates(load("bench-kernels-noprefetch.json"))
+variants = os.environ.get("VARIANTS", "").split()
+sweep = [(v, gemm_rates(load("bench-kernels-" + v.replace("=", "-").replace(",", "-") + ".json"))) for v in variants]
 print(f"card: {t['device'] if t else '?'}; OpenCL device: {k['device'] if k else '?'}")
 if m and t:
     d = m["results"][0]["sequencesPerSecond"]; p = t["fixed_sequences_per_second"]
     print(f"DistilBERT-base fixed 32x128: distilcl {d:.1f} seq/s, PyTorch fp32 {p:.1f} seq/s, ratio {d/p:.2f}")
 if k and t:
     cu = {(g["m"], g["n"], g["k"]): g["gflops"] for g in t["sgemm"]}
-    print("| GEMM M N K | distilcl default GFLOP/s | cuBLAS GFLOP/s | ratio | 64x64 tiles GFLOP/s | ratio | no prefetch GFLOP/s |")
+    print("GEMM GFLOP/s: distilcl default, cuBLAS, default/cuBLAS, then each sweep variant (best marked *)")
+    print("| op M N K | default | cuBLAS | ratio | " + " | ".join(v for v, _ in sweep) + " | best/cuBLAS |")
     for r in k["rows"]:
         if not r["op"].startswith("linear"): continue
         mm, nn, kk = [int(x[1:]) for x in r["shape"].split()]
         g = r["work"] / r["deviceMilliseconds"] / 1e6; c = cu.get((mm, nn, kk))
-        s64, snp = g64.get(r["shape"]), gnp.get(r["shape"])
-        extra = (f" {s64:.0f} | {s64 / c:.2f} |" if s64 and c else " - | - |") + (f" {snp:.0f} |" if snp else " - |")
-        print(f"| {r['op']} {mm} {nn} {kk} | {g:.0f} | {c:.0f} | {g / c:.2f} |" + extra if c else f"| {mm} {nn} {kk} | {g:.0f} | - | - |")
+        rates = [s.get(r["shape"]) for _, s in sweep]
+        best = max([g] + [x for x in rates if x])
+        cells = " | ".join((f"{x:.0f}" + ("*" if x == best else "")) if x else "-" for x in rates)
+        ratio = f"{g / c:.2f}" if c else "-"
+        print(f"| {r['op']} {mm} {nn} {kk} | {g:.0f}{'*' if g == best else ''} | {c:.0f} | {ratio} | {cells} | "
+              + (f"{best / c:.2f} |" if c else "- |") if c else f"| {r['op']} {mm} {nn} {kk} | {g:.0f} | - | - | {cells} | - |")
     for r in k["rows"]:
         if r["op"].startswith("linear") or r["op"].startswith("openblas"): continue
         print(f"| {r['op']} {r['shape']} | {r['deviceMilliseconds']:.3f} ms | {r['work'] / r['deviceMilliseconds'] / 1e6:.1f} {r['unit']} |")

@@ -39,7 +39,8 @@ public struct KernelTuning: Sendable, Equatable {
     }
 
     /// What suits a device: register tiles on CPUs, local-memory tiles on GPUs.
-    /// `DISTILCL_GEMM_TILE=m,n,k,wm,wn` overrides the tiled GEMM's tile (for tuning runs).
+    /// `DISTILCL_GEMM_TILE=m,n,k,wm,wn` sets the tiled GEMM's tile for every shape (for tuning
+    /// runs; the small tile is then not used).
     public static func `default`(for device: CLDeviceInfo,
                                  environment: [String: String] = ProcessInfo.processInfo.environment) -> KernelTuning {
         var tuning: KernelTuning
@@ -56,6 +57,7 @@ public struct KernelTuning: Sendable, Equatable {
         if t.count == 5, t.allSatisfy({ $0 > 0 }), t[0] % t[3] == 0, t[1] % t[4] == 0, t[2] % 4 == 0,
            t[3] % 4 == 0, t[4] % 4 == 0 {
             tuning.tile = (t[0], t[1], t[2], t[3], t[4])
+            tuning.smallTileBelow = 0   // a tuning run measures the one tile at every shape
         }
         return tuning
     }

@@ -38,6 +38,9 @@ struct GEMMTests {
         }
     }
 
+    @Test("tiled GEMM built without the slab prefetch", arguments: BackendCase.noPrefetch)
+    func linearWithoutPrefetch(_ bc: BackendCase) throws { try linear(bc) }
+
     @Test("rows past a smaller M are left untouched", arguments: BackendCase.all)
     func leavesTailAlone(_ bc: BackendCase) throws {
         var rng = SeededRandom(seed: 7)

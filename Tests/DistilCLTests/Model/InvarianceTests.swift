@@ -1,4 +1,4 @@
-import DistilCL
+@testable import DistilCL
 import Foundation
 import Testing
 
@@ -58,10 +58,18 @@ struct FirstTokenLayerTests {
             let tokenizer = try BertTokenizer(modelDirectory: dir)
             let model = try EncoderModel(directory: dir, backend: bc.backend)
             let batch = TokenBatch(InvarianceTests.texts.map { tokenizer.encode($0) })
-            let cls = try model.embeddings(batch, pooling: .cls, normalize: false)
             let full = try model.lastHiddenState(batch)
+            // The encoder's [CLS]-only pass itself: its last layer yields one row per text.
+            var last: [Float] = []
+            try model.encode(batch, rows: .firstToken) { _, h in last = h }
+            let d = model.config.hidden
+            #expect(last.count == batch.batch * d)
+            // And the head that uses it.
+            let cls = try model.embeddings(batch, pooling: .cls, normalize: false)
             #expect(cls.count == full.count)
             for (i, (c, f)) in zip(cls, full).enumerated() {
+                expectClose(Array(last[(i * d)..<min((i + 1) * d, last.count)]), f[0], atol: 5e-5, rtol: 0,
+                            "\(bc.name) \(name) encode text \(i)")
                 expectClose(c, f[0], atol: 5e-5, rtol: 0, "\(bc.name) \(name) text \(i)")
             }
         }

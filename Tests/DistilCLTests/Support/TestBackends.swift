@@ -46,6 +46,23 @@ struct BackendCase: Sendable, CustomTestStringConvertible {
 
     static let all: [BackendCase] = [cpu] + openCL
 
+    /// The tiled GEMM on every OpenCL device built with `-DGEMM_PREFETCH=0` (both tile kernels).
+    static let noPrefetch: [BackendCase] = {
+        guard let devices = try? listOpenCLDevices() else { return [] }
+        return devices.compactMap { d in
+            var t = KernelTuning.default(for: d)
+            t.gemm = .tiled
+            t.smallTileBelow = 4
+            do {
+                return BackendCase(name: "opencl:\(d.index)/tiled/no-prefetch",
+                                   backend: try OpenCLBackend(device: d, tuning: t, extraOptions: "-DGEMM_PREFETCH=0"))
+            } catch {
+                Issue.record("OpenCL backend on \(d.name) failed to start: \(error)")
+                return nil
+            }
+        }
+    }()
+
     /// The CPU path and each OpenCL device with its default tuning: for the slow
     /// whole-model tests, where the alternate kernel variants add nothing new.
     static let primary: [BackendCase] = {

@@ -51,7 +51,7 @@ public struct KernelTuning: Sendable, Equatable {
             tuning.smallTileBelow = 4 * device.computeUnits
         } else {
             tuning = KernelTuning(gemm: .panel, panelWidth: 32, panelRows: 8, rowGroup: 1, bmmTile: (4, 4))
-            tuning.fixedGroup = 8
+            tuning.fixedGroup = min(8, max(1, device.maxWorkGroupSize))
         }
         let t = (environment["DISTILCL_GEMM_TILE"] ?? "").split(separator: ",").compactMap { Int($0) }
         if t.count == 5, t.allSatisfy({ $0 > 0 }), t[0] % t[3] == 0, t[1] % t[4] == 0, t[2] % 4 == 0,

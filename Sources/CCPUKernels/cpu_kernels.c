@@ -111,16 +111,44 @@ void dcl_softmax_row(const float *x, float *y, long n, float scale, const float 
     for (j = 0; j < n; j++) y[j] *= inv;
 }
 
+// Sum of x[0..<n] over 16 independent lanes (vectorises without -ffast-math).
+static inline float dcl_sum(const float *x, long n) {
+    float lane[16] = {0};
+    long j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) lane[k] += x[j + k];
+    float s = 0.0f;
+    for (int k = 0; k < 16; k++) s += lane[k];
+    for (; j < n; j++) s += x[j];
+    return s;
+}
+
+// Largest of x[0..<n] (n ≥ 1), over 16 lanes.
+static inline float dcl_max(const float *x, long n) {
+    float lane[16];
+    for (int k = 0; k < 16; k++) lane[k] = -INFINITY;
+    long j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) lane[k] = x[j + k] > lane[k] ? x[j + k] : lane[k];
+    float m = -INFINITY;
+    for (int k = 0; k < 16; k++) m = lane[k] > m ? lane[k] : m;
+    for (; j < n; j++) m = x[j] > m ? x[j] : m;
+    return m;
+}
+
 DCL_CLONES
 void dcl_layernorm_row(const float *x, const float *residual, const float *gamma, const float *beta,
                        float eps, float *y, long n, float *scratch) {
-    float s = 0.0f;
-    for (long j = 0; j < n; j++) { scratch[j] = x[j] + (residual ? residual[j] : 0.0f); s += scratch[j]; }
-    const float mean = s / (float)n;
-    float q = 0.0f;
-    for (long j = 0; j < n; j++) { const float d = scratch[j] - mean; q += d * d; }
+    for (long j = 0; j < n; j++) scratch[j] = x[j] + (residual ? residual[j] : 0.0f);
+    const float mean = dcl_sum(scratch, n) / (float)n;
+    float lane[16] = {0}, q = 0.0f;
+    long j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) { const float d = scratch[j + k] - mean; lane[k] += d * d; }
+    for (int k = 0; k < 16; k++) q += lane[k];
+    for (; j < n; j++) { const float d = scratch[j] - mean; q += d * d; }
     const float rstd = 1.0f / sqrtf(q / (float)n + eps);
-    for (long j = 0; j < n; j++) y[j] = (scratch[j] - mean) * rstd * gamma[j] + beta[j];
+    for (j = 0; j < n; j++) y[j] = (scratch[j] - mean) * rstd * gamma[j] + beta[j];
 }
 
 // ---- Attention for one (sequence, head) ------------------------------------------------
@@ -184,11 +212,10 @@ void dcl_attention_head(const float *q, const float *k, const float *v, long ld,
         // Row softmax over the n real keys, left unnormalised; 1/sum is applied to the output.
         float inv[DCL_ATT_ROWS];
         for (long r = 0; r < rows; r++) {
-            float *row = s + r * np, mx = -INFINITY, sum = 0.0f;
-            for (long j = 0; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+            float *row = s + r * np;
+            const float mx = dcl_max(row, n);
             for (long j = 0; j < n; j++) row[j] = dcl_exp(row[j] - mx);
-            for (long j = 0; j < n; j++) sum += row[j];
-            inv[r] = 1.0f / sum;
+            inv[r] = 1.0f / dcl_sum(row, n);
         }
         for (long r = rows; r < DCL_ATT_ROWS; r++) {
             for (long j = 0; j < n; j++) s[r * np + j] = 0.0f;

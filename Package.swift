@@ -24,7 +24,7 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        // The CPU path's hot element-wise loops (GELU, softmax), vectorised per machine.
+        // The CPU path's hot loops (attention per head, GELU, softmax, layernorm), vectorised per machine.
         .target(
             name: "CCPUKernels",
             path: "Sources/CCPUKernels",

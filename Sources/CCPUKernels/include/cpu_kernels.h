@@ -1,6 +1,6 @@
-// Hot element-wise loops of the CPU path, in C so the compiler vectorises them for the
-// machine it runs on: each function is cloned for AVX-512, AVX2+FMA and baseline x86-64 and
-// picked at load time (ifunc) on x86-64 Linux; plain C elsewhere.
+// Hot loops of the CPU path (element-wise, per row, per attention head), in C so the compiler
+// vectorises them for the machine it runs on: each function is cloned for AVX-512, AVX2+FMA and
+// baseline x86-64 and picked at load time (ifunc) on x86-64 Linux; plain C elsewhere.
 #ifndef DISTILCL_CPU_KERNELS_H
 #define DISTILCL_CPU_KERNELS_H
 

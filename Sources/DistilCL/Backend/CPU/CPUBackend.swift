@@ -6,8 +6,9 @@ import Accelerate
 import COpenBLAS
 #endif
 
-/// The CPU path: OpenBLAS (Accelerate on Apple platforms) for GEMM, vectorised Swift for the
-/// rest, both cores where that pays. It is also the reference the OpenCL kernels are tested
+/// The CPU path: OpenBLAS (Accelerate on Apple platforms) for GEMM, vectorised C
+/// (`CCPUKernels`: attention per text and head, activations, softmax, layernorm) for the rest,
+/// on every core where that pays. It is also the reference the OpenCL kernels are tested
 /// against. Operations run synchronously on the calling thread.
 public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     public var name: String { "CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores, OpenBLAS)" }

@@ -58,6 +58,31 @@ static inline float dcl_act(float v, int act) {
     }
 }
 
+// Sum of x[0..<n] over 16 independent lanes (vectorises without -ffast-math).
+static inline float dcl_sum(const float *x, long n) {
+    float lane[16] = {0};
+    long j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) lane[k] += x[j + k];
+    float s = 0.0f;
+    for (int k = 0; k < 16; k++) s += lane[k];
+    for (; j < n; j++) s += x[j];
+    return s;
+}
+
+// Largest of x[0..<n] (n ≥ 1), over 16 lanes.
+static inline float dcl_max(const float *x, long n) {
+    float lane[16];
+    for (int k = 0; k < 16; k++) lane[k] = -INFINITY;
+    long j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) lane[k] = x[j + k] > lane[k] ? x[j + k] : lane[k];
+    float m = -INFINITY;
+    for (int k = 0; k < 16; k++) m = lane[k] > m ? lane[k] : m;
+    for (; j < n; j++) m = x[j] > m ? x[j] : m;
+    return m;
+}
+
 DCL_CLONES
 void dcl_bias_activation(float *row, const float *bias, long n, int act) {
     if (bias) for (long i = 0; i < n; i++) row[i] += bias[i];
@@ -83,57 +108,15 @@ void dcl_activation(const float *x, float *y, long n, int act) {
 
 DCL_CLONES
 void dcl_softmax_row(const float *x, float *y, long n, float scale, const float *mask) {
-    // Reductions run over 16 independent lanes so the loops vectorise without -ffast-math.
-    float lane[16];
-    for (int k = 0; k < 16; k++) lane[k] = -INFINITY;
-    long j = 0;
-    for (; j + 16 <= n; j += 16)
-        for (int k = 0; k < 16; k++) {
-            const float v = scale * x[j + k] + (mask ? mask[j + k] : 0.0f);
-            y[j + k] = v;
-            lane[k] = v > lane[k] ? v : lane[k];
-        }
-    float mx = -INFINITY;
-    for (int k = 0; k < 16; k++) mx = lane[k] > mx ? lane[k] : mx;
-    for (; j < n; j++) { y[j] = scale * x[j] + (mask ? mask[j] : 0.0f); mx = y[j] > mx ? y[j] : mx; }
+    for (long j = 0; j < n; j++) y[j] = scale * x[j] + (mask ? mask[j] : 0.0f);
+    const float mx = dcl_max(y, n);
     if (mx == -INFINITY) {   // fully masked: zeros, not NaN
-        for (j = 0; j < n; j++) y[j] = 0.0f;
+        for (long j = 0; j < n; j++) y[j] = 0.0f;
         return;
     }
-    for (j = 0; j < n; j++) y[j] = dcl_exp(y[j] - mx);
-    for (int k = 0; k < 16; k++) lane[k] = 0.0f;
-    for (j = 0; j + 16 <= n; j += 16)
-        for (int k = 0; k < 16; k++) lane[k] += y[j + k];
-    float sum = 0.0f;
-    for (int k = 0; k < 16; k++) sum += lane[k];
-    for (; j < n; j++) sum += y[j];
-    const float inv = 1.0f / sum;
-    for (j = 0; j < n; j++) y[j] *= inv;
-}
-
-// Sum of x[0..<n] over 16 independent lanes (vectorises without -ffast-math).
-static inline float dcl_sum(const float *x, long n) {
-    float lane[16] = {0};
-    long j = 0;
-    for (; j + 16 <= n; j += 16)
-        for (int k = 0; k < 16; k++) lane[k] += x[j + k];
-    float s = 0.0f;
-    for (int k = 0; k < 16; k++) s += lane[k];
-    for (; j < n; j++) s += x[j];
-    return s;
-}
-
-// Largest of x[0..<n] (n ≥ 1), over 16 lanes.
-static inline float dcl_max(const float *x, long n) {
-    float lane[16];
-    for (int k = 0; k < 16; k++) lane[k] = -INFINITY;
-    long j = 0;
-    for (; j + 16 <= n; j += 16)
-        for (int k = 0; k < 16; k++) lane[k] = x[j + k] > lane[k] ? x[j + k] : lane[k];
-    float m = -INFINITY;
-    for (int k = 0; k < 16; k++) m = lane[k] > m ? lane[k] : m;
-    for (; j < n; j++) m = x[j] > m ? x[j] : m;
-    return m;
+    for (long j = 0; j < n; j++) y[j] = dcl_exp(y[j] - mx);
+    const float inv = 1.0f / dcl_sum(y, n);
+    for (long j = 0; j < n; j++) y[j] *= inv;
 }
 
 DCL_CLONES

@@ -18,11 +18,19 @@ let package = Package(
             pkgConfig: "OpenCL",
             providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]
         ),
-        // CBLAS from OpenBLAS, the CPU path's GEMM on Linux.
+        // CBLAS from OpenBLAS: only `bench kernels` uses it, as the comparison beside oneDNN.
         .systemLibrary(
             name: "COpenBLAS",
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
+        ),
+        // The CPU path's GEMM: oneDNN's matmul (Debian's libdnnl-dev), kernels chosen by the
+        // instruction sets the CPU reports; f32, bf16 and u8×s8.
+        .target(
+            name: "COneDNN",
+            path: "Sources/COneDNN",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("dnnl")]
         ),
         // The CPU path's hot loops (attention per head, GELU, softmax, layernorm), vectorised per machine.
         .target(
@@ -43,6 +51,7 @@ let package = Package(
             dependencies: [
                 "COpenCL",
                 "CCPUKernels",
+                "COneDNN",
                 .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
             ],
             path: "Sources/DistilCL",

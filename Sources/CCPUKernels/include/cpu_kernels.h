@@ -4,6 +4,8 @@
 #ifndef DISTILCL_CPU_KERNELS_H
 #define DISTILCL_CPU_KERNELS_H
 
+#include <stdint.h>
+
 /// Activation codes, as Swift's `Activation` raw values.
 enum { DCL_ACT_NONE = 0, DCL_ACT_GELU = 1, DCL_ACT_GELU_TANH = 2, DCL_ACT_RELU = 3, DCL_ACT_TANH = 4 };
 
@@ -30,5 +32,25 @@ long dcl_attention_scratch(long n, long dh);
 /// apart; scratch: dcl_attention_scratch(n, dh) floats.
 void dcl_attention_head(const float *q, const float *k, const float *v, long ld, long n, long dh,
                         float scale, float *out, long ldo, float *scratch);
+
+// ---- Reduced precision (quant_kernels.c) ------------------------------------------------
+
+/// y[i] = x[i] rounded to bfloat16 (to nearest, ties to even; NaN stays NaN) for i < n.
+void dcl_to_bf16(const float *x, uint16_t *y, long n);
+
+/// One weight row quantised symmetrically to int8: q[i] = round(w[i] / scale) with
+/// scale = max |w| / 127 (1 for an all-zero row). Returns Σ q[i], which the int8 epilogue needs.
+int32_t dcl_quantize_weight_row(const float *w, long n, int8_t *q, float *scale);
+
+/// One activation row quantised to uint8 with its own scale and zero point (the range widened to
+/// hold 0, as ONNX Runtime's dynamic quantisation does per tensor): q[i] = clamp(round(x[i] /
+/// scale) + zero, 0, 255), so x[i] ≈ scale · (q[i] − zero).
+void dcl_quantize_row_u8(const float *x, long n, uint8_t *q, float *scale, int32_t *zero);
+
+/// The int8 GEMM's epilogue for one row of n outputs, in place: on entry y holds the int32 sums
+/// acc[j] = Σ_k q[k]·w_q[j, k]; on return y[j] = act(scale · wscale[j] · (acc[j] − zero · wsum[j])
+/// + bias[j]) as float (bias may be NULL).
+void dcl_dequantize_row(float *y, long n, float scale, int32_t zero, const float *wscale,
+                        const int32_t *wsum, const float *bias, int act);
 
 #endif

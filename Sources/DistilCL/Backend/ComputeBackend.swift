@@ -84,8 +84,8 @@ public struct PackedSequences: Sendable {
     }
 }
 
-/// The operations a BERT-family encoder needs. Implemented by `CPUBackend` (OpenBLAS and
-/// vectorised Swift) and `OpenCLBackend` (the kernels in `Kernels/`).
+/// The operations a BERT-family encoder needs. Implemented by `CPUBackend` (oneDNN and
+/// vectorised C) and `OpenCLBackend` (the kernels in `Kernels/`).
 ///
 /// All shapes are row-major. Calls are queued in order; results are visible to the next call
 /// and to `download`. Inputs and outputs of one call must not overlap unless a method says so.
@@ -174,11 +174,14 @@ public extension ComputeBackend {
 public enum BackendError: Error, CustomStringConvertible, Equatable {
     case sizeMismatch(String)
     case invalidArgument(String)
+    /// A kernel library (oneDNN on the CPU path) refused or failed a call.
+    case kernelFailure(String)
 
     public var description: String {
         switch self {
         case .sizeMismatch(let what): return "buffer size mismatch: \(what)"
         case .invalidArgument(let what): return "invalid argument: \(what)"
+        case .kernelFailure(let what): return what
         }
     }
 }

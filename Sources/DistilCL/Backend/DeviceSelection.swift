@@ -5,7 +5,7 @@ import Foundation
 public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
     /// An OpenCL GPU when one exists, else the CPU path.
     case auto
-    /// The CPU path (OpenBLAS), no OpenCL.
+    /// The CPU path (oneDNN), no OpenCL.
     case cpu
     /// An OpenCL device: the given index, or when nil the first GPU, else the first device.
     case opencl(Int?)
@@ -76,8 +76,14 @@ public enum DeviceSelectionError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Makes the backend a choice names.
-public func makeBackend(_ choice: DeviceChoice, tuning: KernelTuning? = nil) throws -> any ComputeBackend {
+/// Makes the backend a choice names, with linear layers at `precision`. Reduced precision runs
+/// on the CPU path only: `auto` then picks it, and an OpenCL choice is an error.
+public func makeBackend(_ choice: DeviceChoice, precision: Precision = .fp32,
+                        tuning: KernelTuning? = nil) throws -> any ComputeBackend {
+    if precision != .fp32 {
+        if case .opencl = choice { throw PrecisionError.notOnOpenCL(precision) }
+        return try CPUBackend(precision: precision)
+    }
     let devices = choice == .cpu ? [] : try listOpenCLDevices()
     guard let device = try choice.resolve(among: devices) else { return CPUBackend() }
     return try OpenCLBackend(device: device, tuning: tuning)

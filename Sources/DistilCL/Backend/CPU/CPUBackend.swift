@@ -1,19 +1,31 @@
 import CCPUKernels
+import COneDNN
 import Foundation
-#if canImport(Accelerate)
-import Accelerate
-#else
-import COpenBLAS
-#endif
 
-/// The CPU path: OpenBLAS (Accelerate on Apple platforms) for GEMM, vectorised C
-/// (`CCPUKernels`: attention per text and head, activations, softmax, layernorm) for the rest,
-/// on every core where that pays. It is also the reference the OpenCL kernels are tested
-/// against. Operations run synchronously on the calling thread.
+/// The CPU path: oneDNN's matmul for GEMM (kernels chosen from the instruction sets the CPU
+/// reports: AVX2, AVX-512, AVX512-BF16, VNNI, AMX), vectorised C (`CCPUKernels`: attention per
+/// text and head, activations, softmax, layernorm, the int8 and bf16 conversions) for the rest,
+/// on every core where that pays. At fp32 it is also the reference the OpenCL kernels are
+/// tested against. Operations run synchronously on the calling thread.
 public final class CPUBackend: ComputeBackend, @unchecked Sendable {
-    public var name: String { "CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores, OpenBLAS)" }
+    /// The number format of the linear layers (`makeLinear`); everything else is float32.
+    public let precision: Precision
 
-    public init() {}
+    public var name: String {
+        let kernels = CPUKernelInfo.current
+        return "CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores, \(kernels.library) \(kernels.isa)"
+            + (precision == .fp32 ? ")" : ", \(precision))")
+    }
+
+    /// The float32 CPU path.
+    public init() { precision = .fp32 }
+
+    /// The CPU path with linear layers at `precision`; throws when the CPU (or an
+    /// `ONEDNN_MAX_CPU_ISA` cap) lacks the instructions it needs.
+    public init(precision: Precision) throws {
+        try CPUKernelInfo.current.require(precision)
+        self.precision = precision
+    }
 
     // MARK: - Memory
 
@@ -45,7 +57,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     public func synchronize() throws {}
 
     public func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) throws -> any DeviceLinear {
-        try CPULinear(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures)
+        try CPULinear(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, precision: precision)
     }
 
     func cpu(_ buffer: any DeviceBuffer) -> CPUBuffer {
@@ -60,27 +72,47 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     public func linear(_ x: any DeviceBuffer, _ weights: any DeviceLinear, rows: Int,
                        activation: Activation, out: any DeviceBuffer) throws {
         guard let w = weights as? CPULinear else { preconditionFailure("foreign DeviceLinear") }
-        let (n, k) = (w.outFeatures, w.inFeatures)
         try checkLinear(x, w, rows: rows, out: out)
-        let c = cpu(out).floats
-        // The bias is written into C first and the GEMM adds to it (beta = 1): that pass
-        // replaces OpenBLAS's own zeroing of C (beta = 0) and leaves no bias pass afterwards.
-        if let bias = w.bias {
-            bias.withUnsafeBufferPointer { pb in
-                let b = pb.baseAddress!
-                parallelChunks(rows, cost: rows * n) { range in
-                    for r in range { (c + r * n).update(from: b, count: n) }
+        let (n, k) = (w.outFeatures, w.inFeatures)
+        let (a, c) = (cpu(x).floats, cpu(out).floats)
+        var d = dcl_matmul_desc(m: rows, n: n, k: k, lda: k, ldb: k, ldc: n, trans_a: 0, trans_b: 1,
+                                type: Int32(DCL_MM_F32), has_bias: w.bias == nil ? 0 : 1,
+                                act: Int32(activation.rawValue), accumulate: 0, alpha: 1)
+        try withOptionalPointer(w.bias) { bias in
+            switch w.weight {
+            case .fp32(let weight):
+                try weight.withUnsafeBufferPointer { try matmul(&d, a, $0.baseAddress!, bias, c) }
+            case .bf16(let weight):
+                // Activations rounded to bf16 at the GEMM's input; bias and activation fused.
+                let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * k)
+                defer { a16.deallocate() }
+                parallelChunks(rows, cost: rows * k) { r in
+                    dcl_to_bf16(a + r.lowerBound * k, a16 + r.lowerBound * k, r.count * k)
+                }
+                d.type = Int32(DCL_MM_BF16)
+                try weight.withUnsafeBufferPointer { try matmul(&d, a16, $0.baseAddress!, bias, c) }
+            case .int8(let weight, let scale, let sum):
+                // Each row quantised with its own scale and zero point; the int32 sums land in
+                // `out` and the epilogue turns them back into floats in place.
+                let q = UnsafeMutablePointer<UInt8>.allocate(capacity: rows * k)
+                let rowScale = UnsafeMutablePointer<Float>.allocate(capacity: rows)
+                let rowZero = UnsafeMutablePointer<Int32>.allocate(capacity: rows)
+                defer { q.deallocate(); rowScale.deallocate(); rowZero.deallocate() }
+                parallelChunks(rows, cost: rows * k * 2) { r in
+                    for i in r { dcl_quantize_row_u8(a + i * k, k, q + i * k, rowScale + i, rowZero + i) }
+                }
+                (d.type, d.has_bias, d.act) = (Int32(DCL_MM_U8S8), 0, 0)
+                try weight.withUnsafeBufferPointer { try matmul(&d, q, $0.baseAddress!, nil, c) }
+                try scale.withUnsafeBufferPointer { ps in
+                    try sum.withUnsafeBufferPointer { pq in
+                        let (ps, pq) = (ps.baseAddress!, pq.baseAddress!)
+                        let act = Int32(activation.rawValue)
+                        parallelChunks(rows, cost: rows * n * (activation == .none ? 2 : 16)) { r in
+                            for i in r { dcl_dequantize_row(c + i * n, n, rowScale[i], rowZero[i], ps, pq, bias, act) }
+                        }
+                    }
                 }
             }
-        }
-        w.weight.withUnsafeBufferPointer { pw in
-            sgemm(transposeB: true, m: rows, n: n, k: k, alpha: 1, a: cpu(x).floats, lda: k, b: pw.baseAddress!, ldb: k,
-                  beta: w.bias == nil ? 0 : 1, c: c, ldc: n)
-        }
-        guard activation != .none else { return }
-        let act = Int32(activation.rawValue)
-        parallelChunks(rows, cost: rows * n * 16) { range in
-            for r in range { dcl_bias_activation(c + r * n, nil, n, act) }
         }
     }
 
@@ -88,21 +120,30 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                               transposeB: Bool, alpha: Float, batch: (Int, Int)) throws {
         try checkBatchedMatmul(a: a, b: b, c: c, m: m, n: n, k: k, transposeB: transposeB, batch: batch)
         let (pa, pb, pc) = (cpu(a.buffer).floats, cpu(b.buffer).floats, cpu(c.buffer).floats)
+        var d = dcl_matmul_desc(m: m, n: n, k: k, lda: a.ld, ldb: b.ld, ldc: c.ld, trans_a: 0,
+                                trans_b: transposeB ? 1 : 0, type: Int32(DCL_MM_F32), has_bias: 0, act: 0,
+                                accumulate: 0, alpha: alpha)
         for b1 in 0..<batch.0 {
             for b2 in 0..<batch.1 {
-                sgemm(transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                      a: pa + a.offset + b1 * a.stride1 + b2 * a.stride2, lda: a.ld,
-                      b: pb + b.offset + b1 * b.stride1 + b2 * b.stride2, ldb: b.ld,
-                      beta: 0, c: pc + c.offset + b1 * c.stride1 + b2 * c.stride2, ldc: c.ld)
+                try matmul(&d, pa + a.offset + b1 * a.stride1 + b2 * a.stride2,
+                           pb + b.offset + b1 * b.stride1 + b2 * b.stride2, nil,
+                           pc + c.offset + b1 * c.stride1 + b2 * c.stride2)
             }
         }
     }
+}
 
-    /// Row-major `C = alpha·A·op(B) + beta·C`, op(B) = Bᵀ when `transposeB`.
-    private func sgemm(transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                       a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                       beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-    }
+/// One oneDNN matmul (see `onednn_matmul.h`); its error becomes `BackendError.kernelFailure`.
+private func matmul(_ d: inout dcl_matmul_desc, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer,
+                    _ bias: UnsafePointer<Float>?, _ c: UnsafeMutableRawPointer) throws {
+    var message = [CChar](repeating: 0, count: 512)
+    guard dcl_matmul(&d, a, b, bias, c, &message, 512) != 0 else { return }
+    throw BackendError.kernelFailure(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) },
+                                            as: UTF8.self))
+}
+
+/// `body` with a pointer to `values`' storage, or nil.
+private func withOptionalPointer<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+    guard let values else { return try body(nil) }
+    return try values.withUnsafeBufferPointer { try body($0.baseAddress) }
 }

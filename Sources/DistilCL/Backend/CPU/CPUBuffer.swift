@@ -1,3 +1,4 @@
+import CCPUKernels
 import Foundation
 
 /// Host memory standing in for a device buffer: 64-byte aligned, `count` 4-byte elements.
@@ -22,16 +23,28 @@ final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
     deinit { raw.deallocate() }
 }
 
-/// A linear layer on the CPU path: the weight kept in Hugging Face's `[out, in]` layout,
-/// which OpenBLAS reads transposed directly. The arrays are shared with the caller's (Swift
-/// arrays are copy-on-write and neither side writes), so loading does not copy the weights again.
+/// A linear layer on the CPU path, its weight in Hugging Face's `[out, in]` layout (which the
+/// matmul reads transposed) at the backend's precision. At fp32 the array is shared with the
+/// caller's (Swift arrays are copy-on-write and neither side writes), so loading does not copy
+/// the weights again.
 final class CPULinear: DeviceLinear, @unchecked Sendable {
+    /// The weight at one precision.
+    enum Weight {
+        /// `[out, in]` float32.
+        case fp32([Float])
+        /// `[out, in]` bfloat16 bit patterns.
+        case bf16([UInt16])
+        /// `[out, in]` int8, `scale[out]` per output channel (w ≈ scale·q) and `sum[out]` = Σ q
+        /// per row, which the epilogue subtracts the activations' zero point with.
+        case int8(q: [Int8], scale: [Float], sum: [Int32])
+    }
+
     let outFeatures: Int
     let inFeatures: Int
-    let weight: [Float]   // [out, in]
+    let weight: Weight
     let bias: [Float]?    // [out]
 
-    init(weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int) throws {
+    init(weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int, precision: Precision = .fp32) throws {
         try requirePositive([("outFeatures", n), ("inFeatures", k)])
         guard weight.count == n * k else {
             throw BackendError.sizeMismatch("linear weight has \(weight.count) values, expected \(n)×\(k)")
@@ -41,8 +54,29 @@ final class CPULinear: DeviceLinear, @unchecked Sendable {
         }
         outFeatures = n
         inFeatures = k
-        self.weight = weight
         self.bias = bias
+        switch precision {
+        case .fp32:
+            self.weight = .fp32(weight)
+        case .bf16:
+            self.weight = .bf16(weight.withUnsafeBufferPointer { w in
+                [UInt16](unsafeUninitializedCapacity: n * k) { out, count in
+                    dcl_to_bf16(w.baseAddress!, out.baseAddress!, n * k)
+                    count = n * k
+                }
+            })
+        case .int8:
+            var scale = [Float](repeating: 1, count: n), sum = [Int32](repeating: 0, count: n)
+            let q = weight.withUnsafeBufferPointer { w in
+                [Int8](unsafeUninitializedCapacity: n * k) { out, count in
+                    for r in 0..<n {
+                        sum[r] = dcl_quantize_weight_row(w.baseAddress! + r * k, k, out.baseAddress! + r * k, &scale[r])
+                    }
+                    count = n * k
+                }
+            }
+            self.weight = .int8(q: q, scale: scale, sum: sum)
+        }
     }
 }
 

@@ -1,10 +1,5 @@
 import CCPUKernels
 import Foundation
-#if canImport(Accelerate)
-import Accelerate
-#else
-import COpenBLAS
-#endif
 
 // MARK: - Row kernels (vectorised with SIMD16, the AVX-512 width)
 

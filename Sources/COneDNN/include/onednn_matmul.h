@@ -1,0 +1,44 @@
+// The CPU path's GEMM: oneDNN's matmul, which picks its kernels at run time from the instruction
+// sets the CPU reports (AVX2, AVX-512, AVX512-BF16, VNNI, AMX), never from a CPU model table.
+// One primitive per shape is created on first use and cached; execution is serialised.
+#ifndef DISTILCL_ONEDNN_MATMUL_H
+#define DISTILCL_ONEDNN_MATMUL_H
+
+/// Operand types: A and B both float32, both bfloat16 (C float32), or A uint8 × B int8 with an
+/// int32 C (the caller scales it back).
+enum { DCL_MM_F32 = 0, DCL_MM_BF16 = 1, DCL_MM_U8S8 = 2 };
+
+/// Row-major C[m, n] = act(alpha · op(A)·op(B) + bias + (accumulate ? C : 0)).
+/// op(A) is A `[m, k]` (lda ≥ k), or with trans_a A stored `[k, m]` (lda ≥ m).
+/// op(B) is B `[k, n]` (ldb ≥ n), or with trans_b B stored `[n, k]` (ldb ≥ k), the Hugging Face
+/// weight layout. bias `[n]` float32 (or NULL). act: DCL_ACT_* of cpu_kernels.h, applied last.
+/// alpha ≠ 1 cannot be combined with a bias; U8S8 takes neither bias nor act nor alpha.
+typedef struct {
+    long m, n, k;
+    long lda, ldb, ldc;
+    int trans_a, trans_b;
+    int type;
+    int has_bias;
+    int act;
+    int accumulate;
+    float alpha;
+} dcl_matmul_desc;
+
+/// Runs one matmul. Returns 0, or -1 with a message in err (errlen bytes).
+int dcl_matmul(const dcl_matmul_desc *d, const void *a, const void *b, const float *bias, void *c,
+               char *err, long errlen);
+
+/// The implementation oneDNN picks for d (e.g. "brg:avx512_core"), written into out.
+/// Returns 0, or -1 with the error in out.
+int dcl_matmul_impl(const dcl_matmul_desc *d, char *out, long len);
+
+/// The instruction set oneDNN runs at: `dnnl_cpu_isa_t`'s value after any ONEDNN_MAX_CPU_ISA cap.
+int dcl_onednn_isa(void);
+
+/// oneDNN's version, e.g. 2.6.3.
+void dcl_onednn_version(int *major, int *minor, int *patch);
+
+/// Frees every cached primitive (they are made again on next use).
+void dcl_matmul_clear_cache(void);
+
+#endif

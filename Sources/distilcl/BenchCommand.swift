@@ -49,6 +49,7 @@ struct BenchKernelsCommand: ParsableCommand {
         let bench = KernelBench(device: backend, repeats: repeats, tokenCounts: counts)
         if !json {
             print("device: \(backend.name)   CPU path: \(bench.cpu.name)   median of \(repeats) runs")
+            print("cpu: \(CPUKernelInfo.current.cpuSummary)\ncpu kernels: \(CPUKernelInfo.current.summary)")
             print(pad("op", 26) + pad("shape", 22) + lpad("device ms", 11) + lpad("rate", 10) + lpad("CPU ms", 10)
                   + lpad("CPU rate", 10) + "  unit     max|diff|")
         }
@@ -61,8 +62,13 @@ struct BenchKernelsCommand: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            struct Report: Encodable { var device: String; var cpu: String; var repeats: Int; var rows: [KernelBench.Row] }
-            let data = try encoder.encode(Report(device: backend.name, cpu: bench.cpu.name, repeats: repeats, rows: rows))
+            struct Report: Encodable {
+                var device: String; var cpu: String; var cpuModel: String; var cpuKernels: String; var repeats: Int
+                var rows: [KernelBench.Row]
+            }
+            let k = CPUKernelInfo.current
+            let data = try encoder.encode(Report(device: backend.name, cpu: bench.cpu.name, cpuModel: k.cpuSummary,
+                                                 cpuKernels: k.summary, repeats: repeats, rows: rows))
             print(String(decoding: data, as: UTF8.self))
         }
         if rows.contains(where: { !$0.valid }) {

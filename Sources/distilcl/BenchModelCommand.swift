@@ -39,6 +39,9 @@ struct BenchModelCommand: ParsableCommand {
     @Option(help: "Most tokens per text with --input.")
     var maxLength = 128
 
+    @Option(help: ArgumentHelp("fp32, bf16 or int8 for the linear layers (bf16 and int8: CPU path only; the CPU path's fp32 run is then the comparison).", valueName: "p"))
+    var precision: Precision = .fp32
+
     @Flag(help: "Skip the CPU path's run.")
     var noCpu = false
 
@@ -56,7 +59,7 @@ struct BenchModelCommand: ParsableCommand {
         let directory = ModelOptions.directory(model)
         let choice: DeviceChoice = try device.map(DeviceChoice.init(parsing:))
             ?? (try ProcessInfo.processInfo.environment[DeviceChoice.environmentVariable].map(DeviceChoice.init(parsing:)))
-            ?? ((try listOpenCLDevices()).isEmpty ? .cpu : .opencl(nil))
+            ?? (precision != .fp32 || (try listOpenCLDevices()).isEmpty ? .cpu : .opencl(nil))
         let bench = try ModelBench(directory: directory)
         let workload: ModelBench.Workload
         if let input {
@@ -67,8 +70,9 @@ struct BenchModelCommand: ParsableCommand {
             workload = .fixed(batchSize: batchSize, seqLen: seqLen, batches: batches)
         }
 
-        var results = [try bench.run(workload, on: try makeBackend(choice))]
-        if !noCpu && choice != .cpu { results.append(try bench.run(workload, on: CPUBackend())) }
+        var results = [try bench.run(workload, on: try makeBackend(choice, precision: precision))]
+        if !noCpu && (choice != .cpu || precision != .fp32) { results.append(try bench.run(workload, on: CPUBackend())) }
+        let kernels = CPUKernelInfo.current
         let peak = ModelBench.peakResidentBytes()
         let maxDiff = results.count > 1
             ? zip(results[0].firstOutput, results[1].firstOutput).map { abs(Double($0) - Double($1)) }.max() ?? 0 : 0
@@ -76,14 +80,17 @@ struct BenchModelCommand: ParsableCommand {
         if json {
             struct Out: Encodable {
                 var model: String; var results: [ModelBench.Result]; var peakResidentBytes: Int; var maxAbsDiffFirstOutput: Double
+                var cpu: String; var cpuKernels: String
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(Out(model: directory.path, results: results, peakResidentBytes: peak,
-                                                            maxAbsDiffFirstOutput: maxDiff)), as: UTF8.self))
+                                                            maxAbsDiffFirstOutput: maxDiff, cpu: kernels.cpuSummary,
+                                                            cpuKernels: kernels.summary)), as: UTF8.self))
             return
         }
         print("model: \(directory.path)   workload: \(input.map { "\($0), max length \(maxLength)" } ?? "\(batches) × \(batchSize) × \(seqLen) tokens")")
+        print("cpu: \(kernels.cpuSummary)\ncpu kernels: \(kernels.summary)")
         print(pad("backend", 46) + lpad("seq/s", 9) + lpad("tok/s", 10) + lpad("GFLOP/s", 9) + lpad("p50 ms", 9) + lpad("p95 ms", 9)
               + "   tokenize / upload / compute / head+download (s)")
         for r in results {

@@ -17,7 +17,8 @@ enum ExitStatus: Int32 {
     /// The input: a file that cannot be read, or a line that is not valid UTF-8, not a JSON
     /// object, or lacks a field (the message names the line).
     case input = 4
-    /// The device: no OpenCL device, no device of that index, or an OpenCL call that failed.
+    /// The device: no OpenCL device, no device of that index, an OpenCL call that failed, or a
+    /// CPU without the instructions --precision needs.
     case device = 5
     /// Interrupted by SIGINT (128 + 2) or SIGTERM (128 + 15 = 143).
     case interrupted = 130
@@ -28,7 +29,7 @@ enum ExitStatus: Int32 {
     3 model folder missing or broken, or the checkpoint lacks the head this command needs; \
     4 bad input (unreadable file, or a line that is not UTF-8 / not a JSON object / lacks a field; \
     the message gives the line number; --skip-invalid skips such lines instead); \
-    5 device or OpenCL failure; 64 bad flag or flag value (usage); 130 interrupted (SIGINT), \
+    5 device or OpenCL failure, or a CPU without the instructions --precision needs; 64 bad flag or flag value (usage); 130 interrupted (SIGINT), \
     143 (SIGTERM). Every failure prints `error: …` on stderr, and --output FILE is then left as \
     it was (it is written under a temporary name and renamed only when complete).
     """
@@ -61,6 +62,9 @@ struct CLIError: Error, CustomStringConvertible {
             if case .badChoice = e { return .usage(e.description) }
             return .device(e.description)
         case let e as CLError: return .device(e.description)
+        case let e as PrecisionError:
+            if case .unsupportedCPU = e { return .device(e.description) }
+            return .usage(e.description)
         case let e as ModelError:
             switch e {
             case .missingHead, .tokenIdOutOfRange, .tokenTypeOutOfRange: return .model(e.description)

@@ -5,7 +5,7 @@ import Foundation
 struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
-        abstract: "List every OpenCL platform and device, and which one --device auto picks.")
+        abstract: "List every OpenCL platform and device, the CPU path's kernels, and which device --device auto picks.")
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -22,7 +22,13 @@ struct DevicesCommand: ParsableCommand {
                  "max_work_group_size": d.maxWorkGroupSize, "driver": d.driverVersion,
                  "version": d.deviceVersion, "selector": "opencl:\(d.index)"]
             }
-            let object: [String: Any] = ["devices": list,
+            let k = CPUKernelInfo.current
+            let precisions: [String: Any] = Dictionary(uniqueKeysWithValues: Precision.allCases.map {
+                ($0.rawValue, k.matmulImplementation($0) ?? NSNull()) as (String, Any)
+            })
+            let cpu: [String: Any] = ["model": k.cpuModel, "flags": k.cpuFlags, "library": k.library, "isa": k.isa,
+                                      "matmul": precisions]
+            let object: [String: Any] = ["devices": list, "cpu": cpu,
                                          "auto": auto.map { "opencl:\($0.index)" } ?? "cpu"]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -34,7 +40,19 @@ struct DevicesCommand: ParsableCommand {
             print("    platform \(d.platformName); \(d.typeName); \(d.computeUnits) compute units; "
                   + "\(d.globalMemoryBytes >> 20) MiB; driver \(d.driverVersion); \(d.deviceVersion)")
         }
-        print("cpu  the CPU path (OpenBLAS)")
+        let k = CPUKernelInfo.current
+        print("cpu  the CPU path: \(k.cpuModel)")
+        print("    \(k.library), ISA \(k.isa); flags: \(k.cpuFlags.joined(separator: " "))")
+        for p in Precision.allCases {
+            let line: String
+            do {
+                try k.require(p)
+                line = k.matmulImplementation(p).map { "matmul \($0)" } ?? "oneDNN offers no kernel"
+            } catch {
+                line = "unavailable: \(error)"
+            }
+            print("    --precision \(p): \(line)")
+        }
         print("auto picks: \(autoName)")
     }
 }

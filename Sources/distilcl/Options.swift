@@ -70,6 +70,12 @@ struct DeviceOptions: ParsableArguments {
         valueName: "device"))
     var device: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "fp32, bf16 or int8: the number format of the linear layers' GEMMs.",
+        discussion: "Default: fp32. bf16 (needs AVX512-BF16 or AMX) and int8 (dynamic quantisation; needs VNNI or AMX) run on the CPU path only, which --device auto then picks. Layernorm, softmax, GELU and attention stay fp32.",
+        valueName: "p"))
+    var precision: Precision = .fp32
+
     @Option(name: .long, help: ArgumentHelp("Inputs per forward pass.", valueName: "n"))
     var batchSize = 32
 
@@ -78,6 +84,11 @@ struct DeviceOptions: ParsableArguments {
         if let device {
             do { _ = try DeviceChoice(parsing: device) } catch { throw ValidationError("\(error)") }
         }
+    }
+
+    /// The backend `--device` (or `$DISTILCL_DEVICE`) and `--precision` name.
+    func makeBackend() throws -> any ComputeBackend {
+        try DistilCL.makeBackend(try choice(), precision: precision)
     }
 
     /// The device `--device` or `$DISTILCL_DEVICE` names.
@@ -113,3 +124,5 @@ struct IOOptions: ParsableArguments {
     @Flag(name: .long, help: "Show the progress bar on stderr even when it is not a terminal.")
     var progress = false
 }
+
+extension Precision: ExpressibleByArgument {}

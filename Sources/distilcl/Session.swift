@@ -53,13 +53,15 @@ final class Session {
     func start(_ device: DeviceOptions) throws -> EncoderModel {
         if let model { return model }
         do {
-            let backend = try makeBackend(try device.choice())
+            let backend = try device.makeBackend()
             let model = try EncoderModel(checkpoint: checkpoint, backend: backend)
             self.model = model
             return model
         } catch let e as CLIError {
             throw e
         } catch let e as DeviceSelectionError {
+            throw CLIError.from(e)
+        } catch let e as PrecisionError {
             throw CLIError.from(e)
         } catch {
             // Anything failing while the weights go to the device is a device failure.

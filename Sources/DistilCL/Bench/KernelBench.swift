@@ -1,9 +1,5 @@
-import Foundation
-#if canImport(Accelerate)
-import Accelerate
-#else
 import COpenBLAS
-#endif
+import Foundation
 
 /// `distilcl bench kernels`: each operation at DistilBERT-base shapes, validated against the
 /// CPU path first, then timed (warm-up, then the median of repeated runs) on the chosen
@@ -58,7 +54,31 @@ public struct KernelBench {
                 })
             }
         }
-        // The same GEMM through OpenBLAS directly: what the CPU path's linear should match.
+        // The CPU path's ffn-in GEMM at each reduced precision this CPU runs, checked against
+        // its fp32 output (bf16 and int8 rounding allow about 1% of the sum's scale, √K·|a||w|).
+        for precision in [Precision.bf16, .int8] {
+            guard let lowered = try? CPUBackend(precision: precision) else { continue }
+            for m in tokenCounts {
+                let (n, k) = (3072, 768)
+                let a = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
+                func layer(_ b: CPUBackend) throws -> (() throws -> Void, any DeviceBuffer) {
+                    let x = try b.buffer(a), out = try b.makeBuffer(count: m * n)
+                    let l = try b.makeLinear(weight: w, bias: bias, outFeatures: n, inFeatures: k)
+                    return ({ try b.linear(x, l, rows: m, activation: .gelu, out: out) }, out)
+                }
+                let (run, out) = try layer(lowered), (runRef, outRef) = try layer(cpu)
+                try runRef()
+                let ms = try median(repeats, run)
+                let diff = zip(try lowered.download(out), try cpu.download(outRef)).map { abs(Double($0 - $1)) }.max() ?? 0
+                add(Row(op: "cpu linear ffn-in+gelu \(precision)", shape: "M\(m) N\(n) K\(k)", work: 2 * Double(m * n * k),
+                        unit: precision == .int8 ? "GOP/s" : "GFLOP/s", deviceMilliseconds: ms, cpuMilliseconds: ms,
+                        maxAbsDiff: diff, tolerance: 1e-2 * Double(k).squareRoot()))
+            }
+        }
+        // The same GEMM through OpenBLAS, the library the CPU path used before oneDNN, with the
+        // core its dynamic dispatch picked (OPENBLAS_CORETYPE overrides it): the comparison
+        // BENCHMARKS.md's choice of oneDNN rests on.
+        let core = openblas_get_corename().map { String(cString: $0) } ?? "unknown core"
         for m in tokenCounts {
             let (n, k) = (3072, 768)
             let a = rng.floats(m * k), w = rng.floats(n * k)
@@ -67,7 +87,7 @@ public struct KernelBench {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k),
                             w, Int32(k), 0, &c, Int32(n))
             }
-            add(Row(op: "openblas sgemm (direct)", shape: "M\(m) N\(n) K\(k)", work: 2 * Double(m * n * k),
+            add(Row(op: "openblas sgemm (\(core))", shape: "M\(m) N\(n) K\(k)", work: 2 * Double(m * n * k),
                     unit: "GFLOP/s", deviceMilliseconds: ms, cpuMilliseconds: ms, maxAbsDiff: 0, tolerance: 0))
         }
 

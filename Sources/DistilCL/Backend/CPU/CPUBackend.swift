@@ -13,7 +13,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
 
     public var name: String {
         let kernels = CPUKernelInfo.current
-        return "CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores, \(kernels.library) \(kernels.isa)"
+        return "CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores, oneDNN \(kernels.isa)"
             + (precision == .fp32 ? ")" : ", \(precision))")
     }
 

@@ -135,7 +135,7 @@ def main():
         log(f"ONNX Runtime {ort.__version__}: fixed {results[('fixed', 'ONNX Runtime')]:.1f} seq/s, corpus {results[('corpus', 'ONNX Runtime')]:.1f} seq/s")
 
     # --- distilcl ----------------------------------------------------------------------------
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))   # oneDNN's OpenMP threads
     corpus_file = folder / "corpus.txt"
     corpus_file.write_text("\n".join(texts) + "\n", encoding="utf-8")
     for dev in devices:

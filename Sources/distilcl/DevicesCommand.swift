@@ -27,7 +27,7 @@ struct DevicesCommand: ParsableCommand {
                 ($0.rawValue, k.matmulImplementation($0) ?? NSNull()) as (String, Any)
             })
             let cpu: [String: Any] = ["model": k.cpuModel, "flags": k.cpuFlags, "library": k.library, "isa": k.isa,
-                                      "matmul": precisions]
+                                      "c_kernels": k.cKernels, "matmul": precisions]
             let object: [String: Any] = ["devices": list, "cpu": cpu,
                                          "auto": auto.map { "opencl:\($0.index)" } ?? "cpu"]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
@@ -42,7 +42,7 @@ struct DevicesCommand: ParsableCommand {
         }
         let k = CPUKernelInfo.current
         print("cpu  the CPU path: \(k.cpuModel)")
-        print("    \(k.library), ISA \(k.isa); flags: \(k.cpuFlags.joined(separator: " "))")
+        print("    \(k.library), ISA \(k.isa); C kernels \(k.cKernels); flags: \(k.cpuFlags.joined(separator: " "))")
         for p in Precision.allCases {
             let line: String
             do {

@@ -257,8 +257,8 @@ struct CheckpointLoadingTests {
         #expect(try file.shape("embeddings.position_ids") == [1, 512])
     }
 
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: repositoryRoot.appendingPathComponent("models/all-MiniLM-L6-v2/model.safetensors").path)))
-    func fetchedMiniLM() throws {
+    @Test func fetchedMiniLM() throws {
+        try Fixtures.requireRealData()
         let checkpoint = try Checkpoint(directory: repositoryRoot.appendingPathComponent("models/all-MiniLM-L6-v2"))
         #expect(checkpoint.config.task == .encoder && checkpoint.config.hidden == 384 && checkpoint.encoder.layers.count == 6)
         #expect(checkpoint.heads.pooler?.weight.shape == [384, 384])

@@ -1,6 +1,7 @@
 // Hot loops of the CPU path (element-wise, per row, per attention head), in C so the compiler
-// vectorises them for the machine it runs on: each function is cloned for AVX-512, AVX2+FMA and
-// baseline x86-64 and picked at load time (ifunc) on x86-64 Linux; plain C elsewhere.
+// vectorises them for the machine it runs on: each function is compiled for AVX-512, AVX2+FMA and
+// baseline x86-64, and the copy is picked at start-up from the CPU's instruction sets (capped by
+// ONEDNN_MAX_CPU_ISA, as the GEMM is); plain C elsewhere.
 #ifndef DISTILCL_CPU_KERNELS_H
 #define DISTILCL_CPU_KERNELS_H
 
@@ -33,7 +34,10 @@ long dcl_attention_scratch(long n, long dh);
 void dcl_attention_head(const float *q, const float *k, const float *v, long ld, long n, long dh,
                         float scale, float *out, long ldo, float *scratch);
 
-// ---- Reduced precision (quant_kernels.c) ------------------------------------------------
+/// The instruction-set level the kernels run at, e.g. "x86-64-v4 (AVX-512)".
+const char *dcl_kernels_level(void);
+
+// ---- Reduced precision ------------------------------------------------
 
 /// y[i] = x[i] rounded to bfloat16 (to nearest, ties to even; NaN stays NaN) for i < n.
 void dcl_to_bf16(const float *x, uint16_t *y, long n);

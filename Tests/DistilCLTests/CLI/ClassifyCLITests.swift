@@ -63,8 +63,8 @@ struct ClassifyCLITests {
     @Test("zero-shot by similarity (--labels) with all-MiniLM-L6-v2 matches the reference predictions")
     func zeroShotMiniLM() throws {
         let source = Fixtures.data.appendingPathComponent("movieReviewSnippets_GroundTruth.txt")
-        guard FileManager.default.fileExists(atPath: Fixtures.miniLM.appendingPathComponent("model.safetensors").path),
-              let raw = try? String(contentsOf: source, encoding: .utf8) else { return }   // scripts/fetch-models.sh
+        try Fixtures.requireRealData()
+        let raw = try String(contentsOf: source, encoding: .utf8)
         let golden = try Fixtures.json("minilm-golden.json")
         let zeroShot = golden["zero_shot"] as? [String: Any] ?? [:]
         let anchors = zeroShot["anchors"] as? [String] ?? []

@@ -17,9 +17,9 @@ struct ParityCLITests {
         #expect(r.out.contains("layer 3") && r.out.contains("logits"))
     }
 
-    @Test("exits 0 on all-MiniLM-L6-v2, JSON report",
-          .enabled(if: FileManager.default.fileExists(atPath: Fixtures.miniLM.appendingPathComponent("model.safetensors").path)))
+    @Test("exits 0 on all-MiniLM-L6-v2, JSON report")
     func miniLM() throws {
+        try Fixtures.requireRealData()
         let r = try CLI.run(["parity", "--model", Fixtures.miniLM.path, "--json"])
         #expect(r.status == 0, "\(r.out)\n\(r.stderr)")
         let json = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any]

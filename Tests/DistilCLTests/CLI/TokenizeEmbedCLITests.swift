@@ -69,9 +69,7 @@ struct TokenizeEmbedCLITests {
     @Test("embed: all-MiniLM-L6-v2 mean-pooled, normalised embeddings match sentence-transformers",
           arguments: CLI.devices)
     func embedMiniLM(device: String) throws {
-        guard FileManager.default.fileExists(atPath: Fixtures.miniLM.appendingPathComponent("model.safetensors").path) else {
-            return   // models/ not fetched (scripts/fetch-models.sh)
-        }
+        try Fixtures.requireRealData()
         let golden = try Fixtures.json("minilm-golden.json")
         let texts = Array((golden["texts"] as? [String] ?? []).prefix(12))
         let want = (golden["embeddings"] as? [Any] ?? []).prefix(12).map(doubles)

@@ -20,6 +20,21 @@ enum Fixtures {
     static let miniLM = root.deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("models/all-MiniLM-L6-v2")
     static let data = root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("data")
+
+    /// Throws, failing the test that needs them, unless scripts/fetch-models.sh has put the real
+    /// model and the movie-review data in place: a missing download never passes as a skip.
+    static func requireRealData() throws {
+        for file in [miniLM.appendingPathComponent("model.safetensors"),
+                     data.appendingPathComponent("movieReviewSnippets_GroundTruth.txt")]
+        where !FileManager.default.fileExists(atPath: file.path) {
+            throw MissingFixture(path: file.path)
+        }
+    }
+
+    struct MissingFixture: Error, CustomStringConvertible {
+        var path: String
+        var description: String { "\(path) is missing: run scripts/fetch-models.sh (scripts/test.sh does)" }
+    }
 }
 
 /// Numbers out of decoded JSON.

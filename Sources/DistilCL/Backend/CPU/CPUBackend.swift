@@ -103,8 +103,8 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                 }
                 (d.type, d.has_bias, d.act) = (Int32(DCL_MM_U8S8), 0, 0)
                 try weight.withUnsafeBufferPointer { try matmul(&d, q, $0.baseAddress!, nil, c) }
-                try scale.withUnsafeBufferPointer { ps in
-                    try sum.withUnsafeBufferPointer { pq in
+                scale.withUnsafeBufferPointer { ps in
+                    sum.withUnsafeBufferPointer { pq in
                         let (ps, pq) = (ps.baseAddress!, pq.baseAddress!)
                         let act = Int32(activation.rawValue)
                         parallelChunks(rows, cost: rows * n * (activation == .none ? 2 : 16)) { r in

@@ -1,3 +1,4 @@
+import CCPUKernels
 import COneDNN
 import Foundation
 
@@ -13,6 +14,9 @@ public struct CPUKernelInfo: Sendable {
     public let library: String
     /// oneDNN's ISA name, e.g. `avx512_core_bf16`.
     public let isa: String
+    /// The copy of the C kernels (attention, layernorm, softmax, conversions) in use, e.g.
+    /// `x86-64-v4 (AVX-512)`: picked from the same flags, under the same cap.
+    public let cKernels: String
     let isaValue: Int32
 
     /// Read once per process: oneDNN fixes its ISA at first use.
@@ -39,6 +43,7 @@ public struct CPUKernelInfo: Sendable {
         library = "oneDNN \(major).\(minor).\(patch)"
         isaValue = dcl_onednn_isa()
         isa = Self.isaNames[isaValue] ?? String(format: "isa 0x%x", isaValue)
+        cKernels = String(cString: dcl_kernels_level())
     }
 
     /// `dnnl_cpu_isa_t` values of oneDNN 2.x. Each level's bits include those below it.
@@ -74,9 +79,9 @@ public struct CPUKernelInfo: Sendable {
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// One line: library, ISA, and the fp32 matmul kernel.
+    /// One line: library, ISA, the fp32 matmul kernel and the C kernels' level.
     public var summary: String {
-        "\(library), ISA \(isa), matmul \(matmulImplementation(.fp32) ?? "unavailable")"
+        "\(library), ISA \(isa), matmul \(matmulImplementation(.fp32) ?? "unavailable"); C kernels \(cKernels)"
     }
 
     /// One line: the CPU's model and the flags above that it has.

@@ -1,0 +1,168 @@
+// The CPU kernels' bodies, compiled once per instruction set by cpu_kernels.c: each function is
+// named DCL_FN(name), which that file defines to name_<level>. No include guard, on purpose.
+void DCL_FN(dcl_bias_activation)(float *row, const float *bias, long n, int act) {
+    if (bias) for (long i = 0; i < n; i++) row[i] += bias[i];
+    switch (act) {   // one loop per activation, so each vectorises on its own
+    case DCL_ACT_GELU: for (long i = 0; i < n; i++) row[i] = dcl_act(row[i], DCL_ACT_GELU); break;
+    case DCL_ACT_GELU_TANH: for (long i = 0; i < n; i++) row[i] = dcl_act(row[i], DCL_ACT_GELU_TANH); break;
+    case DCL_ACT_RELU: for (long i = 0; i < n; i++) row[i] = fmaxf(row[i], 0.0f); break;
+    case DCL_ACT_TANH: for (long i = 0; i < n; i++) row[i] = tanhf(row[i]); break;
+    default: break;
+    }
+}
+
+void DCL_FN(dcl_activation)(const float *x, float *y, long n, int act) {
+    switch (act) {
+    case DCL_ACT_GELU: for (long i = 0; i < n; i++) y[i] = dcl_act(x[i], DCL_ACT_GELU); break;
+    case DCL_ACT_GELU_TANH: for (long i = 0; i < n; i++) y[i] = dcl_act(x[i], DCL_ACT_GELU_TANH); break;
+    case DCL_ACT_RELU: for (long i = 0; i < n; i++) y[i] = fmaxf(x[i], 0.0f); break;
+    case DCL_ACT_TANH: for (long i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
+    default: if (y != x) for (long i = 0; i < n; i++) y[i] = x[i]; break;
+    }
+}
+
+void DCL_FN(dcl_softmax_row)(const float *x, float *y, long n, float scale, const float *mask) {
+    for (long j = 0; j < n; j++) y[j] = scale * x[j] + (mask ? mask[j] : 0.0f);
+    const float mx = dcl_max(y, n);
+    if (mx == -INFINITY) {   // fully masked: zeros, not NaN
+        for (long j = 0; j < n; j++) y[j] = 0.0f;
+        return;
+    }
+    for (long j = 0; j < n; j++) y[j] = dcl_exp(y[j] - mx);
+    const float inv = 1.0f / dcl_sum(y, n);
+    for (long j = 0; j < n; j++) y[j] *= inv;
+}
+
+void DCL_FN(dcl_layernorm_row)(const float *x, const float *residual, const float *gamma, const float *beta,
+                       float eps, float *y, long n, float *scratch) {
+    for (long j = 0; j < n; j++) scratch[j] = x[j] + (residual ? residual[j] : 0.0f);
+    const float mean = dcl_sum(scratch, n) / (float)n;
+    float lane[16] = {0}, q = 0.0f;
+    long j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) { const float d = scratch[j + k] - mean; lane[k] += d * d; }
+    for (int k = 0; k < 16; k++) q += lane[k];
+    for (; j < n; j++) { const float d = scratch[j] - mean; q += d * d; }
+    const float rstd = 1.0f / sqrtf(q / (float)n + eps);
+    for (j = 0; j < n; j++) y[j] = (scratch[j] - mean) * rstd * gamma[j] + beta[j];
+}
+
+void DCL_FN(dcl_attention_head)(const float *q, const float *k, const float *v, long ld, long n, long dh,
+                        float scale, float *out, long ldo, float *scratch) {
+    const long np = dcl_round_up(n, DCL_ATT_COLS), dp = dcl_round_up(dh, DCL_ATT_COLS);
+    float *kt = scratch;               // [dh][np]  Kᵀ, keys ≥ n zero
+    float *vp = kt + dh * np;          // [n][dp]   V, columns ≥ dh zero
+    float *qs = vp + n * dp;           // [ROWS][dh] scaled queries of the current block
+    float *s = qs + DCL_ATT_ROWS * dh; // [ROWS][np] scores, then probabilities
+    for (long d = 0; d < dh; d++) {
+        for (long j = 0; j < n; j++) kt[d * np + j] = k[j * ld + d];
+        for (long j = n; j < np; j++) kt[d * np + j] = 0.0f;
+    }
+    for (long j = 0; j < n; j++) {
+        for (long d = 0; d < dh; d++) vp[j * dp + d] = v[j * ld + d];
+        for (long d = dh; d < dp; d++) vp[j * dp + d] = 0.0f;
+    }
+    for (long i0 = 0; i0 < n; i0 += DCL_ATT_ROWS) {
+        const long rows = n - i0 < DCL_ATT_ROWS ? n - i0 : DCL_ATT_ROWS;
+        for (long r = 0; r < DCL_ATT_ROWS; r++)
+            for (long d = 0; d < dh; d++) qs[r * dh + d] = r < rows ? scale * q[(i0 + r) * ld + d] : 0.0f;
+        // S = (scale·Q) Kᵀ over 32 keys at a time.
+        for (long j = 0; j < np; j += DCL_ATT_COLS) {
+            dcl_v16 acc[DCL_ATT_ROWS][2] = {{{0}}};
+            for (long d = 0; d < dh; d++) {
+                dcl_v16 k0, k1;
+                DCL_LOAD16(k0, kt + d * np + j);
+                DCL_LOAD16(k1, kt + d * np + j + 16);
+                for (int r = 0; r < DCL_ATT_ROWS; r++) {
+                    const float a = qs[r * dh + d];
+                    acc[r][0] += a * k0;
+                    acc[r][1] += a * k1;
+                }
+            }
+            for (int r = 0; r < DCL_ATT_ROWS; r++) {
+                DCL_STORE16(s + r * np + j, acc[r][0]);
+                DCL_STORE16(s + r * np + j + 16, acc[r][1]);
+            }
+        }
+        // Row softmax over the n real keys, left unnormalised; 1/sum is applied to the output.
+        float inv[DCL_ATT_ROWS];
+        for (long r = 0; r < rows; r++) {
+            float *row = s + r * np;
+            const float mx = dcl_max(row, n);
+            for (long j = 0; j < n; j++) row[j] = dcl_exp(row[j] - mx);
+            inv[r] = 1.0f / dcl_sum(row, n);
+        }
+        for (long r = rows; r < DCL_ATT_ROWS; r++) {
+            for (long j = 0; j < n; j++) s[r * np + j] = 0.0f;
+            inv[r] = 0.0f;
+        }
+        // O = P·V over 32 output columns at a time.
+        for (long c = 0; c < dp; c += DCL_ATT_COLS) {
+            dcl_v16 acc[DCL_ATT_ROWS][2] = {{{0}}};
+            for (long j = 0; j < n; j++) {
+                dcl_v16 v0, v1;
+                DCL_LOAD16(v0, vp + j * dp + c);
+                DCL_LOAD16(v1, vp + j * dp + c + 16);
+                for (int r = 0; r < DCL_ATT_ROWS; r++) {
+                    const float p = s[r * np + j];
+                    acc[r][0] += p * v0;
+                    acc[r][1] += p * v1;
+                }
+            }
+            for (long r = 0; r < rows; r++) {
+                float tile[DCL_ATT_COLS];
+                DCL_STORE16(tile, acc[r][0] * inv[r]);
+                DCL_STORE16(tile + 16, acc[r][1] * inv[r]);
+                const long w = dh - c < DCL_ATT_COLS ? dh - c : DCL_ATT_COLS;
+                for (long d = 0; d < w; d++) out[(i0 + r) * ldo + c + d] = tile[d];
+            }
+        }
+    }
+}
+
+// ---- Conversions around the bf16 and int8 GEMMs ------------------------------------------
+
+void DCL_FN(dcl_to_bf16)(const float *x, uint16_t *y, long n) {
+    for (long i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, 4);
+        const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+        const uint32_t nan = (u >> 16) | 0x40u;   // quiet NaN, sign and payload's top kept
+        y[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+    }
+}
+
+int32_t DCL_FN(dcl_quantize_weight_row)(const float *w, long n, int8_t *q, float *scale) {
+    float m = 0.0f;
+    for (long i = 0; i < n; i++) m = fmaxf(m, fabsf(w[i]));
+    const float s = m > 0.0f ? m / 127.0f : 1.0f, inv = 1.0f / s;
+    int32_t sum = 0;
+    for (long i = 0; i < n; i++) {
+        const float r = fminf(fmaxf(rintf(w[i] * inv), -127.0f), 127.0f);
+        q[i] = (int8_t)r;
+        sum += (int32_t)r;
+    }
+    *scale = s;
+    return sum;
+}
+
+void DCL_FN(dcl_quantize_row_u8)(const float *x, long n, uint8_t *q, float *scale, int32_t *zero) {
+    float lo = 0.0f, hi = 0.0f;
+    for (long i = 0; i < n; i++) { lo = fminf(lo, x[i]); hi = fmaxf(hi, x[i]); }
+    const float s = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / s;
+    const float z = fminf(fmaxf(rintf(-lo * inv), 0.0f), 255.0f);
+    for (long i = 0; i < n; i++) q[i] = (uint8_t)fminf(fmaxf(rintf(x[i] * inv) + z, 0.0f), 255.0f);
+    *scale = s;
+    *zero = (int32_t)z;
+}
+
+void DCL_FN(dcl_dequantize_row)(float *y, long n, float scale, int32_t zero, const float *wscale,
+                        const int32_t *wsum, const float *bias, int act) {
+    for (long j = 0; j < n; j++) {
+        int32_t acc;
+        memcpy(&acc, y + j, 4);   // the int32 sum the GEMM left in this float's place
+        const float v = scale * wscale[j] * (float)(acc - zero * wsum[j]);
+        y[j] = bias ? v + bias[j] : v;
+    }
+    if (act != DCL_ACT_NONE) DCL_FN(dcl_bias_activation)(y, NULL, n, act);
+}

@@ -3,6 +3,7 @@
 #include "onednn_matmul.h"
 #include <dnnl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,7 +47,7 @@ static int same(const dcl_matmul_desc *x, const dcl_matmul_desc *y) {
     return x->m == y->m && x->n == y->n && x->k == y->k && x->lda == y->lda && x->ldb == y->ldb &&
            x->ldc == y->ldc && x->trans_a == y->trans_a && x->trans_b == y->trans_b && x->type == y->type &&
            x->has_bias == y->has_bias && x->act == y->act && x->accumulate == y->accumulate &&
-           x->alpha == y->alpha;
+           x->alpha == y->alpha && x->packed_b == y->packed_b;
 }
 
 static int start(char *err, long errlen) {
@@ -71,16 +72,44 @@ static int check_desc(const dcl_matmul_desc *d, char *err, long errlen) {
     else if (d->alpha != 1.0f && d->has_bias) why = "alpha cannot be combined with a bias";
     else if (d->type == DCL_MM_U8S8 && (d->has_bias || d->act || d->alpha != 1.0f || d->accumulate))
         why = "uint8 x int8 takes no bias, activation, alpha or accumulation";
+    else if (d->packed_b && d->trans_a) why = "packed weights take a plain A";
     if (!why) return 0;
     snprintf(err, (size_t)errlen, "matmul %ldx%ldx%ld: %s", d->m, d->n, d->k, why);
     return -1;
 }
 
+static void types(int type, dnnl_data_type_t *ta, dnnl_data_type_t *tb, dnnl_data_type_t *tc) {
+    *ta = *tb = *tc = dnnl_f32;
+    if (type == DCL_MM_BF16) *ta = *tb = dnnl_bf16;
+    if (type == DCL_MM_U8S8) { *ta = dnnl_u8; *tb = dnnl_s8; *tc = dnnl_s32; }
+}
+
+// The blocked layout oneDNN picks for an (n, k) weight of `type`, asked of a matmul with 256
+// rows: the layout depends on the weight's shape and type, so every row count can use it.
+// Caller holds the lock.
+static int packed_desc(int type, long n, long k, dnnl_memory_desc_t *md, char *err, long errlen) {
+    dnnl_data_type_t ta, tb, tc;
+    types(type, &ta, &tb, &tc);
+    dnnl_dims_t da = {256, k}, db = {k, n}, dc = {256, n};
+    dnnl_memory_desc_t a, b, c;
+    dnnl_primitive_desc_t pd = NULL;
+    CHECK(dnnl_memory_desc_init_by_tag(&a, 2, da, ta, dnnl_ab), "A descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&b, 2, db, tb, dnnl_format_tag_any), "B descriptor");
+    CHECK(dnnl_memory_desc_init_by_tag(&c, 2, dc, tc, dnnl_ab), "C descriptor");
+    dnnl_matmul_desc_t mm;
+    CHECK(dnnl_matmul_desc_init(&mm, &a, &b, NULL, &c), "matmul descriptor");
+    CHECK(dnnl_primitive_desc_create(&pd, &mm, NULL, engine, NULL), "primitive descriptor");
+    *md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_desc_destroy(pd);
+    return 0;
+fail:
+    return -1;
+}
+
 // Creates the primitive for d into e. Caller holds the lock.
 static int create(const dcl_matmul_desc *d, entry *e, char *err, long errlen) {
-    dnnl_data_type_t ta = dnnl_f32, tb = dnnl_f32, tc = dnnl_f32;
-    if (d->type == DCL_MM_BF16) ta = tb = dnnl_bf16;
-    if (d->type == DCL_MM_U8S8) { ta = dnnl_u8; tb = dnnl_s8; tc = dnnl_s32; }
+    dnnl_data_type_t ta, tb, tc;
+    types(d->type, &ta, &tb, &tc);
     dnnl_dims_t da = {d->m, d->k}, db = {d->k, d->n}, dc = {d->m, d->n}, dbias = {1, d->n};
     dnnl_dims_t sa = {d->lda, 1}, sb = {d->ldb, 1}, sc = {d->ldc, 1}, sbias = {d->n, 1};
     if (d->trans_a) { sa[0] = 1; sa[1] = d->lda; }
@@ -91,7 +120,11 @@ static int create(const dcl_matmul_desc *d, entry *e, char *err, long errlen) {
     e->key = *d;
     e->primitive = NULL;
     CHECK(dnnl_memory_desc_init_by_strides(&e->a, 2, da, ta, sa), "A descriptor");
-    CHECK(dnnl_memory_desc_init_by_strides(&e->b, 2, db, tb, sb), "B descriptor");
+    if (d->packed_b) {
+        if (packed_desc(d->type, d->n, d->k, &e->b, err, errlen)) return -1;
+    } else {
+        CHECK(dnnl_memory_desc_init_by_strides(&e->b, 2, db, tb, sb), "B descriptor");
+    }
     CHECK(dnnl_memory_desc_init_by_strides(&e->c, 2, dc, tc, sc), "C descriptor");
     CHECK(dnnl_memory_desc_init_by_strides(&e->bias, 2, dbias, dnnl_f32, sbias), "bias descriptor");
     dnnl_matmul_desc_t md;
@@ -167,6 +200,46 @@ fail:
     if (mbias) dnnl_memory_destroy(mbias);
     pthread_mutex_unlock(&lock);
     return rc;
+}
+
+void *dcl_pack_weights(int type, long n, long k, const void *plain, long *bytes, char *err, long errlen) {
+    if (n < 1 || k < 1 || type < DCL_MM_F32 || type > DCL_MM_U8S8) {
+        snprintf(err, (size_t)errlen, "pack weights: bad shape %ldx%ld or type %d", n, k, type);
+        return NULL;
+    }
+    void *packed = NULL;
+    dnnl_memory_t src = NULL, dst = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t reorder = NULL;
+    pthread_mutex_lock(&lock);
+    dnnl_memory_desc_t plain_md, packed_md;
+    dnnl_data_type_t ta, tb, tc;
+    types(type, &ta, &tb, &tc);
+    dnnl_dims_t db = {k, n}, sb = {1, k};
+    if (start(err, errlen) || packed_desc(type, n, k, &packed_md, err, errlen)) goto fail;
+    CHECK(dnnl_memory_desc_init_by_strides(&plain_md, 2, db, tb, sb), "plain weight descriptor");
+    size_t size = dnnl_memory_desc_get_size(&packed_md);
+    packed = aligned_alloc(64, (size + 63) / 64 * 64);
+    if (!packed) { snprintf(err, (size_t)errlen, "pack weights: out of memory (%zu bytes)", size); goto fail; }
+    CHECK(dnnl_memory_create(&src, &plain_md, engine, (void *)plain), "plain weight memory");
+    CHECK(dnnl_memory_create(&dst, &packed_md, engine, packed), "packed weight memory");
+    CHECK(dnnl_reorder_primitive_desc_create(&rpd, &plain_md, engine, &packed_md, engine, NULL), "reorder descriptor");
+    CHECK(dnnl_primitive_create(&reorder, rpd), "reorder creation");
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+    CHECK(dnnl_primitive_execute(reorder, stream, 2, args), "reorder");
+    CHECK(dnnl_stream_wait(stream), "stream wait");
+    *bytes = (long)size;
+    goto done;
+fail:
+    free(packed);
+    packed = NULL;
+done:
+    if (reorder) dnnl_primitive_destroy(reorder);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (src) dnnl_memory_destroy(src);
+    if (dst) dnnl_memory_destroy(dst);
+    pthread_mutex_unlock(&lock);
+    return packed;
 }
 
 int dcl_matmul_impl(const dcl_matmul_desc *d, char *out, long len) {

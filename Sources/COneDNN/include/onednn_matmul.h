@@ -13,6 +13,8 @@ enum { DCL_MM_F32 = 0, DCL_MM_BF16 = 1, DCL_MM_U8S8 = 2 };
 /// op(B) is B `[k, n]` (ldb ≥ n), or with trans_b B stored `[n, k]` (ldb ≥ k), the Hugging Face
 /// weight layout. bias `[n]` float32 (or NULL). act: DCL_ACT_* of cpu_kernels.h, applied last.
 /// alpha ≠ 1 cannot be combined with a bias; U8S8 takes neither bias nor act nor alpha.
+/// packed_b: B is the output of dcl_pack_weights for (n, k, type) instead of a plain matrix
+/// (trans_b and ldb are then ignored).
 typedef struct {
     long m, n, k;
     long lda, ldb, ldc;
@@ -22,7 +24,14 @@ typedef struct {
     int act;
     int accumulate;
     float alpha;
+    int packed_b;
 } dcl_matmul_desc;
+
+/// A weight `[n, k]` (row-major, the Hugging Face layout; float32, bf16 or int8 as `type` says)
+/// reordered into the blocked layout oneDNN's matmul reads fastest, once at load: saves the
+/// copy of B that every matmul with a plain B makes. Returns a buffer to free() (its size in
+/// *bytes), or NULL with a message in err.
+void *dcl_pack_weights(int type, long n, long k, const void *plain, long *bytes, char *err, long errlen);
 
 /// Runs one matmul. Returns 0, or -1 with a message in err (errlen bytes).
 int dcl_matmul(const dcl_matmul_desc *d, const void *a, const void *b, const float *bias, void *c,

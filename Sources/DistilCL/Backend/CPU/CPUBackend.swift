@@ -76,22 +76,21 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         let (n, k) = (w.outFeatures, w.inFeatures)
         let (a, c) = (cpu(x).floats, cpu(out).floats)
         var d = dcl_matmul_desc(m: rows, n: n, k: k, lda: k, ldb: k, ldc: n, trans_a: 0, trans_b: 1,
-                                type: Int32(DCL_MM_F32), has_bias: w.bias == nil ? 0 : 1,
-                                act: Int32(activation.rawValue), accumulate: 0, alpha: 1)
+                                type: w.precision.matmulType, has_bias: w.bias == nil ? 0 : 1,
+                                act: Int32(activation.rawValue), accumulate: 0, alpha: 1, packed_b: 1)
         try withOptionalPointer(w.bias) { bias in
-            switch w.weight {
-            case .fp32(let weight):
-                try weight.withUnsafeBufferPointer { try matmul(&d, a, $0.baseAddress!, bias, c) }
-            case .bf16(let weight):
+            switch w.precision {
+            case .fp32:
+                try matmul(&d, a, w.packed, bias, c)
+            case .bf16:
                 // Activations rounded to bf16 at the GEMM's input; bias and activation fused.
                 let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * k)
                 defer { a16.deallocate() }
                 parallelChunks(rows, cost: rows * k) { r in
                     dcl_to_bf16(a + r.lowerBound * k, a16 + r.lowerBound * k, r.count * k)
                 }
-                d.type = Int32(DCL_MM_BF16)
-                try weight.withUnsafeBufferPointer { try matmul(&d, a16, $0.baseAddress!, bias, c) }
-            case .int8(let weight, let scale, let sum):
+                try matmul(&d, a16, w.packed, bias, c)
+            case .int8:
                 // Each row quantised with its own scale and zero point; the int32 sums land in
                 // `out` and the epilogue turns them back into floats in place.
                 let q = UnsafeMutablePointer<UInt8>.allocate(capacity: rows * k)
@@ -101,10 +100,10 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                 parallelChunks(rows, cost: rows * k * 2) { r in
                     for i in r { dcl_quantize_row_u8(a + i * k, k, q + i * k, rowScale + i, rowZero + i) }
                 }
-                (d.type, d.has_bias, d.act) = (Int32(DCL_MM_U8S8), 0, 0)
-                try weight.withUnsafeBufferPointer { try matmul(&d, q, $0.baseAddress!, nil, c) }
-                scale.withUnsafeBufferPointer { ps in
-                    sum.withUnsafeBufferPointer { pq in
+                (d.has_bias, d.act) = (0, 0)
+                try matmul(&d, q, w.packed, nil, c)
+                w.scale.withUnsafeBufferPointer { ps in
+                    w.sum.withUnsafeBufferPointer { pq in
                         let (ps, pq) = (ps.baseAddress!, pq.baseAddress!)
                         let act = Int32(activation.rawValue)
                         parallelChunks(rows, cost: rows * n * (activation == .none ? 2 : 16)) { r in
@@ -122,7 +121,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         let (pa, pb, pc) = (cpu(a.buffer).floats, cpu(b.buffer).floats, cpu(c.buffer).floats)
         var d = dcl_matmul_desc(m: m, n: n, k: k, lda: a.ld, ldb: b.ld, ldc: c.ld, trans_a: 0,
                                 trans_b: transposeB ? 1 : 0, type: Int32(DCL_MM_F32), has_bias: 0, act: 0,
-                                accumulate: 0, alpha: alpha)
+                                accumulate: 0, alpha: alpha, packed_b: 0)
         for b1 in 0..<batch.0 {
             for b2 in 0..<batch.1 {
                 try matmul(&d, pa + a.offset + b1 * a.stride1 + b2 * a.stride2,

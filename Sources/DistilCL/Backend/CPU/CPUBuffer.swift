@@ -1,4 +1,5 @@
 import CCPUKernels
+import COneDNN
 import Foundation
 
 /// Host memory standing in for a device buffer: 64-byte aligned, `count` 4-byte elements.
@@ -23,26 +24,20 @@ final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
     deinit { raw.deallocate() }
 }
 
-/// A linear layer on the CPU path, its weight in Hugging Face's `[out, in]` layout (which the
-/// matmul reads transposed) at the backend's precision. At fp32 the array is shared with the
-/// caller's (Swift arrays are copy-on-write and neither side writes), so loading does not copy
-/// the weights again.
+/// A linear layer on the CPU path: the weight `[out, in]` converted to the backend's precision
+/// and reordered once, at load, into the blocked layout oneDNN's matmul reads fastest (so no
+/// call copies it again); the bias stays float32.
 final class CPULinear: DeviceLinear, @unchecked Sendable {
-    /// The weight at one precision.
-    enum Weight {
-        /// `[out, in]` float32.
-        case fp32([Float])
-        /// `[out, in]` bfloat16 bit patterns.
-        case bf16([UInt16])
-        /// `[out, in]` int8, `scale[out]` per output channel (w ≈ scale·q) and `sum[out]` = Σ q
-        /// per row, which the epilogue subtracts the activations' zero point with.
-        case int8(q: [Int8], scale: [Float], sum: [Int32])
-    }
-
     let outFeatures: Int
     let inFeatures: Int
-    let weight: Weight
+    let precision: Precision
+    /// The packed weight (`dcl_pack_weights`), owned: freed in deinit, never written after init.
+    let packed: UnsafeMutableRawPointer
     let bias: [Float]?    // [out]
+    /// int8 only: `scale[out]` per output channel (w ≈ scale·q) and `sum[out]` = Σ q per row,
+    /// with which the epilogue subtracts the activations' zero point.
+    let scale: [Float]
+    let sum: [Int32]
 
     init(weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int, precision: Precision = .fp32) throws {
         try requirePositive([("outFeatures", n), ("inFeatures", k)])
@@ -54,30 +49,43 @@ final class CPULinear: DeviceLinear, @unchecked Sendable {
         }
         outFeatures = n
         inFeatures = k
+        self.precision = precision
         self.bias = bias
-        switch precision {
-        case .fp32:
-            self.weight = .fp32(weight)
-        case .bf16:
-            self.weight = .bf16(weight.withUnsafeBufferPointer { w in
-                [UInt16](unsafeUninitializedCapacity: n * k) { out, count in
-                    dcl_to_bf16(w.baseAddress!, out.baseAddress!, n * k)
-                    count = n * k
-                }
-            })
-        case .int8:
-            var scale = [Float](repeating: 1, count: n), sum = [Int32](repeating: 0, count: n)
-            let q = weight.withUnsafeBufferPointer { w in
-                [Int8](unsafeUninitializedCapacity: n * k) { out, count in
-                    for r in 0..<n {
-                        sum[r] = dcl_quantize_weight_row(w.baseAddress! + r * k, k, out.baseAddress! + r * k, &scale[r])
-                    }
-                    count = n * k
-                }
+        var scale: [Float] = [], sum: [Int32] = []
+        packed = try weight.withUnsafeBufferPointer { w in
+            let w = w.baseAddress!
+            switch precision {
+            case .fp32:
+                return try packWeights(precision, n, k, w)
+            case .bf16:
+                let plain = UnsafeMutablePointer<UInt16>.allocate(capacity: n * k)
+                defer { plain.deallocate() }
+                dcl_to_bf16(w, plain, n * k)
+                return try packWeights(precision, n, k, plain)
+            case .int8:
+                let plain = UnsafeMutablePointer<Int8>.allocate(capacity: n * k)
+                defer { plain.deallocate() }
+                scale = [Float](repeating: 1, count: n)
+                sum = (0..<n).map { r in dcl_quantize_weight_row(w + r * k, k, plain + r * k, &scale[r]) }
+                return try packWeights(precision, n, k, plain)
             }
-            self.weight = .int8(q: q, scale: scale, sum: sum)
         }
+        self.scale = scale
+        self.sum = sum
     }
+
+    deinit { free(packed) }
+}
+
+/// `dcl_pack_weights` for a plain `[n, k]` weight at `precision`.
+private func packWeights(_ precision: Precision, _ n: Int, _ k: Int, _ plain: UnsafeRawPointer) throws -> UnsafeMutableRawPointer {
+    var message = [CChar](repeating: 0, count: 512)
+    var bytes = 0
+    guard let packed = dcl_pack_weights(precision.matmulType, n, k, plain, &bytes, &message, 512) else {
+        throw BackendError.kernelFailure(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) },
+                                                as: UTF8.self))
+    }
+    return packed
 }
 
 /// Runs `body` over `0..<count` split into contiguous chunks on all cores, when the work is

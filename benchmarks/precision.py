@@ -97,8 +97,18 @@ def main():
         import onnxruntime as ort
         from onnxruntime.quantization import quantize_dynamic
         enc = tokenizer(ANCHORS, padding=True, return_tensors="pt")
-        torch.onnx.export(model, (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]), onnx_fp32,
-                          input_names=["input_ids", "attention_mask", "token_type_ids"],
+
+        class LastHiddenState(torch.nn.Module):   # keyword arguments: transformers 5 trips the tracer otherwise
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+        torch.onnx.export(LastHiddenState(model), (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]),
+                          onnx_fp32, input_names=["input_ids", "attention_mask", "token_type_ids"],
                           output_names=["last_hidden_state"],
                           dynamic_axes={n: {0: "b", 1: "s"} for n in ["input_ids", "attention_mask", "token_type_ids"]},
                           opset_version=17, dynamo=False)

@@ -1,13 +1,10 @@
 // See include/cpu_kernels.h. The kernels' bodies (kernels/bodies.h) are compiled three times,
 // for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and baseline x86-64, and each public function
-// calls the copy chosen once from the instruction sets the CPU reports, capped by
-// ONEDNN_MAX_CPU_ISA as oneDNN's GEMM is (so one machine can test every level). Elsewhere the
-// one baseline copy runs.
+// calls the copy chosen at start-up from the instruction sets the CPU reports; the Swift side
+// caps it to the level oneDNN's GEMM runs at (ONEDNN_MAX_CPU_ISA), so one machine can test every
+// level. Elsewhere the one baseline copy runs.
 #include "cpu_kernels.h"
 #include "kernels/math.h"
-#include <stdlib.h>
-#include <strings.h>
-#include <string.h>
 
 #if defined(__x86_64__) && defined(__clang__)
 #define DCL_MULTI_ISA 1
@@ -60,24 +57,27 @@ static const dcl_table v4_table = DCL_TABLE(v4, "x86-64-v4 (AVX-512)");
 #endif
 static const dcl_table *active = &base_table;
 
-// Picks the copy at start-up: the highest level the CPU supports, capped by ONEDNN_MAX_CPU_ISA.
+static int detected = 0;   // the highest level the CPU supports: 0 baseline, 3 or 4
+
+static const dcl_table *table_for(int level) {
+#ifdef DCL_MULTI_ISA
+    if (level >= 4) return &v4_table;
+    if (level >= 3) return &v3_table;
+#endif
+    (void)level;
+    return &base_table;
+}
+
+// Picks the copy at start-up: the highest level the CPU supports.
 __attribute__((constructor)) static void dcl_choose_kernels(void) {
 #ifdef DCL_MULTI_ISA
     __builtin_cpu_init();
-    int level = 0;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) level = 3;
-    if (level == 3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) level = 4;
-    const char *cap = getenv("ONEDNN_MAX_CPU_ISA");
-    if (cap && *cap) {
-        int most = 4;   // ALL and the AVX512_* levels
-        if (!strncasecmp(cap, "AVX2", 4)) most = 3;
-        else if (!strcasecmp(cap, "SSE41") || !strcasecmp(cap, "AVX")) most = 0;
-        if (level > most) level = most;
-    }
-    active = level == 4 ? &v4_table : level == 3 ? &v3_table : &base_table;
+    detected = __builtin_cpu_supports("x86-64-v4") ? 4 : __builtin_cpu_supports("x86-64-v3") ? 3 : 0;
 #endif
+    active = table_for(detected);
 }
+
+void dcl_cap_kernels_level(int level) { active = table_for(level < detected ? level : detected); }
 
 const char *dcl_kernels_level(void) { return active->name; }
 

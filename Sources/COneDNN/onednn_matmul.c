@@ -2,6 +2,7 @@
 // descriptor, then primitive), as Debian 12's libdnnl-dev ships it.
 #include "onednn_matmul.h"
 #include <dnnl.h>
+#include <dnnl_debug.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -26,22 +27,10 @@ static int cached;
     do {                                                                                       \
         dnnl_status_t s_ = (call);                                                             \
         if (s_ != dnnl_success) {                                                              \
-            snprintf(err, (size_t)errlen, "oneDNN %s failed: %s", what, status_name(s_));      \
+            snprintf(err, (size_t)errlen, "oneDNN %s failed: %s", what, dnnl_status2str(s_));      \
             goto fail;                                                                         \
         }                                                                                      \
     } while (0)
-
-static const char *status_name(dnnl_status_t s) {
-    switch (s) {
-    case dnnl_out_of_memory: return "out of memory";
-    case dnnl_invalid_arguments: return "invalid arguments";
-    case dnnl_unimplemented: return "no implementation for this shape, type or instruction set";
-    case dnnl_iterator_ends: return "iterator ends";
-    case dnnl_runtime_error: return "runtime error";
-    case dnnl_not_required: return "not required";
-    default: return "unknown status";
-    }
-}
 
 static int same(const dcl_matmul_desc *x, const dcl_matmul_desc *y) {
     return x->m == y->m && x->n == y->n && x->k == y->k && x->lda == y->lda && x->ldb == y->ldb &&
@@ -99,10 +88,16 @@ static int packed_desc(int type, long n, long k, dnnl_memory_desc_t *md, char *e
     dnnl_matmul_desc_t mm;
     CHECK(dnnl_matmul_desc_init(&mm, &a, &b, NULL, &c), "matmul descriptor");
     CHECK(dnnl_primitive_desc_create(&pd, &mm, NULL, engine, NULL), "primitive descriptor");
-    *md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *chosen = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (!chosen) {
+        snprintf(err, (size_t)errlen, "oneDNN reported no weight layout for %ldx%ld", n, k);
+        goto fail;
+    }
+    *md = *chosen;
     dnnl_primitive_desc_destroy(pd);
     return 0;
 fail:
+    if (pd) dnnl_primitive_desc_destroy(pd);
     return -1;
 }
 
@@ -270,8 +265,7 @@ void dcl_onednn_version(int *major, int *minor, int *patch) {
     *patch = v->patch;
 }
 
-void dcl_matmul_clear_cache(void) {
-    pthread_mutex_lock(&lock);
-    clear_locked();
-    pthread_mutex_unlock(&lock);
+const char *dcl_onednn_isa_name(void) {
+    const char *name = dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa());
+    return strncmp(name, "cpu_isa_", 8) == 0 ? name + 8 : name;
 }

@@ -125,4 +125,6 @@ struct IOOptions: ParsableArguments {
     var progress = false
 }
 
-extension Precision: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+}

@@ -1,7 +1,7 @@
 // Hot loops of the CPU path (element-wise, per row, per attention head), in C so the compiler
 // vectorises them for the machine it runs on: each function is compiled for AVX-512, AVX2+FMA and
-// baseline x86-64, and the copy is picked at start-up from the CPU's instruction sets (capped by
-// ONEDNN_MAX_CPU_ISA, as the GEMM is); plain C elsewhere.
+// baseline x86-64, and the copy is picked from the CPU's instruction sets (capped to the level
+// oneDNN's GEMM runs at, so ONEDNN_MAX_CPU_ISA caps both); plain C elsewhere.
 #ifndef DISTILCL_CPU_KERNELS_H
 #define DISTILCL_CPU_KERNELS_H
 
@@ -37,6 +37,10 @@ void dcl_attention_head(const float *q, const float *k, const float *v, long ld,
 /// The instruction-set level the kernels run at, e.g. "x86-64-v4 (AVX-512)".
 const char *dcl_kernels_level(void);
 
+/// Caps the level: 4 (x86-64-v4, AVX-512), 3 (x86-64-v3, AVX2 + FMA) or 0 (baseline); the CPU's
+/// own highest level still bounds it.
+void dcl_cap_kernels_level(int level);
+
 // ---- Reduced precision ------------------------------------------------
 
 /// y[i] = x[i] rounded to bfloat16 (to nearest, ties to even; NaN stays NaN) for i < n.
@@ -53,7 +57,7 @@ void dcl_quantize_row_u8(const float *x, long n, uint8_t *q, float *scale, int32
 
 /// The int8 GEMM's epilogue for one row of n outputs, in place: on entry y holds the int32 sums
 /// acc[j] = Σ_k q[k]·w_q[j, k]; on return y[j] = act(scale · wscale[j] · (acc[j] − zero · wsum[j])
-/// + bias[j]) as float (bias may be NULL).
+/// + bias[j]) as float (bias may be NULL; the difference is taken in 64 bits).
 void dcl_dequantize_row(float *y, long n, float scale, int32_t zero, const float *wscale,
                         const int32_t *wsum, const float *bias, int act);
 

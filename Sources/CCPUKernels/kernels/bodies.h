@@ -161,7 +161,7 @@ void DCL_FN(dcl_dequantize_row)(float *y, long n, float scale, int32_t zero, con
     for (long j = 0; j < n; j++) {
         int32_t acc;
         memcpy(&acc, y + j, 4);   // the int32 sum the GEMM left in this float's place
-        const float v = scale * wscale[j] * (float)(acc - zero * wsum[j]);
+        const float v = scale * wscale[j] * (float)((int64_t)acc - (int64_t)zero * wsum[j]);
         y[j] = bias ? v + bias[j] : v;
     }
     if (act != DCL_ACT_NONE) DCL_FN(dcl_bias_activation)(y, NULL, n, act);

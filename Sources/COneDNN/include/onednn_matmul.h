@@ -47,7 +47,7 @@ int dcl_onednn_isa(void);
 /// oneDNN's version, e.g. 2.6.3.
 void dcl_onednn_version(int *major, int *minor, int *patch);
 
-/// Frees every cached primitive (they are made again on next use).
-void dcl_matmul_clear_cache(void);
+/// oneDNN's name for that instruction set, e.g. "avx512_core_bf16".
+const char *dcl_onednn_isa_name(void);
 
 #endif

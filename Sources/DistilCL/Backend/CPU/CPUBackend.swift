@@ -18,7 +18,10 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     }
 
     /// The float32 CPU path.
-    public init() { precision = .fp32 }
+    public init() {
+        _ = CPUKernelInfo.current   // caps the C kernels to oneDNN's ISA before any runs
+        precision = .fp32
+    }
 
     /// The CPU path with linear layers at `precision`; throws when the CPU (or an
     /// `ONEDNN_MAX_CPU_ISA` cap) lacks the instructions it needs.
@@ -137,8 +140,7 @@ private func matmul(_ d: inout dcl_matmul_desc, _ a: UnsafeRawPointer, _ b: Unsa
                     _ bias: UnsafePointer<Float>?, _ c: UnsafeMutableRawPointer) throws {
     var message = [CChar](repeating: 0, count: 512)
     guard dcl_matmul(&d, a, b, bias, c, &message, 512) != 0 else { return }
-    throw BackendError.kernelFailure(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) },
-                                            as: UTF8.self))
+    throw BackendError.kernelFailure(String(cString: message))
 }
 
 /// `body` with a pointer to `values`' storage, or nil.

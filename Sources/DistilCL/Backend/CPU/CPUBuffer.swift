@@ -82,8 +82,7 @@ private func packWeights(_ precision: Precision, _ n: Int, _ k: Int, _ plain: Un
     var message = [CChar](repeating: 0, count: 512)
     var bytes = 0
     guard let packed = dcl_pack_weights(precision.matmulType, n, k, plain, &bytes, &message, 512) else {
-        throw BackendError.kernelFailure(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) },
-                                                as: UTF8.self))
+        throw BackendError.kernelFailure(String(cString: message))
     }
     return packed
 }

@@ -19,7 +19,8 @@ public struct CPUKernelInfo: Sendable {
     public let cKernels: String
     let isaValue: Int32
 
-    /// Read once per process: oneDNN fixes its ISA at first use.
+    /// Read once per process (oneDNN fixes its ISA at first use); every `CPUBackend` reads it
+    /// first, which also caps the C kernels to oneDNN's level.
     public static let current = CPUKernelInfo()
 
     static let relevantFlags = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
@@ -42,16 +43,12 @@ public struct CPUKernelInfo: Sendable {
         dcl_onednn_version(&major, &minor, &patch)
         library = "oneDNN \(major).\(minor).\(patch)"
         isaValue = dcl_onednn_isa()
-        isa = Self.isaNames[isaValue] ?? String(format: "isa 0x%x", isaValue)
+        isa = String(cString: dcl_onednn_isa_name())
+        // The C kernels run at the level of oneDNN's ISA (so ONEDNN_MAX_CPU_ISA caps both):
+        // dnnl_cpu_isa_t's bits 0x27 mark AVX-512 (core), 0x7 AVX2.
+        dcl_cap_kernels_level(isaValue & 0x27 == 0x27 ? 4 : isaValue & 0x7 == 0x7 ? 3 : 0)
         cKernels = String(cString: dcl_kernels_level())
     }
-
-    /// `dnnl_cpu_isa_t` values of oneDNN 2.x. Each level's bits include those below it.
-    static let isaNames: [Int32: String] = [
-        0x0: "all", 0x1: "sse41", 0x3: "avx", 0x7: "avx2", 0xf: "avx512_mic", 0x1f: "avx512_mic_4ops",
-        0x27: "avx512_core", 0x67: "avx512_core_vnni", 0xe7: "avx512_core_bf16", 0x3e7: "avx512_core_amx",
-        0x407: "avx2_vnni",
-    ]
 
     private func has(_ bits: Int32) -> Bool { isaValue & bits == bits }
 
@@ -76,7 +73,7 @@ public struct CPUKernelInfo: Sendable {
                                 type: precision.matmulType, has_bias: 0, act: 0, accumulate: 0, alpha: 1, packed_b: 1)
         var text = [CChar](repeating: 0, count: 256)
         guard dcl_matmul_impl(&d, &text, 256) == 0 else { return nil }
-        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(cString: text)
     }
 
     /// One line: library, ISA, the fp32 matmul kernel and the C kernels' level.
@@ -98,5 +95,28 @@ extension Precision {
         case .bf16: return Int32(DCL_MM_BF16)
         case .int8: return Int32(DCL_MM_U8S8)
         }
+    }
+}
+
+extension Precision {
+    /// A bound on |linear at this precision − exact| for one output of a K-term dot product of
+    /// values uniform in [-1, 1], after an activation of slope ≤ 1.13 (GELU's steepest): the
+    /// smaller of the worst case and `sigmas` standard deviations of the rounding's random walk.
+    /// - fp32: each of K additions rounds by ε/2·|partial sum| (partial sums ≈ 0.33·√K), a random
+    ///   walk of σ ≈ 2e-8·K; 1e-7·K + 1e-6 whatever `sigmas` says (the op tests' bound).
+    /// - bf16 keeps 8 significant bits: a factor in [2⁻ᵏ, 2¹⁻ᵏ) moves by at most 2⁻⁽⁸⁺ᵏ⁾, uniformly,
+    ///   so by 2⁻⁷/√84 = 8.5e-4 rms over [-1, 1]; a product a·w by at most 2⁻⁸ and by
+    ///   √(⅓·σ² + ⅓·σ²) = 6.9e-4 rms.
+    /// - int8 moves an activation by at most half its row's step (range/255 ≤ 2/255) and a weight
+    ///   by half its channel's (max |w|/127 ≤ 1/127), each uniformly (σ = step/√12): a product
+    ///   by at most 7.9e-3 and by √(⅓·2.26e-3² + ⅓·2.27e-3²) = 1.85e-3 rms.
+    public func linearTolerance(k: Int, sigmas: Double) -> Double {
+        let (worst, rms): (Double, Double)
+        switch self {
+        case .fp32: return 1e-7 * Double(k) + 1e-6
+        case .bf16: (worst, rms) = (1.0 / 256, 6.9e-4)
+        case .int8: (worst, rms) = (1.0 / 255 + 1.0 / 254, 1.85e-3)
+        }
+        return 1.13 * min(worst * Double(k), sigmas * rms * Double(k).squareRoot()) + 1e-6
     }
 }

@@ -36,7 +36,8 @@ let package = Package(
         .target(
             name: "CCPUKernels",
             path: "Sources/CCPUKernels",
-            cSettings: [.unsafeFlags(["-O2", "-ffp-contract=fast"])]
+            cSettings: [.unsafeFlags(["-O2", "-ffp-contract=fast"])],
+            linkerSettings: [.linkedLibrary("gomp")]   // its loops share oneDNN's OpenMP threads
         ),
         // Build-time tool: turns Kernels/*.cl into Swift string constants.
         .executableTarget(name: "embed-kernels", path: "Sources/embed-kernels"),

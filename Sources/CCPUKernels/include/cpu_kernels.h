@@ -34,6 +34,16 @@ long dcl_attention_scratch(long n, long dh);
 void dcl_attention_head(const float *q, const float *k, const float *v, long ld, long n, long dh,
                         float scale, float *out, long ldo, float *scratch);
 
+/// One item of a parallel loop.
+typedef void (*dcl_task)(void *context, long index);
+
+/// Runs fn(context, i) for every i < count on the OpenMP threads oneDNN uses (taken one at a time
+/// by each thread; the calling thread is one of them); returns when all are done.
+void dcl_parallel(long count, dcl_task fn, void *context);
+
+/// The threads dcl_parallel and oneDNN use (OMP_NUM_THREADS, else every core).
+int dcl_threads(void);
+
 /// The instruction-set level the kernels run at, e.g. "x86-64-v4 (AVX-512)".
 const char *dcl_kernels_level(void);
 

@@ -90,31 +90,39 @@ private func packWeights(_ precision: Precision, _ n: Int, _ k: Int, _ plain: Un
 /// Runs `body` over `0..<count` split into contiguous chunks on all cores, when the work is
 /// big enough to pay for the threads (`cost` is a rough operation count).
 func parallelChunks(_ count: Int, cost: Int, _ body: (Range<Int>) -> Void) {
-    let cores = ProcessInfo.processInfo.activeProcessorCount
-    if cores <= 1 || cost < 1 << 16 || count < 2 {
+    let threads = Int(dcl_threads())
+    if threads <= 1 || cost < 1 << 16 || count < 2 {
         body(0..<count)
         return
     }
-    let chunks = min(count, cores * 4)
-    withoutActuallyEscaping(body) { body in
-        // The chunks are disjoint and concurrentPerform returns only when all are done.
-        nonisolated(unsafe) let work = body
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            let lo = count * c / chunks, hi = count * (c + 1) / chunks
-            if lo < hi { work(lo..<hi) }
-        }
+    let chunks = min(count, threads * 4)
+    parallelItems(chunks, cost: cost) { c in
+        let lo = count * c / chunks, hi = count * (c + 1) / chunks
+        if lo < hi { body(lo..<hi) }
     }
 }
 
 /// Runs `body` for each of `count` items, taken one at a time by every core (for items of
-/// uneven cost), when the work is big enough to pay for the threads.
+/// uneven cost), when the work is big enough to pay for the threads. The threads are oneDNN's
+/// OpenMP team (`dcl_parallel`), so the GEMMs and these loops never compete for the cores.
 func parallelItems(_ count: Int, cost: Int, _ body: (Int) -> Void) {
-    if ProcessInfo.processInfo.activeProcessorCount <= 1 || cost < 1 << 16 || count < 2 {
+    if dcl_threads() <= 1 || cost < 1 << 16 || count < 2 {
         for i in 0..<count { body(i) }
         return
     }
     withoutActuallyEscaping(body) { body in
-        nonisolated(unsafe) let work = body
-        DispatchQueue.concurrentPerform(iterations: count) { work($0) }
+        // The box lives until dcl_parallel returns, after every item has run.
+        let box = Unmanaged.passRetained(TaskBox(body))
+        defer { box.release() }
+        dcl_parallel(count, { context, index in
+            Unmanaged<TaskBox>.fromOpaque(context!).takeUnretainedValue().body(index)
+        }, box.toOpaque())
     }
+}
+
+/// A parallel loop's body behind the C function pointer `dcl_parallel` calls. Items are
+/// disjoint by the callers' contract, hence `@unchecked Sendable`.
+private final class TaskBox: @unchecked Sendable {
+    let body: (Int) -> Void
+    init(_ body: @escaping (Int) -> Void) { self.body = body }
 }

@@ -42,13 +42,16 @@ typedef struct {
     void (*to_bf16)(const float *, uint16_t *, long);
     int32_t (*quantize_weight_row)(const float *, long, int8_t *, float *);
     void (*quantize_row_u8)(const float *, long, uint8_t *, float *, int32_t *);
-    void (*dequantize_row)(float *, long, float, int32_t, const float *, const int32_t *, const float *, int);
+    void (*quantize_row_u8x2)(const float *, long, uint8_t *, uint8_t *, float *, int32_t *, float *);
+    void (*dequantize_row)(float *, const int32_t *, const int32_t *, long, const float *, const int32_t *,
+                           const float *, const int32_t *, const float *, int);
 } dcl_table;
 
 #define DCL_TABLE(level, label)                                                                    \
     {label, dcl_bias_activation_##level, dcl_activation_##level, dcl_softmax_row_##level,           \
      dcl_layernorm_row_##level, dcl_attention_head_##level, dcl_to_bf16_##level,                    \
-     dcl_quantize_weight_row_##level, dcl_quantize_row_u8_##level, dcl_dequantize_row_##level}
+     dcl_quantize_weight_row_##level, dcl_quantize_row_u8_##level, dcl_quantize_row_u8x2_##level,          \
+     dcl_dequantize_row_##level}
 
 static const dcl_table base_table = DCL_TABLE(base, "x86-64 baseline");
 #ifdef DCL_MULTI_ISA
@@ -101,7 +104,11 @@ int32_t dcl_quantize_weight_row(const float *w, long n, int8_t *q, float *scale)
 void dcl_quantize_row_u8(const float *x, long n, uint8_t *q, float *scale, int32_t *zero) {
     active->quantize_row_u8(x, n, q, scale, zero);
 }
-void dcl_dequantize_row(float *y, long n, float scale, int32_t zero, const float *wscale, const int32_t *wsum,
-                        const float *bias, int act) {
-    active->dequantize_row(y, n, scale, zero, wscale, wsum, bias, act);
+void dcl_quantize_row_u8x2(const float *x, long n, uint8_t *q, uint8_t *r, float *scale, int32_t *zero,
+                           float *scratch) {
+    active->quantize_row_u8x2(x, n, q, r, scale, zero, scratch);
+}
+void dcl_dequantize_row(float *y, const int32_t *acc, const int32_t *acc2, long n, const float *scale,
+                        const int32_t *zero, const float *wscale, const int32_t *wsum, const float *bias, int act) {
+    active->dequantize_row(y, acc, acc2, n, scale, zero, wscale, wsum, bias, act);
 }

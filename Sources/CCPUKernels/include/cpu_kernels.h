@@ -65,10 +65,17 @@ int32_t dcl_quantize_weight_row(const float *w, long n, int8_t *q, float *scale)
 /// scale) + zero, 0, 255), so x[i] ≈ scale · (q[i] − zero).
 void dcl_quantize_row_u8(const float *x, long n, uint8_t *q, float *scale, int32_t *zero);
 
-/// The int8 GEMM's epilogue for one row of n outputs, in place: on entry y holds the int32 sums
-/// acc[j] = Σ_k q[k]·w_q[j, k]; on return y[j] = act(scale · wscale[j] · (acc[j] − zero · wsum[j])
-/// + bias[j]) as float (bias may be NULL; the difference is taken in 64 bits).
-void dcl_dequantize_row(float *y, long n, float scale, int32_t zero, const float *wscale,
-                        const int32_t *wsum, const float *bias, int act);
+/// An activation row as two uint8 terms, x ≈ scale[0]·(q − zero[0]) + scale[1]·(r − zero[1]):
+/// q quantises the row (dcl_quantize_row_u8), r the residual x − scale[0]·(q − zero[0]), which is
+/// at most half a step of q, so the pair holds about 16 bits of the row. scratch: n floats.
+void dcl_quantize_row_u8x2(const float *x, long n, uint8_t *q, uint8_t *r, float *scale, int32_t *zero,
+                           float *scratch);
+
+/// The int8 GEMM's epilogue for one row of n outputs: acc (and acc2, for a two-term row) hold the
+/// int32 sums of the activation terms with the int8 weight, acc[j] = Σ_k q[k]·w_q[j, k];
+/// y[j] = act(wscale[j] · (scale[0]·(acc[j] − zero[0]·wsum[j]) [+ scale[1]·(acc2[j] − zero[1]·wsum[j])])
+/// + bias[j]). acc2 and bias may be NULL; the differences are taken in 64 bits.
+void dcl_dequantize_row(float *y, const int32_t *acc, const int32_t *acc2, long n, const float *scale,
+                        const int32_t *zero, const float *wscale, const int32_t *wsum, const float *bias, int act);
 
 #endif

@@ -166,13 +166,29 @@ void DCL_FN(dcl_quantize_row_u8)(const float *x, long n, uint8_t *q, float *scal
     *zero = (int32_t)z;
 }
 
-void DCL_FN(dcl_dequantize_row)(float *y, long n, float scale, int32_t zero, const float *wscale,
-                        const int32_t *wsum, const float *bias, int act) {
-    for (long j = 0; j < n; j++) {
-        int32_t acc;
-        memcpy(&acc, y + j, 4);   // the int32 sum the GEMM left in this float's place
-        const float v = scale * wscale[j] * (float)((int64_t)acc - (int64_t)zero * wsum[j]);
-        y[j] = bias ? v + bias[j] : v;
+void DCL_FN(dcl_quantize_row_u8x2)(const float *x, long n, uint8_t *q, uint8_t *r, float *scale, int32_t *zero,
+                                   float *scratch) {
+    DCL_FN(dcl_quantize_row_u8)(x, n, q, scale, zero);
+    const float s = scale[0], z = (float)zero[0];
+    for (long i = 0; i < n; i++) scratch[i] = x[i] - s * ((float)q[i] - z);   // |residual| ≤ s/2
+    DCL_FN(dcl_quantize_row_u8)(scratch, n, r, scale + 1, zero + 1);
+}
+
+void DCL_FN(dcl_dequantize_row)(float *y, const int32_t *acc, const int32_t *acc2, long n, const float *scale,
+                                const int32_t *zero, const float *wscale, const int32_t *wsum, const float *bias,
+                                int act) {
+    if (acc2) {
+        for (long j = 0; j < n; j++) {
+            const float first = scale[0] * (float)((int64_t)acc[j] - (int64_t)zero[0] * wsum[j]);
+            const float second = scale[1] * (float)((int64_t)acc2[j] - (int64_t)zero[1] * wsum[j]);
+            const float v = wscale[j] * (first + second);
+            y[j] = bias ? v + bias[j] : v;
+        }
+    } else {
+        for (long j = 0; j < n; j++) {
+            const float v = wscale[j] * scale[0] * (float)((int64_t)acc[j] - (int64_t)zero[0] * wsum[j]);
+            y[j] = bias ? v + bias[j] : v;
+        }
     }
     if (act != DCL_ACT_NONE) DCL_FN(dcl_bias_activation)(y, NULL, n, act);
 }

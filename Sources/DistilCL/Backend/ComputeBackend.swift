@@ -26,6 +26,15 @@ public enum Activation: Int32, Sendable, CaseIterable {
     case tanh = 4
 }
 
+/// What a linear layer is for, where a backend's number format depends on it.
+public enum LinearRole: Sendable {
+    case general
+    /// Attention's fused Q, K, V projection: its errors are multiplied together in Q·Kᵀ and
+    /// then exponentiated by the softmax, so the CPU path at int8 gives its input two uint8
+    /// terms (about 16 bits) instead of one.
+    case attentionQKV
+}
+
 /// A linear layer's weight `[out, in]` (Hugging Face layout) and bias `[out]`, uploaded once.
 /// The backend keeps it in whatever layout its GEMM wants.
 public protocol DeviceLinear: AnyObject, Sendable {
@@ -102,7 +111,8 @@ public protocol ComputeBackend: AnyObject, Sendable {
     /// Waits until every queued operation has finished.
     func synchronize() throws
     /// Uploads a linear layer. `weight` is `[outFeatures, inFeatures]`, `bias` `[outFeatures]`.
-    func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) throws -> any DeviceLinear
+    func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int,
+                    role: LinearRole) throws -> any DeviceLinear
 
     // MARK: Operations
     /// `out[m, n] = act(Σ_k x[m, k]·W[n, k] + bias[n])`; x `[rows, in]`, out `[rows, out]`.
@@ -152,6 +162,11 @@ public protocol ComputeBackend: AnyObject, Sendable {
 
 public extension ComputeBackend {
     func makeBuffer(count: Int) throws -> any DeviceBuffer { try makeBuffer(count: count, type: .float32) }
+
+    /// A linear layer of no particular role.
+    func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) throws -> any DeviceLinear {
+        try makeLinear(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, role: .general)
+    }
 
     func download(_ buffer: any DeviceBuffer) throws -> [Float] { try download(buffer, count: nil) }
 

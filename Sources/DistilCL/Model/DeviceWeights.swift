@@ -22,7 +22,7 @@ struct DeviceLayer {
     let outputNorm: DeviceNorm
 
     init(_ w: LayerWeights, on b: any ComputeBackend) throws {
-        qkv = try b.linear(w.qkv)
+        qkv = try b.linear(w.qkv, role: .attentionQKV)
         attentionOutput = try b.linear(w.attentionOutput)
         attentionNorm = try DeviceNorm(w.attentionNorm, on: b)
         ffnIn = try b.linear(w.ffnIn)
@@ -42,20 +42,21 @@ struct DeviceHeads {
     var vocabProjector: (any DeviceLinear)?
 
     init(_ w: HeadWeights, on b: any ComputeBackend) throws {
-        pooler = try w.pooler.map(b.linear)
-        preClassifier = try w.preClassifier.map(b.linear)
-        classifier = try w.classifier.map(b.linear)
-        qaOutputs = try w.qaOutputs.map(b.linear)
-        vocabTransform = try w.vocabTransform.map(b.linear)
+        pooler = try w.pooler.map { try b.linear($0) }
+        preClassifier = try w.preClassifier.map { try b.linear($0) }
+        classifier = try w.classifier.map { try b.linear($0) }
+        qaOutputs = try w.qaOutputs.map { try b.linear($0) }
+        vocabTransform = try w.vocabTransform.map { try b.linear($0) }
         vocabNorm = try w.vocabLayerNorm.map { try DeviceNorm($0, on: b) }
-        vocabProjector = try w.vocabProjector.map(b.linear)
+        vocabProjector = try w.vocabProjector.map { try b.linear($0) }
     }
 }
 
 extension ComputeBackend {
     /// Uploads a checkpoint linear layer (`[out, in]` weight, `[out]` bias).
-    func linear(_ w: LinearWeights) throws -> any DeviceLinear {
-        try makeLinear(weight: w.weight.values, bias: w.bias.values, outFeatures: w.outFeatures, inFeatures: w.inFeatures)
+    func linear(_ w: LinearWeights, role: LinearRole = .general) throws -> any DeviceLinear {
+        try makeLinear(weight: w.weight.values, bias: w.bias.values, outFeatures: w.outFeatures, inFeatures: w.inFeatures,
+                       role: role)
     }
 }
 

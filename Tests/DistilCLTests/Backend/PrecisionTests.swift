@@ -82,6 +82,37 @@ struct PrecisionTests {
                     "int8 row of ±1000")
     }
 
+    @Test("int8 QKV projections take their input in two uint8 terms: only the weights' rounding remains",
+          .enabled(if: supports(.int8)))
+    func int8TwoTermInput() throws {
+        let b = try CPUBackend(precision: .int8)
+        var rng = SeededRandom(seed: 9)
+        let (m, n, k) = (13, 96, 384)
+        let a = rng.floats(m * k), w = rng.floats(n * k)
+        // The weights as int8 rounds them (symmetric, a scale per output channel), in double:
+        // what remains against this reference is the activations' rounding alone.
+        var rounded = [Float](repeating: 0, count: n * k)
+        for r in 0..<n {
+            let scale = (w[(r * k)..<((r + 1) * k)].map(abs).max() ?? 1) / 127
+            for c in 0..<k { rounded[r * k + c] = Float((Double(w[r * k + c]) / Double(scale)).rounded(.toNearestOrEven)) * scale }
+        }
+        let want = referenceLinear(a, rounded, nil, m: m, n: n, k: k, act: .none)
+        for (role, atol) in [(LinearRole.attentionQKV, 6e-4), (.general, 4e-2)] {
+            let out = try poisoned(b, m * n)
+            try b.linear(try b.buffer(a), try b.makeLinear(weight: w, bias: nil, outFeatures: n, inFeatures: k, role: role),
+                         rows: m, activation: .none, out: out)
+            let worst = zip(try b.download(out), want).map { abs(Double($0) - $1) }.max() ?? .infinity
+            // One uint8 term leaves σ ≈ √(K/3)·2.26e-3 ≈ 0.026 of activation rounding (worst of
+            // 1,248 outputs ≈ 3.3σ ≈ 0.086, so above 0.04); two leave 1/255 of it, σ ≈ 1.0e-4
+            // (bound: 6σ). Weight scales in float32 add ~1e-5.
+            if role == .attentionQKV {
+                #expect(worst <= atol, "two-term input: worst |diff| \(worst) against the int8-rounded weights")
+            } else {
+                #expect(worst > atol, "one-term input: worst |diff| \(worst), expected the activations' rounding to show")
+            }
+        }
+    }
+
     @Test("oneDNN runs at the ISA ONEDNN_MAX_CPU_ISA allows, and precisions follow it")
     func isa() throws {
         let info = CPUKernelInfo.current

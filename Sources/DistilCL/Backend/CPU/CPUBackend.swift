@@ -59,8 +59,10 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
 
     public func synchronize() throws {}
 
-    public func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) throws -> any DeviceLinear {
-        try CPULinear(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, precision: precision)
+    public func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int,
+                           role: LinearRole) throws -> any DeviceLinear {
+        try CPULinear(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, precision: precision,
+                      twoTermInput: precision == .int8 && role == .attentionQKV)
     }
 
     func cpu(_ buffer: any DeviceBuffer) -> CPUBuffer {
@@ -94,23 +96,38 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                 }
                 try matmul(&d, a16, w.packed, bias, c)
             case .int8:
-                // Each row quantised with its own scale and zero point; the int32 sums land in
-                // `out` and the epilogue turns them back into floats in place.
-                let q = UnsafeMutablePointer<UInt8>.allocate(capacity: rows * k)
-                let rowScale = UnsafeMutablePointer<Float>.allocate(capacity: rows)
-                let rowZero = UnsafeMutablePointer<Int32>.allocate(capacity: rows)
-                defer { q.deallocate(); rowScale.deallocate(); rowZero.deallocate() }
-                parallelChunks(rows, cost: rows * k * 2) { r in
-                    for i in r { dcl_quantize_row_u8(a + i * k, k, q + i * k, rowScale + i, rowZero + i) }
+                // Each row quantised with its own scale and zero point; with `twoTermInput`, also
+                // what that rounding left, as a second uint8 term (rows·terms rows through one
+                // int8 GEMM). The epilogue turns the int32 sums back into floats.
+                let terms = w.twoTermInput ? 2 : 1
+                let q = UnsafeMutablePointer<UInt8>.allocate(capacity: terms * rows * k)
+                let rowScale = UnsafeMutablePointer<Float>.allocate(capacity: 2 * rows)
+                let rowZero = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * rows)
+                let acc = UnsafeMutablePointer<Int32>.allocate(capacity: terms * rows * n)
+                defer { q.deallocate(); rowScale.deallocate(); rowZero.deallocate(); acc.deallocate() }
+                parallelChunks(rows, cost: rows * k * 2 * terms) { r in
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: terms == 2 ? k : 0)
+                    defer { scratch.deallocate() }
+                    for i in r {
+                        if terms == 2 {
+                            dcl_quantize_row_u8x2(a + i * k, k, q + i * k, q + (rows + i) * k, rowScale + 2 * i,
+                                                  rowZero + 2 * i, scratch)
+                        } else {
+                            dcl_quantize_row_u8(a + i * k, k, q + i * k, rowScale + 2 * i, rowZero + 2 * i)
+                        }
+                    }
                 }
-                (d.has_bias, d.act) = (0, 0)
-                try matmul(&d, q, w.packed, nil, c)
+                (d.m, d.has_bias, d.act) = (terms * rows, 0, 0)
+                try matmul(&d, q, w.packed, nil, acc)
                 w.scale.withUnsafeBufferPointer { ps in
                     w.sum.withUnsafeBufferPointer { pq in
                         let (ps, pq) = (ps.baseAddress!, pq.baseAddress!)
                         let act = Int32(activation.rawValue)
-                        parallelChunks(rows, cost: rows * n * (activation == .none ? 2 : 16)) { r in
-                            for i in r { dcl_dequantize_row(c + i * n, n, rowScale[i], rowZero[i], ps, pq, bias, act) }
+                        parallelChunks(rows, cost: rows * n * (activation == .none ? 4 : 16)) { r in
+                            for i in r {
+                                dcl_dequantize_row(c + i * n, acc + i * n, terms == 2 ? acc + (rows + i) * n : nil, n,
+                                                   rowScale + 2 * i, rowZero + 2 * i, ps, pq, bias, act)
+                            }
                         }
                     }
                 }

@@ -31,6 +31,8 @@ final class CPULinear: DeviceLinear, @unchecked Sendable {
     let outFeatures: Int
     let inFeatures: Int
     let precision: Precision
+    /// int8 only: the input goes through the GEMM as two uint8 terms (`dcl_quantize_row_u8x2`).
+    let twoTermInput: Bool
     /// The packed weight (`dcl_pack_weights`), owned: freed in deinit, never written after init.
     let packed: UnsafeMutableRawPointer
     let bias: [Float]?    // [out]
@@ -39,7 +41,8 @@ final class CPULinear: DeviceLinear, @unchecked Sendable {
     let scale: [Float]
     let sum: [Int32]
 
-    init(weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int, precision: Precision = .fp32) throws {
+    init(weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int, precision: Precision = .fp32,
+         twoTermInput: Bool = false) throws {
         try requirePositive([("outFeatures", n), ("inFeatures", k)])
         guard weight.count == n * k else {
             throw BackendError.sizeMismatch("linear weight has \(weight.count) values, expected \(n)×\(k)")
@@ -50,6 +53,7 @@ final class CPULinear: DeviceLinear, @unchecked Sendable {
         outFeatures = n
         inFeatures = k
         self.precision = precision
+        self.twoTermInput = twoTermInput && precision == .int8
         self.bias = bias
         var scale: [Float] = [], sum: [Int32] = []
         packed = try weight.withUnsafeBufferPointer { w in

@@ -108,7 +108,9 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
 
     public func synchronize() throws { try queue.finish() }
 
-    public func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) throws -> any DeviceLinear {
+    /// `role` changes nothing here: OpenCL runs every layer in fp32.
+    public func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int,
+                           role: LinearRole) throws -> any DeviceLinear {
         try CLLinear(backend: self, weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures)
     }
 

@@ -10,6 +10,8 @@ import Foundation
 public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     /// The number format of the linear layers (`makeLinear`); everything else is float32.
     public let precision: Precision
+    /// Temporaries of the bf16 and int8 GEMMs, kept between calls.
+    let scratch = ScratchPool()
 
     public var name: String {
         let kernels = CPUKernelInfo.current
@@ -89,44 +91,51 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                 try matmul(&d, a, w.packed, bias, c)
             case .bf16:
                 // Activations rounded to bf16 at the GEMM's input; bias and activation fused.
-                let a16 = UnsafeMutablePointer<UInt16>.allocate(capacity: rows * k)
-                defer { a16.deallocate() }
-                parallelChunks(rows, cost: rows * k) { r in
-                    dcl_to_bf16(a + r.lowerBound * k, a16 + r.lowerBound * k, r.count * k)
+                try scratch.with(bytes: rows * k * 2) { raw in
+                    let a16 = raw.bindMemory(to: UInt16.self, capacity: rows * k)
+                    parallelChunks(rows, cost: rows * k) { r in
+                        dcl_to_bf16(a + r.lowerBound * k, a16 + r.lowerBound * k, r.count * k)
+                    }
+                    try matmul(&d, a16, w.packed, bias, c)
                 }
-                try matmul(&d, a16, w.packed, bias, c)
             case .int8:
                 // Each row quantised with its own scale and zero point; with `twoTermInput`, also
                 // what that rounding left, as a second uint8 term (rows·terms rows through one
                 // int8 GEMM). The epilogue turns the int32 sums back into floats.
                 let terms = w.twoTermInput ? 2 : 1
-                let q = UnsafeMutablePointer<UInt8>.allocate(capacity: terms * rows * k)
-                let rowScale = UnsafeMutablePointer<Float>.allocate(capacity: 2 * rows)
-                let rowZero = UnsafeMutablePointer<Int32>.allocate(capacity: 2 * rows)
-                let acc = UnsafeMutablePointer<Int32>.allocate(capacity: terms * rows * n)
-                defer { q.deallocate(); rowScale.deallocate(); rowZero.deallocate(); acc.deallocate() }
-                parallelChunks(rows, cost: rows * k * 2 * terms) { r in
-                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: terms == 2 ? k : 0)
-                    defer { scratch.deallocate() }
-                    for i in r {
-                        if terms == 2 {
-                            dcl_quantize_row_u8x2(a + i * k, k, q + i * k, q + (rows + i) * k, rowScale + 2 * i,
-                                                  rowZero + 2 * i, scratch)
-                        } else {
-                            dcl_quantize_row_u8(a + i * k, k, q + i * k, rowScale + 2 * i, rowZero + 2 * i)
+                var layout = ScratchLayout()
+                let (iq, iScale, iZero, iAcc, iResidual) = (layout.add(UInt8.self, terms * rows * k),
+                                                            layout.add(Float.self, 2 * rows),
+                                                            layout.add(Int32.self, 2 * rows),
+                                                            layout.add(Int32.self, terms * rows * n),
+                                                            layout.add(Float.self, terms == 2 ? rows * k : 0))
+                try scratch.with(bytes: layout.bytes) { raw in
+                    let q = layout.pointer(iq, in: raw, as: UInt8.self)
+                    let rowScale = layout.pointer(iScale, in: raw, as: Float.self)
+                    let rowZero = layout.pointer(iZero, in: raw, as: Int32.self)
+                    let acc = layout.pointer(iAcc, in: raw, as: Int32.self)
+                    let residual = layout.pointer(iResidual, in: raw, as: Float.self)
+                    parallelChunks(rows, cost: rows * k * 2 * terms) { r in
+                        for i in r {
+                            if terms == 2 {
+                                dcl_quantize_row_u8x2(a + i * k, k, q + i * k, q + (rows + i) * k, rowScale + 2 * i,
+                                                      rowZero + 2 * i, residual + i * k)
+                            } else {
+                                dcl_quantize_row_u8(a + i * k, k, q + i * k, rowScale + 2 * i, rowZero + 2 * i)
+                            }
                         }
                     }
-                }
-                (d.m, d.has_bias, d.act) = (terms * rows, 0, 0)
-                try matmul(&d, q, w.packed, nil, acc)
-                w.scale.withUnsafeBufferPointer { ps in
-                    w.sum.withUnsafeBufferPointer { pq in
-                        let (ps, pq) = (ps.baseAddress!, pq.baseAddress!)
-                        let act = Int32(activation.rawValue)
-                        parallelChunks(rows, cost: rows * n * (activation == .none ? 4 : 16)) { r in
-                            for i in r {
-                                dcl_dequantize_row(c + i * n, acc + i * n, terms == 2 ? acc + (rows + i) * n : nil, n,
-                                                   rowScale + 2 * i, rowZero + 2 * i, ps, pq, bias, act)
+                    (d.m, d.has_bias, d.act) = (terms * rows, 0, 0)
+                    try matmul(&d, q, w.packed, nil, acc)
+                    w.scale.withUnsafeBufferPointer { ps in
+                        w.sum.withUnsafeBufferPointer { pq in
+                            let (ps, pq) = (ps.baseAddress!, pq.baseAddress!)
+                            let act = Int32(activation.rawValue)
+                            parallelChunks(rows, cost: rows * n * (activation == .none ? 4 : 16)) { r in
+                                for i in r {
+                                    dcl_dequantize_row(c + i * n, acc + i * n, terms == 2 ? acc + (rows + i) * n : nil, n,
+                                                       rowScale + 2 * i, rowZero + 2 * i, ps, pq, bias, act)
+                                }
                             }
                         }
                     }

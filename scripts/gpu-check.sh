@@ -5,7 +5,7 @@
 # float32 (TF32 off) on the same card for the same model and GEMM shapes; prints a table.
 #
 # Prepare here: bash scripts/gpu-pack.sh, which writes .dist/distilcl.xz (swift build -c release
-# --static-swift-stdlib) and .dist/libs.tar.xz (libopenblas, libgfortran, libquadmath, the
+# --static-swift-stdlib) and .dist/libs.tar.xz (libdnnl, libgomp, libopenblas, libgfortran, libquadmath, the
 # ocl-icd loader). Then, with .dist carried: bash scripts/gpu-check.sh (outputs to $OUT or ./gpu-out).
 set -uo pipefail
 cd "$(dirname "$0")/.."

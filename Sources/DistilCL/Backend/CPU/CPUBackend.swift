@@ -87,59 +87,9 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                                 act: Int32(activation.rawValue), accumulate: 0, alpha: 1, packed_b: 1)
         try withOptionalPointer(w.bias) { bias in
             switch w.precision {
-            case .fp32:
-                try matmul(&d, a, w.packed, bias, c)
-            case .bf16:
-                // Activations rounded to bf16 at the GEMM's input; bias and activation fused.
-                try scratch.with(bytes: rows * k * 2) { raw in
-                    let a16 = raw.bindMemory(to: UInt16.self, capacity: rows * k)
-                    parallelChunks(rows, cost: rows * k) { r in
-                        dcl_to_bf16(a + r.lowerBound * k, a16 + r.lowerBound * k, r.count * k)
-                    }
-                    try matmul(&d, a16, w.packed, bias, c)
-                }
-            case .int8:
-                // Each row quantised with its own scale and zero point; with `twoTermInput`, also
-                // what that rounding left, as a second uint8 term (rows·terms rows through one
-                // int8 GEMM). The epilogue turns the int32 sums back into floats.
-                let terms = w.twoTermInput ? 2 : 1
-                var layout = ScratchLayout()
-                let (iq, iScale, iZero, iAcc, iResidual) = (layout.add(UInt8.self, terms * rows * k),
-                                                            layout.add(Float.self, 2 * rows),
-                                                            layout.add(Int32.self, 2 * rows),
-                                                            layout.add(Int32.self, terms * rows * n),
-                                                            layout.add(Float.self, terms == 2 ? rows * k : 0))
-                try scratch.with(bytes: layout.bytes) { raw in
-                    let q = layout.pointer(iq, in: raw, as: UInt8.self)
-                    let rowScale = layout.pointer(iScale, in: raw, as: Float.self)
-                    let rowZero = layout.pointer(iZero, in: raw, as: Int32.self)
-                    let acc = layout.pointer(iAcc, in: raw, as: Int32.self)
-                    let residual = layout.pointer(iResidual, in: raw, as: Float.self)
-                    parallelChunks(rows, cost: rows * k * 2 * terms) { r in
-                        for i in r {
-                            if terms == 2 {
-                                dcl_quantize_row_u8x2(a + i * k, k, q + i * k, q + (rows + i) * k, rowScale + 2 * i,
-                                                      rowZero + 2 * i, residual + i * k)
-                            } else {
-                                dcl_quantize_row_u8(a + i * k, k, q + i * k, rowScale + 2 * i, rowZero + 2 * i)
-                            }
-                        }
-                    }
-                    (d.m, d.has_bias, d.act) = (terms * rows, 0, 0)
-                    try matmul(&d, q, w.packed, nil, acc)
-                    w.scale.withUnsafeBufferPointer { ps in
-                        w.sum.withUnsafeBufferPointer { pq in
-                            let (ps, pq) = (ps.baseAddress!, pq.baseAddress!)
-                            let act = Int32(activation.rawValue)
-                            parallelChunks(rows, cost: rows * n * (activation == .none ? 4 : 16)) { r in
-                                for i in r {
-                                    dcl_dequantize_row(c + i * n, acc + i * n, terms == 2 ? acc + (rows + i) * n : nil, n,
-                                                       rowScale + 2 * i, rowZero + 2 * i, ps, pq, bias, act)
-                                }
-                            }
-                        }
-                    }
-                }
+            case .fp32: try matmul(&d, a, w.packed, bias, c)
+            case .bf16: try linearBF16(&d, a, w, bias, c)
+            case .int8: try linearInt8(&d, a, w, bias, activation, c)
             }
         }
     }
@@ -162,7 +112,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
 }
 
 /// One oneDNN matmul (see `onednn_matmul.h`); its error becomes `BackendError.kernelFailure`.
-private func matmul(_ d: inout dcl_matmul_desc, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer,
+func matmul(_ d: inout dcl_matmul_desc, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer,
                     _ bias: UnsafePointer<Float>?, _ c: UnsafeMutableRawPointer) throws {
     var message = [CChar](repeating: 0, count: 512)
     guard dcl_matmul(&d, a, b, bias, c, &message, 512) != 0 else { return }

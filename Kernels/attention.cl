@@ -2,8 +2,9 @@
 // Attention: strided batched GEMM and masked softmax.
 //
 // kernel_bmm: for every batch index (b1, b2) in [B1] × [B2], one launch for all heads:
-//   C[b1,b2][i, j] = alpha · Σ_p A[b1,b2][i, p] · B'[b1,b2][p, j]
-//   B' = Bᵀ when TRANS_B (B stored [n, k]) else B (stored [k, n]).
+//   C[b1,b2][i, j] = alpha · Σ_p A'[b1,b2][i, p] · B'[b1,b2][p, j] + beta · C[b1,b2][i, j]
+//   A' = Aᵀ when trans_a (A stored [k, m]) else A (stored [m, k]);
+//   B' = Bᵀ when trans_b (B stored [n, k]) else B (stored [k, n]); C is not read when beta = 0.
 // Each operand is addressed as  base + off + b1·s1 + b2·s2 + row·ld + col,  so heads are
 // read straight from the fused QKV activations without copies:
 //
@@ -37,7 +38,7 @@ __kernel void kernel_bmm(const int M, const int N, const int K, const int B2,
                          __global const float* restrict A, const int a_off, const int a_s1, const int a_s2, const int lda,
                          __global const float* restrict B, const int b_off, const int b_s1, const int b_s2, const int ldb,
                          __global float* restrict C, const int c_off, const int c_s1, const int c_s2, const int ldc,
-                         const int trans_b, const float alpha)
+                         const int trans_a, const int trans_b, const float alpha, const float beta)
 {
     const int j0 = get_global_id(0) * BN;
     const int i0 = get_global_id(1) * BM;
@@ -59,7 +60,7 @@ __kernel void kernel_bmm(const int M, const int N, const int K, const int B2,
 
     for (int p = 0; p < K; p++) {
         float av[BM], bv[BN];
-        for (int r = 0; r < BM; r++) av[r] = a[(size_t)ri[r] * lda + p];
+        for (int r = 0; r < BM; r++) av[r] = trans_a ? a[(size_t)p * lda + ri[r]] : a[(size_t)ri[r] * lda + p];
         for (int s = 0; s < BN; s++)
             bv[s] = trans_b ? b[(size_t)cj[s] * ldb + p] : b[(size_t)p * ldb + cj[s]];
         for (int r = 0; r < BM; r++)
@@ -67,8 +68,11 @@ __kernel void kernel_bmm(const int M, const int N, const int K, const int B2,
     }
     for (int r = 0; r < BM; r++) {
         if (i0 + r >= M) break;
-        for (int s = 0; s < BN; s++)
-            if (j0 + s < N) c[(size_t)(i0 + r) * ldc + j0 + s] = alpha * acc[r][s];
+        for (int s = 0; s < BN; s++) {
+            if (j0 + s >= N) break;
+            __global float* out = c + (size_t)(i0 + r) * ldc + j0 + s;
+            *out = beta == 0.0f ? alpha * acc[r][s] : fma(beta, *out, alpha * acc[r][s]);
+        }
     }
 }
 

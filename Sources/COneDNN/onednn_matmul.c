@@ -35,7 +35,7 @@ static int cached;
 static int same(const dcl_matmul_desc *x, const dcl_matmul_desc *y) {
     return x->m == y->m && x->n == y->n && x->k == y->k && x->lda == y->lda && x->ldb == y->ldb &&
            x->ldc == y->ldc && x->trans_a == y->trans_a && x->trans_b == y->trans_b && x->type == y->type &&
-           x->has_bias == y->has_bias && x->act == y->act && x->accumulate == y->accumulate &&
+           x->has_bias == y->has_bias && x->act == y->act && x->beta == y->beta &&
            x->alpha == y->alpha && x->packed_b == y->packed_b;
 }
 
@@ -59,8 +59,8 @@ static int check_desc(const dcl_matmul_desc *d, char *err, long errlen) {
     else if (d->type < DCL_MM_F32 || d->type > DCL_MM_U8S8) why = "unknown operand type";
     else if (d->act < ACT_NONE || d->act > ACT_TANH) why = "unknown activation";
     else if (d->alpha != 1.0f && d->has_bias) why = "alpha cannot be combined with a bias";
-    else if (d->type == DCL_MM_U8S8 && (d->has_bias || d->act || d->alpha != 1.0f || d->accumulate))
-        why = "uint8 x int8 takes no bias, activation, alpha or accumulation";
+    else if (d->type == DCL_MM_U8S8 && (d->has_bias || d->act || d->alpha != 1.0f || d->beta != 0.0f))
+        why = "uint8 x int8 takes no bias, activation, alpha or beta";
     else if (d->packed_b && d->trans_a) why = "packed weights take a plain A";
     if (!why) return 0;
     snprintf(err, (size_t)errlen, "matmul %ldx%ldx%ld: %s", d->m, d->n, d->k, why);
@@ -126,7 +126,7 @@ static int create(const dcl_matmul_desc *d, entry *e, char *err, long errlen) {
     CHECK(dnnl_matmul_desc_init(&md, &e->a, &e->b, d->has_bias ? &e->bias : NULL, &e->c), "matmul descriptor");
     CHECK(dnnl_primitive_attr_create(&attr), "attribute creation");
     CHECK(dnnl_post_ops_create(&ops), "post-op creation");
-    if (d->accumulate) CHECK(dnnl_post_ops_append_sum(ops, 1.0f), "sum post-op");
+    if (d->beta != 0.0f) CHECK(dnnl_post_ops_append_sum(ops, d->beta), "sum post-op");
     dnnl_alg_kind_t alg = dnnl_alg_kind_undef;
     float alpha = 0.0f;
     switch (d->act) {

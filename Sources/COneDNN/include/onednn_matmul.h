@@ -8,11 +8,11 @@
 /// int32 C (the caller scales it back).
 enum { DCL_MM_F32 = 0, DCL_MM_BF16 = 1, DCL_MM_U8S8 = 2 };
 
-/// Row-major C[m, n] = act(alpha · op(A)·op(B) + bias + (accumulate ? C : 0)).
+/// Row-major C[m, n] = act(alpha · op(A)·op(B) + bias + beta · C); with beta = 0, C is not read.
 /// op(A) is A `[m, k]` (lda ≥ k), or with trans_a A stored `[k, m]` (lda ≥ m).
 /// op(B) is B `[k, n]` (ldb ≥ n), or with trans_b B stored `[n, k]` (ldb ≥ k), the Hugging Face
 /// weight layout. bias `[n]` float32 (or NULL). act: DCL_ACT_* of cpu_kernels.h, applied last.
-/// alpha ≠ 1 cannot be combined with a bias; U8S8 takes neither bias nor act nor alpha.
+/// alpha ≠ 1 cannot be combined with a bias; U8S8 takes neither bias nor act nor alpha nor beta.
 /// packed_b: B is the output of dcl_pack_weights for (n, k, type) instead of a plain matrix
 /// (trans_b and ldb are then ignored).
 typedef struct {
@@ -22,7 +22,7 @@ typedef struct {
     int type;
     int has_bias;
     int act;
-    int accumulate;
+    float beta;
     float alpha;
     int packed_b;
 } dcl_matmul_desc;

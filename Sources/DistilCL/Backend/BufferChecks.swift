@@ -25,9 +25,10 @@ func extent(_ v: MatrixView, rows: Int, cols: Int, batch: (Int, Int)) -> Int {
 
 /// Checks a `batchedMatmul` call's views against their buffers.
 func checkBatchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
-                        transposeB: Bool, batch: (Int, Int)) throws {
+                        transposeA: Bool, transposeB: Bool, batch: (Int, Int)) throws {
     try requirePositive([("m", m), ("n", n), ("k", k), ("batch.0", batch.0), ("batch.1", batch.1)])
-    try requireBuffer(a.buffer, extent(a, rows: m, cols: k, batch: batch), .float32, "batchedMatmul A")
+    try requireBuffer(a.buffer, transposeA ? extent(a, rows: k, cols: m, batch: batch)
+                                           : extent(a, rows: m, cols: k, batch: batch), .float32, "batchedMatmul A")
     try requireBuffer(b.buffer, transposeB ? extent(b, rows: n, cols: k, batch: batch)
                                            : extent(b, rows: k, cols: n, batch: batch), .float32, "batchedMatmul B")
     try requireBuffer(c.buffer, extent(c, rows: m, cols: n, batch: batch), .float32, "batchedMatmul C")

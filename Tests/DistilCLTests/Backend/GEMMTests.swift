@@ -38,6 +38,58 @@ struct GEMMTests {
         }
     }
 
+    /// C = alpha·op(A)·op(B) + beta·C over a (2, 3) batch with offsets, every transpose pair and
+    /// beta 0 (C poisoned with NaN: not read), 1 (accumulate) and 0.5: the GEMM a backward pass
+    /// runs (dX = dY·W, dW += dYᵀ·X). Tolerance as for linear, plus float32 rounding of beta·C.
+    @Test("batched GEMM with transposed operands and accumulation", arguments: BackendCase.all)
+    func batchedTransposesAndBeta(_ bc: BackendCase) throws {
+        var rng = SeededRandom(seed: 17)
+        let b = bc.backend
+        for (m, n, k) in [(1, 1, 1), (7, 13, 5), (13, 33, 129), (33, 7, 64)] {
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    for beta: Float in [0, 1, 0.5] {
+                        let (aRows, aCols) = transposeA ? (k, m) : (m, k)
+                        let (bRows, bCols) = transposeB ? (n, k) : (k, n)
+                        // Each operand padded (ld > cols) and offset inside its buffer.
+                        let (lda, ldb, ldc) = (aCols + 3, bCols + 1, n + 2)
+                        let (sa, sb, sc) = (aRows * lda + 5, bRows * ldb + 2, m * ldc + 7)
+                        let (offA, offB, offC) = (4, 3, 6)
+                        let a = rng.floats(offA + 6 * sa), bv = rng.floats(offB + 6 * sb)
+                        let c0: [Float] = beta == 0 ? [Float](repeating: .nan, count: offC + 6 * sc) : rng.floats(offC + 6 * sc)
+                        let alpha: Float = 0.75
+                        let cBuffer = try b.buffer(c0)
+                        try b.batchedMatmul(a: MatrixView(try b.buffer(a), offset: offA, stride1: 3 * sa, stride2: sa, ld: lda),
+                                            b: MatrixView(try b.buffer(bv), offset: offB, stride1: 3 * sb, stride2: sb, ld: ldb),
+                                            c: MatrixView(cBuffer, offset: offC, stride1: 3 * sc, stride2: sc, ld: ldc),
+                                            m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                                            alpha: alpha, beta: beta, batch: (2, 3))
+                        let got = try b.download(cBuffer)
+                        var want = c0.map(Double.init)
+                        for e in 0..<6 {
+                            for i in 0..<m {
+                                for j in 0..<n {
+                                    var acc = 0.0
+                                    for p in 0..<k {
+                                        let av = transposeA ? a[offA + e * sa + p * lda + i] : a[offA + e * sa + i * lda + p]
+                                        let bw = transposeB ? bv[offB + e * sb + j * ldb + p] : bv[offB + e * sb + p * ldb + j]
+                                        acc += Double(av) * Double(bw)
+                                    }
+                                    let at = offC + e * sc + i * ldc + j
+                                    want[at] = Double(alpha) * acc + (beta == 0 ? 0 : Double(beta) * Double(c0[at]))
+                                }
+                            }
+                        }
+                        // Only C's own elements are compared; the padding must stay as it was
+                        // (NaN stays NaN in `expectClose`).
+                        expectClose(got, want, atol: 1e-7 * Double(k) + 1e-6, rtol: 1e-5,
+                                    "\(bc.name) bmm M\(m) N\(n) K\(k) tA \(transposeA) tB \(transposeB) beta \(beta)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("tiled GEMM built without the slab prefetch", arguments: BackendCase.noPrefetch)
     func linearWithoutPrefetch(_ bc: BackendCase) throws { try linear(bc) }
 

@@ -84,7 +84,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         let (a, c) = (cpu(x).floats, cpu(out).floats)
         var d = dcl_matmul_desc(m: rows, n: n, k: k, lda: k, ldb: k, ldc: n, trans_a: 0, trans_b: 1,
                                 type: w.precision.matmulType, has_bias: w.bias == nil ? 0 : 1,
-                                act: Int32(activation.rawValue), accumulate: 0, alpha: 1, packed_b: 1)
+                                act: Int32(activation.rawValue), beta: 0, alpha: 1, packed_b: 1)
         try withOptionalPointer(w.bias) { bias in
             switch w.precision {
             case .fp32: try matmul(&d, a, w.packed, bias, c)
@@ -95,12 +95,13 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     }
 
     public func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
-                              transposeB: Bool, alpha: Float, batch: (Int, Int)) throws {
-        try checkBatchedMatmul(a: a, b: b, c: c, m: m, n: n, k: k, transposeB: transposeB, batch: batch)
+                              transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float, batch: (Int, Int)) throws {
+        try checkBatchedMatmul(a: a, b: b, c: c, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                               batch: batch)
         let (pa, pb, pc) = (cpu(a.buffer).floats, cpu(b.buffer).floats, cpu(c.buffer).floats)
-        var d = dcl_matmul_desc(m: m, n: n, k: k, lda: a.ld, ldb: b.ld, ldc: c.ld, trans_a: 0,
+        var d = dcl_matmul_desc(m: m, n: n, k: k, lda: a.ld, ldb: b.ld, ldc: c.ld, trans_a: transposeA ? 1 : 0,
                                 trans_b: transposeB ? 1 : 0, type: Int32(DCL_MM_F32), has_bias: 0, act: 0,
-                                accumulate: 0, alpha: alpha, packed_b: 0)
+                                beta: beta, alpha: alpha, packed_b: 0)
         for b1 in 0..<batch.0 {
             for b2 in 0..<batch.1 {
                 try matmul(&d, pa + a.offset + b1 * a.stride1 + b2 * a.stride2,

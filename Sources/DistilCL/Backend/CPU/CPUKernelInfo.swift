@@ -70,7 +70,7 @@ public struct CPUKernelInfo: Sendable {
     public func matmulImplementation(_ precision: Precision) -> String? {
         guard (try? require(precision)) != nil else { return nil }
         var d = dcl_matmul_desc(m: 128, n: 768, k: 768, lda: 768, ldb: 768, ldc: 768, trans_a: 0, trans_b: 1,
-                                type: precision.matmulType, has_bias: 0, act: 0, accumulate: 0, alpha: 1, packed_b: 1)
+                                type: precision.matmulType, has_bias: 0, act: 0, beta: 0, alpha: 1, packed_b: 1)
         var text = [CChar](repeating: 0, count: 256)
         guard dcl_matmul_impl(&d, &text, 256) == 0 else { return nil }
         return String(cString: text)

@@ -63,15 +63,16 @@ extension OpenCLBackend {
     }
 
     public func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
-                              transposeB: Bool, alpha: Float, batch: (Int, Int)) throws {
-        try checkBatchedMatmul(a: a, b: b, c: c, m: m, n: n, k: k, transposeB: transposeB, batch: batch)
+                              transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float, batch: (Int, Int)) throws {
+        try checkBatchedMatmul(a: a, b: b, c: c, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
+                               batch: batch)
         let t = tuning.bmmTile
         try launch("kernel_bmm", [
             .i(m), .i(n), .i(k), .i(batch.1),
             .b(a.buffer), .i(a.offset), .i(a.stride1), .i(a.stride2), .i(a.ld),
             .b(b.buffer), .i(b.offset), .i(b.stride1), .i(b.stride2), .i(b.ld),
             .b(c.buffer), .i(c.offset), .i(c.stride1), .i(c.stride2), .i(c.ld),
-            .i(transposeB ? 1 : 0), .f(alpha),
+            .i(transposeA ? 1 : 0), .i(transposeB ? 1 : 0), .f(alpha), .f(beta),
         ], global: [(n + t.n - 1) / t.n, (m + t.m - 1) / t.m, batch.0 * batch.1])
     }
 

@@ -3,7 +3,8 @@
 int8, in one run: all-MiniLM-L6-v2 embeddings (mean pooling, L2-normalised, max length 128) of
 the 5,303 odd-id movie-review snippets in length-sorted batches of 32, with the same thread count.
 
-For each engine: sequences/s (tokenization included, model loading not), the lowest and mean
+For each engine: sequences/s (tokenization included, model loading not; the median of --repeats
+passes over the whole set), the lowest
 cosine of its embeddings to PyTorch's fp32 ones and to DistilCL's fp32 ones, and zero-shot
 sentiment accuracy (POSITIVE when a snippet's embedding is closer to "This movie is great." than
 to "This movie is terrible."; ids <= 5331 are positive).
@@ -14,7 +15,7 @@ weights, uint8 activations quantised per tensor at run time), as users run it.
 Usage (the venv of README "Comparing with PyTorch and ONNX Runtime"):
   swift build -c release && bench-venv/bin/python benchmarks/precision.py [--threads 2]
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,20 +54,25 @@ def pooled(hidden, mask):
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
-def run_peer(run, tokenizer, texts, max_len):
-    """Embeddings of texts by `run(encoding) -> last hidden state`, and the seconds it took."""
+def run_peer(run, tokenizer, texts, max_len, repeats=1):
+    """Embeddings of texts by `run(encoding) -> last hidden state`, and the median seconds of
+    `repeats` passes."""
     import numpy as np
     out = np.zeros((len(texts), 384), dtype=np.float32)
-    t0 = time.perf_counter()
-    for idx, enc in sorted_batches(tokenizer, texts, 32, max_len):
-        out[idx] = pooled(run(enc), enc["attention_mask"])
-    return out, time.perf_counter() - t0
+    seconds = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for idx, enc in sorted_batches(tokenizer, texts, 32, max_len):
+            out[idx] = pooled(run(enc), enc["attention_mask"])
+        seconds.append(time.perf_counter() - t0)
+    return out, statistics.median(seconds)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=3, help="timed passes per engine (the median is reported)")
     ap.add_argument("--distilcl", default=str(ROOT / ".build/release/distilcl"))
     ap.add_argument("--model", default=str(ROOT / "models/all-MiniLM-L6-v2"))
     ap.add_argument("--skip", default="", help="comma list to skip: torch,ort,ort-int8,fp32,bf16,int8")
@@ -88,7 +94,8 @@ def main():
         anchors_ref, _ = run_peer(torch_run, tokenizer, ANCHORS, args.max_length)
         if "torch" not in skip:
             run_peer(torch_run, tokenizer, texts[:64], args.max_length)   # warm-up
-            emb["PyTorch fp32"], secs["PyTorch fp32"] = run_peer(torch_run, tokenizer, texts, args.max_length)
+            emb["PyTorch fp32"], secs["PyTorch fp32"] = run_peer(torch_run, tokenizer, texts, args.max_length,
+                                                                 args.repeats)
             emb["PyTorch fp32", "anchors"] = anchors_ref
 
     work = Path(tempfile.mkdtemp(prefix="distilcl-precision-"))
@@ -121,7 +128,7 @@ def main():
             sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
             run = lambda e, s=sess: s.run(None, {k: v.astype(np.int64) for k, v in e.items()})[0]
             run_peer(run, tokenizer, texts[:64], args.max_length)   # warm-up
-            emb[name], secs[name] = run_peer(run, tokenizer, texts, args.max_length)
+            emb[name], secs[name] = run_peer(run, tokenizer, texts, args.max_length, args.repeats)
             emb[name, "anchors"], _ = run_peer(run, tokenizer, ANCHORS, args.max_length)
             log(f"{name} {ort.__version__}: {len(texts) / secs[name]:.1f} seq/s")
 
@@ -145,12 +152,16 @@ def main():
             continue
         rows = np.array([json.loads(l)["embedding"] for l in out.read_text().splitlines()], dtype=np.float32)
         emb[name, "anchors"], emb[name] = rows[:2], rows[2:]
-        r = subprocess.run([args.distilcl, "bench", "model", "--model", args.model, "--device", "cpu", "--precision", p,
-                            "--no-cpu", "--json", "--input", str(only_texts), "--max-length", str(args.max_length),
-                            "--batch-size", "32"], capture_output=True, text=True, env=env)
-        if r.returncode != 0:
-            sys.exit(f"distilcl bench model --precision {p} failed: {r.stderr}")
-        secs[name] = json.loads(r.stdout)["results"][0]["seconds"]
+        seconds = []
+        for _ in range(args.repeats):
+            r = subprocess.run([args.distilcl, "bench", "model", "--model", args.model, "--device", "cpu",
+                                "--precision", p, "--no-cpu", "--json", "--input", str(only_texts),
+                                "--max-length", str(args.max_length), "--batch-size", "32"],
+                               capture_output=True, text=True, env=env)
+            if r.returncode != 0:
+                sys.exit(f"distilcl bench model --precision {p} failed: {r.stderr}")
+            seconds.append(json.loads(r.stdout)["results"][0]["seconds"])
+        secs[name] = statistics.median(seconds)
         log(f"{name}: {len(texts) / secs[name]:.1f} seq/s")
 
     def cos(a, b):
@@ -160,7 +171,7 @@ def main():
     ref_torch, ref_dcl = emb.get("PyTorch fp32"), emb.get("DistilCL fp32")
     log("")
     log(f"CPU: {cpu.get('model', '?')} [{' '.join(cpu.get('flags', []))}]; DistilCL: {cpu.get('library', '?')}, "
-        f"ISA {cpu.get('isa', '?')}; {args.threads} threads; {time.strftime('%Y-%m-%d')}")
+        f"ISA {cpu.get('isa', '?')}; {args.threads} threads; median of {args.repeats} passes; {time.strftime('%Y-%m-%d')}")
     log("| engine | seq/s | vs PyTorch | vs ORT int8 | min cos vs PyTorch fp32 | min cos vs DistilCL fp32 | zero-shot accuracy |")
     log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     base_t, base_q = secs.get("PyTorch fp32"), secs.get("ONNX Runtime int8 (quantize_dynamic)")

@@ -32,7 +32,7 @@ struct GEMMTests {
                 let out = try poisoned(bc.backend, m * n)
                 try bc.backend.linear(x, layer, rows: m, activation: act, out: out)
                 let got = try bc.backend.download(out)
-                expectClose(got, want, atol: 1e-7 * Double(k) + 1e-6, rtol: 1e-5,
+                expectClose(got, want, atol: Precision.fp32.linearTolerance(k: k, sigmas: 5), rtol: 1e-5,
                             "\(bc.name) linear M\(m) N\(n) K\(k) \(act)")
             }
         }
@@ -82,7 +82,7 @@ struct GEMMTests {
                         }
                         // Only C's own elements are compared; the padding must stay as it was
                         // (NaN stays NaN in `expectClose`).
-                        expectClose(got, want, atol: 1e-7 * Double(k) + 1e-6, rtol: 1e-5,
+                        expectClose(got, want, atol: Precision.fp32.linearTolerance(k: k, sigmas: 5), rtol: 1e-5,
                                     "\(bc.name) bmm M\(m) N\(n) K\(k) tA \(transposeA) tB \(transposeB) beta \(beta)")
                     }
                 }

@@ -8,6 +8,12 @@
 #                                     sdist, additional_resources/hutto_ICWSM_2014.tar.gz (names kept)
 #   data/movie-reviews.txt            the movie-review texts only, one per line (LF), in file order
 #   data/movie-reviews.labels         1 when the snippet id is <= 5331 (positive half), else 0; one per line
+#   data/movie-{train,test,dev,fit}.jsonl
+#                                     the movie reviews as JSON Lines for `distilcl train`, in file order:
+#                                     {"text": "...", "label": "positive"|"negative"} (label as in
+#                                     movie-reviews.labels). test: odd ids; train: even ids; train is split
+#                                     further into dev (id % 10 == 0) and fit (the other even ids), so that
+#                                     recipes are chosen on dev without touching test
 #
 # Idempotent: downloads are kept in models/.downloads and reused; every download and every output is
 # checked against a pinned sha256 on every run, and a step whose outputs already verify is skipped.
@@ -184,5 +190,69 @@ for out in movie-reviews.txt movie-reviews.labels; do
 done
 positives="$(grep -c '^1$' "$DATA_DIR/movie-reviews.labels" || true)"
 say "  labels    $positives positive, $((MOVIE_COUNT - positives)) negative"
+
+# MARK: - Movie-review JSON Lines splits
+
+# The same file, as {"text": …, "label": …} lines. JSON escaping: backslash, quote and the control
+# characters U+0001–U+001F (\t, \n, \r, \b, \f, else \u00XX); every other byte passes through, so
+# UTF-8 stays UTF-8. Ids must run 1, 2, … in file order, which fixes every split's size.
+say "movie-review JSON Lines -> $DATA_DIR/movie-{train,test,dev,fit}.jsonl"
+LC_ALL=C awk -F'\t' -v dir="$WORK" -v last_positive="$MOVIE_POSITIVE_LAST_ID" '
+    BEGIN {
+        for (i = 1; i < 32; i++) esc[sprintf("%c", i)] = sprintf("\\u%04x", i)
+        esc["\t"] = "\\t"; esc["\n"] = "\\n"; esc["\r"] = "\\r"; esc["\b"] = "\\b"; esc["\f"] = "\\f"
+        esc["\\"] = "\\\\"; esc["\""] = "\\\""
+    }
+    function json_string(s,    out, i, c) {
+        if (s !~ /[\\"\001-\037]/) return "\"" s "\""
+        out = ""
+        for (i = 1; i <= length(s); i++) { c = substr(s, i, 1); out = out ((c in esc) ? esc[c] : c) }
+        return "\"" out "\""
+    }
+    {
+        sub(/\r$/, "")
+        if (NF < 3 || $1 !~ /^[0-9]+$/) { printf "line %d: expected id<TAB>rating<TAB>text\n", NR > "/dev/stderr"; exit 1 }
+        if ($1 + 0 != NR) { printf "line %d: id %s, expected %d (ids must run 1, 2, ...)\n", NR, $1, NR > "/dev/stderr"; exit 1 }
+        text = $0
+        sub(/^[^\t]*\t[^\t]*\t/, "", text)
+        line = "{\"text\": " json_string(text) ", \"label\": \"" (($1 + 0) <= last_positive ? "positive" : "negative") "\"}"
+        if ($1 % 2 == 1) { print line > (dir "/movie-test.jsonl"); next }
+        print line > (dir "/movie-train.jsonl")
+        print line > (dir "/movie-" ($1 % 10 == 0 ? "dev" : "fit") ".jsonl")
+    }' "$DATA_DIR/$MOVIE_FILE" || die "could not parse $DATA_DIR/$MOVIE_FILE"
+# The split sizes that ids 1...MOVIE_COUNT give; then every line must parse as the object above.
+for entry in "train $((MOVIE_COUNT / 2))" "test $(((MOVIE_COUNT + 1) / 2))" "dev $((MOVIE_COUNT / 10))" \
+    "fit $((MOVIE_COUNT / 2 - MOVIE_COUNT / 10))"; do
+    read -r split expected <<<"$entry"
+    lines="$(wc -l <"$WORK/movie-$split.jsonl")"
+    [[ "$lines" -eq $expected ]] || die "movie-$split.jsonl: $lines lines, expected $expected"
+done
+"$PYTHON" - "$WORK" <<'PY' || die "the JSON Lines files do not check out"
+import json, sys
+rows = {}
+for split in ("train", "test", "dev", "fit"):
+    with open(f"{sys.argv[1]}/movie-{split}.jsonl", encoding="utf-8") as f:
+        rows[split] = [json.loads(line) for line in f]
+    assert all(set(r) == {"text", "label"} and isinstance(r["text"], str) and r["text"]
+               and r["label"] in ("positive", "negative") for r in rows[split]), split
+assert sorted(map(json.dumps, rows["train"])) == sorted(map(json.dumps, rows["dev"] + rows["fit"]))
+with open("data/movie-reviews.txt", encoding="utf-8") as f:
+    texts = f.read().split("\n")[:-1]
+with open("data/movie-reviews.labels", encoding="utf-8") as f:
+    labels = [("negative", "positive")[int(x)] for x in f.read().split()]
+for split, start in (("train", 1), ("test", 0)):
+    assert [r["text"] for r in rows[split]] == texts[start::2], split
+    assert [r["label"] for r in rows[split]] == labels[start::2], split
+PY
+for split in train test dev fit; do
+    out="movie-$split.jsonl"
+    lines="$(wc -l <"$WORK/$out")"
+    if cmp -s "$WORK/$out" "$DATA_DIR/$out"; then
+        say "  up to date $DATA_DIR/$out ($lines lines)"
+    else
+        mv -f "$WORK/$out" "$DATA_DIR/$out"
+        say "  wrote     $DATA_DIR/$out ($lines lines)"
+    fi
+done
 
 say "done in $((SECONDS - START)) s"

@@ -36,10 +36,15 @@ public enum LinearRole: Sendable {
 }
 
 /// A linear layer's weight `[out, in]` (Hugging Face layout) and bias `[out]`, uploaded once.
-/// The backend keeps it in whatever layout its GEMM wants.
+/// The backend keeps the plain float32 weight, which training updates in place, and beside it
+/// whatever layout its GEMM reads fastest (rebuilt by `TrainingBackend.refresh`).
 public protocol DeviceLinear: AnyObject, Sendable {
     var outFeatures: Int { get }
     var inFeatures: Int { get }
+    /// The weight, float32 `[out, in]` row-major.
+    var weight: any DeviceBuffer { get }
+    /// The bias, float32 `[out]`, or nil for a layer without one.
+    var bias: (any DeviceBuffer)? { get }
 }
 
 /// A batch of equally shaped matrices inside one buffer: element `(b1, b2, row, col)` is at

@@ -83,14 +83,13 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         let (n, k) = (w.outFeatures, w.inFeatures)
         let (a, c) = (cpu(x).floats, cpu(out).floats)
         var d = dcl_matmul_desc(m: rows, n: n, k: k, lda: k, ldb: k, ldc: n, trans_a: 0, trans_b: 1,
-                                type: w.precision.matmulType, has_bias: w.bias == nil ? 0 : 1,
+                                type: w.precision.matmulType, has_bias: w.plainBias == nil ? 0 : 1,
                                 act: Int32(activation.rawValue), beta: 0, alpha: 1, packed_b: 1)
-        try withOptionalPointer(w.bias) { bias in
-            switch w.precision {
-            case .fp32: try matmul(&d, a, w.packed, bias, c)
-            case .bf16: try linearBF16(&d, a, w, bias, c)
-            case .int8: try linearInt8(&d, a, w, bias, activation, c)
-            }
+        let bias = w.plainBias.map { UnsafePointer($0.floats) }
+        switch w.precision {
+        case .fp32: try matmul(&d, a, w.packed, bias, c)
+        case .bf16: try linearBF16(&d, a, w, bias, c)
+        case .int8: try linearInt8(&d, a, w, bias, activation, c)
         }
     }
 
@@ -118,10 +117,4 @@ func matmul(_ d: inout dcl_matmul_desc, _ a: UnsafeRawPointer, _ b: UnsafeRawPoi
     var message = [CChar](repeating: 0, count: 512)
     guard dcl_matmul(&d, a, b, bias, c, &message, 512) != 0 else { return }
     throw BackendError.kernelFailure(String(cString: message))
-}
-
-/// `body` with a pointer to `values`' storage, or nil.
-private func withOptionalPointer<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
-    guard let values else { return try body(nil) }
-    return try values.withUnsafeBufferPointer { try body($0.baseAddress) }
 }

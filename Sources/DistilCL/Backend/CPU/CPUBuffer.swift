@@ -24,22 +24,26 @@ final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
     deinit { raw.deallocate() }
 }
 
-/// A linear layer on the CPU path: the weight `[out, in]` converted to the backend's precision
-/// and reordered once, at load, into the blocked layout oneDNN's matmul reads fastest (so no
-/// call copies it again); the bias stays float32.
+/// A linear layer on the CPU path: the plain float32 weight `[out, in]` and bias `[out]`
+/// (what training updates), and the weight converted to the backend's precision and reordered
+/// into the blocked layout oneDNN's matmul reads fastest (so no call copies it again), built at
+/// load and again by `refresh`.
 final class CPULinear: DeviceLinear, @unchecked Sendable {
     let outFeatures: Int
     let inFeatures: Int
     let precision: Precision
     /// int8 only: the input goes through the GEMM as two uint8 terms (`dcl_quantize_row_u8x2`).
     let twoTermInput: Bool
-    /// The packed weight (`dcl_pack_weights`), owned: freed in deinit, never written after init.
-    let packed: UnsafeMutableRawPointer
-    let bias: [Float]?    // [out]
+    let plainWeight: CPUBuffer      // [out, in]
+    let plainBias: CPUBuffer?       // [out]
+    var weight: any DeviceBuffer { plainWeight }
+    var bias: (any DeviceBuffer)? { plainBias }
+    /// The packed weight (`dcl_pack_weights`), owned: freed in deinit and when `pack` replaces it.
+    private(set) var packed: UnsafeMutableRawPointer
     /// int8 only: `scale[out]` per output channel (w ≈ scale·q) and `sum[out]` = Σ q per row,
     /// with which the epilogue subtracts the activations' zero point.
-    let scale: [Float]
-    let sum: [Int32]
+    private(set) var scale: [Float] = []
+    private(set) var sum: [Int32] = []
 
     init(weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int, precision: Precision = .fp32,
          twoTermInput: Bool = false) throws {
@@ -54,28 +58,45 @@ final class CPULinear: DeviceLinear, @unchecked Sendable {
         inFeatures = k
         self.precision = precision
         self.twoTermInput = twoTermInput && precision == .int8
-        self.bias = bias
-        var scale: [Float] = [], sum: [Int32] = []
-        packed = try weight.withUnsafeBufferPointer { w in
-            let w = w.baseAddress!
-            switch precision {
-            case .fp32:
-                return try packWeights(precision, n, k, w)
-            case .bf16:
-                let plain = UnsafeMutablePointer<UInt16>.allocate(capacity: n * k)
-                defer { plain.deallocate() }
-                dcl_to_bf16(w, plain, n * k)
-                return try packWeights(precision, n, k, plain)
-            case .int8:
-                let plain = UnsafeMutablePointer<Int8>.allocate(capacity: n * k)
-                defer { plain.deallocate() }
-                scale = [Float](repeating: 1, count: n)
-                sum = (0..<n).map { r in dcl_quantize_weight_row(w + r * k, k, plain + r * k, &scale[r]) }
-                return try packWeights(precision, n, k, plain)
-            }
+        let plain = CPUBuffer(count: n * k, type: .float32)
+        weight.withUnsafeBufferPointer { plain.floats.update(from: $0.baseAddress!, count: n * k) }
+        plainWeight = plain
+        plainBias = bias.map { b in
+            let buffer = CPUBuffer(count: n, type: .float32)
+            b.withUnsafeBufferPointer { buffer.floats.update(from: $0.baseAddress!, count: n) }
+            return buffer
         }
+        var (scale, sum) = ([Float](), [Int32]())
+        packed = try Self.pack(plain.floats, n, k, precision, &scale, &sum)
         self.scale = scale
         self.sum = sum
+    }
+
+    /// Rebuilds the packed weight from `plainWeight` (after an optimiser step).
+    func repack() throws {
+        let fresh = try Self.pack(plainWeight.floats, outFeatures, inFeatures, precision, &scale, &sum)
+        free(packed)
+        packed = fresh
+    }
+
+    private static func pack(_ w: UnsafePointer<Float>, _ n: Int, _ k: Int, _ precision: Precision,
+                             _ scale: inout [Float], _ sum: inout [Int32]) throws -> UnsafeMutableRawPointer {
+        switch precision {
+        case .fp32:
+            return try packWeights(precision, n, k, w)
+        case .bf16:
+            let plain = UnsafeMutablePointer<UInt16>.allocate(capacity: n * k)
+            defer { plain.deallocate() }
+            dcl_to_bf16(w, plain, n * k)
+            return try packWeights(precision, n, k, plain)
+        case .int8:
+            let plain = UnsafeMutablePointer<Int8>.allocate(capacity: n * k)
+            defer { plain.deallocate() }
+            var s = [Float](repeating: 1, count: n)
+            sum = (0..<n).map { r in dcl_quantize_weight_row(w + r * k, k, plain + r * k, &s[r]) }
+            scale = s
+            return try packWeights(precision, n, k, plain)
+        }
     }
 
     deinit { free(packed) }

@@ -1,12 +1,15 @@
 import Foundation
 
-/// A linear layer on the device: the weight repacked once into `[⌈N/PN⌉][K][PN]` panels
-/// (zero-padded) and the bias padded to whole panels, both `kernel_gemm_*` layout.
+/// A linear layer on the device: the plain weight `[N, K]` and bias `[N]` (what training
+/// updates), and beside them the layout `kernel_gemm_*` reads: the weight in `[⌈N/PN⌉][K][PN]`
+/// panels (zero-padded) and the bias padded to whole panels, rebuilt on the device by `refresh`.
 final class CLLinear: DeviceLinear, @unchecked Sendable {
     let outFeatures: Int
     let inFeatures: Int
+    let weight: any DeviceBuffer
+    let bias: (any DeviceBuffer)?
     let packed: any DeviceBuffer
-    let bias: any DeviceBuffer
+    let paddedBias: any DeviceBuffer
 
     init(backend: OpenCLBackend, weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int) throws {
         try requirePositive([("outFeatures", n), ("inFeatures", k)])
@@ -33,7 +36,9 @@ final class CLLinear: DeviceLinear, @unchecked Sendable {
         outFeatures = n
         inFeatures = k
         packed = try backend.buffer(packedValues)
-        self.bias = try backend.buffer(paddedBias)
+        self.paddedBias = try backend.buffer(paddedBias)
+        self.weight = try backend.buffer(weight)
+        self.bias = try bias.map { try backend.buffer($0) }
     }
 }
 
@@ -45,7 +50,7 @@ extension OpenCLBackend {
         guard let w = weights as? CLLinear else { preconditionFailure("foreign DeviceLinear") }
         let (n, k) = (w.outFeatures, w.inFeatures)
         try checkLinear(x, w, rows: rows, out: out)
-        let args: [Arg] = [.i(rows), .i(n), .i(k), .b(x), .i(k), .b(w.packed), .b(w.bias), .b(out), .i(n),
+        let args: [Arg] = [.i(rows), .i(n), .i(k), .b(x), .i(k), .b(w.packed), .b(w.paddedBias), .b(out), .i(n),
                            .i(Int(activation.rawValue))]
         switch tuning.gemm {
         case .panel:

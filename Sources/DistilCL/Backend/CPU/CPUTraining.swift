@@ -1,0 +1,253 @@
+import CCPUKernels
+import COneDNN
+import Foundation
+
+/// The CPU path's training operations (`TrainingBackend`): oneDNN GEMMs for the linear
+/// backward, the C loops of `cpu_training.h` for the rest, split over the cores where the
+/// split cannot change a sum's order.
+extension CPUBackend: TrainingBackend {
+    // MARK: - Memory
+
+    public func fill(_ buffer: any DeviceBuffer, value: Float, count: Int) throws {
+        try requireBuffer(buffer, count, buffer.elementType, "fill target")
+        let b = cpu(buffer)
+        if buffer.elementType == .int32 {
+            b.ints.update(repeating: Int32(value), count: count)
+        } else {
+            b.floats.update(repeating: value, count: count)
+        }
+    }
+
+    public func refresh(_ layer: any DeviceLinear) throws {
+        guard let w = layer as? CPULinear else { preconditionFailure("foreign DeviceLinear") }
+        try w.repack()
+    }
+
+    // MARK: - Forward passes that keep what their backward reads
+
+    public func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
+                          beta: any DeviceBuffer, rows: Int, cols: Int, eps: Float, out: any DeviceBuffer,
+                          stats: any DeviceBuffer) throws {
+        try checkLayerNorm(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, out: out)
+        try requireBuffer(stats, 2 * rows, .float32, "layerNorm stats")
+        guard out !== x, out !== residual else {
+            throw BackendError.invalidArgument("layerNorm with stats cannot write over its input")
+        }
+        let (px, pr, pg, pb, py, ps) = (cpu(x).floats, residual.map { cpu($0).floats }, cpu(gamma).floats,
+                                        cpu(beta).floats, cpu(out).floats, cpu(stats).floats)
+        parallelChunks(rows, cost: rows * cols * 8) { range in
+            for r in range {
+                dcl_layernorm_row_stats(px + r * cols, pr.map { $0 + r * cols }, pg, pb, eps, py + r * cols, cols,
+                                        ps + 2 * r)
+            }
+        }
+    }
+
+    public func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
+                          out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutKey?) throws {
+        try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
+        try requireBuffer(lse, sequences.tokens * heads, .float32, "attention lse")
+        let (pq, po, pl) = (cpu(qkv).floats, cpu(out).floats, cpu(lse).floats)
+        let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens
+        let key = dropout?.c ?? dcl_dropout_key(seed: 0, step: 0, site: 0, p: 0)
+        try forEachHead(sequences, heads: heads, headDim: headDim) { s, h, start, n in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            defer { scratch.deallocate() }
+            let q = pq + start * ld + h * headDim
+            dcl_attention_head_forward(q, q + dim, q + 2 * dim, ld, n, headDim, scale, po + start * dim + h * headDim,
+                                       dim, pl + start * heads + h, heads, h, tokens, start, key, scratch)
+        }
+    }
+
+    public func dropout(_ x: any DeviceBuffer, count: Int, key: DropoutKey, out: any DeviceBuffer) throws {
+        try checkActivation(x, count: count, out: out)
+        try checkDropout(key)
+        let (px, py, k) = (cpu(x).floats, cpu(out).floats, key.c)
+        parallelChunks((count + 4095) / 4096, cost: count * 64) { range in
+            let lo = range.lowerBound * 4096, hi = min(count, range.upperBound * 4096)
+            dcl_dropout(px + lo, py + lo, hi - lo, UInt64(lo), k)
+        }
+    }
+
+    // MARK: - Backward passes
+
+    public func linearBackward(dOut: any DeviceBuffer, input x: any DeviceBuffer, _ layer: any DeviceLinear, rows: Int,
+                               activation: Activation, preActivation: (any DeviceBuffer)?,
+                               dInput: (any DeviceBuffer)?, accumulateInput: Bool,
+                               gradWeight: any DeviceBuffer, gradBias: (any DeviceBuffer)?) throws {
+        guard let w = layer as? CPULinear else { preconditionFailure("foreign DeviceLinear") }
+        try checkLinearBackward(dOut: dOut, input: x, layer, rows: rows, activation: activation,
+                                preActivation: preActivation, dInput: dInput, gradWeight: gradWeight, gradBias: gradBias)
+        let (n, k) = (w.outFeatures, w.inFeatures)
+        let dz = cpu(dOut).floats
+        if activation != .none, let z = preActivation.map({ cpu($0).floats }) {
+            parallelChunks((rows * n + 4095) / 4096, cost: rows * n * 16) { range in
+                let lo = range.lowerBound * 4096, hi = min(rows * n, range.upperBound * 4096)
+                dcl_activation_backward(dz + lo, z + lo, hi - lo, Int32(activation.rawValue))
+            }
+        }
+        // gradWeight [n, k] += dZᵀ [n, rows] · x [rows, k]
+        var dw = dcl_matmul_desc(m: n, n: k, k: rows, lda: n, ldb: k, ldc: k, trans_a: 1, trans_b: 0,
+                                 type: Int32(DCL_MM_F32), has_bias: 0, act: 0, beta: 1, alpha: 1, packed_b: 0)
+        try matmul(&dw, dz, cpu(x).floats, nil, cpu(gradWeight).floats)
+        if let gradBias {
+            let gb = cpu(gradBias).floats
+            parallelChunks((n + 63) / 64, cost: rows * n) { range in
+                dcl_column_sums(dz, rows, n, range.lowerBound * 64, min(n, range.upperBound * 64), gb)
+            }
+        }
+        if let dInput {
+            // dInput [rows, k] (+)= dZ [rows, n] · W [n, k]
+            var dx = dcl_matmul_desc(m: rows, n: k, k: n, lda: n, ldb: k, ldc: k, trans_a: 0, trans_b: 0,
+                                     type: Int32(DCL_MM_F32), has_bias: 0, act: 0, beta: accumulateInput ? 1 : 0,
+                                     alpha: 1, packed_b: 0)
+            try matmul(&dx, dz, w.plainWeight.floats, nil, cpu(dInput).floats)
+        }
+    }
+
+    public func layerNormBackward(dOut: any DeviceBuffer, x: any DeviceBuffer, residual: (any DeviceBuffer)?,
+                                  stats: any DeviceBuffer, gamma: any DeviceBuffer, rows: Int, cols: Int,
+                                  dInput: any DeviceBuffer, accumulateInput: Bool,
+                                  gradGamma: any DeviceBuffer, gradBeta: any DeviceBuffer) throws {
+        try checkLayerNormBackward(dOut: dOut, x: x, residual: residual, stats: stats, gamma: gamma, rows: rows,
+                                   cols: cols, dInput: dInput, gradGamma: gradGamma, gradBeta: gradBeta)
+        let (pdy, px, pr, ps, pg) = (cpu(dOut).floats, cpu(x).floats, residual.map { cpu($0).floats },
+                                     cpu(stats).floats, cpu(gamma).floats)
+        let (pdx, pdg, pdb) = (cpu(dInput).floats, cpu(gradGamma).floats, cpu(gradBeta).floats)
+        parallelChunks((cols + 63) / 64, cost: rows * cols * 4) { range in
+            dcl_layernorm_param_grads(pdy, px, pr, ps, rows, cols, range.lowerBound * 64,
+                                      min(cols, range.upperBound * 64), pdg, pdb)
+        }
+        parallelChunks(rows, cost: rows * cols * 10) { range in
+            for r in range {
+                dcl_layernorm_backward_row(pdy + r * cols, px + r * cols, pr.map { $0 + r * cols }, ps + 2 * r, pg,
+                                           cols, pdx + r * cols, accumulateInput ? 1 : 0)
+            }
+        }
+    }
+
+    public func attentionBackward(qkv: any DeviceBuffer, out: any DeviceBuffer, lse: any DeviceBuffer,
+                                  dOut: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
+                                  scale: Float, dropout: DropoutKey?, dQKV: any DeviceBuffer) throws {
+        try checkAttentionBackward(qkv: qkv, out: out, lse: lse, dOut: dOut, sequences: sequences, heads: heads,
+                                   headDim: headDim, dQKV: dQKV)
+        let (pq, po, pl, pdo, pd) = (cpu(qkv).floats, cpu(out).floats, cpu(lse).floats, cpu(dOut).floats,
+                                     cpu(dQKV).floats)
+        let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens
+        let key = dropout?.c ?? dcl_dropout_key(seed: 0, step: 0, site: 0, p: 0)
+        try forEachHead(sequences, heads: heads, headDim: headDim) { s, h, start, n in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n)
+            defer { scratch.deallocate() }
+            let (q, dq) = (pq + start * ld + h * headDim, pd + start * ld + h * headDim)
+            let (o, dO) = (po + start * dim + h * headDim, pdo + start * dim + h * headDim)
+            dcl_attention_head_backward(q, q + dim, q + 2 * dim, ld, n, headDim, scale, o, dO, dim,
+                                        pl + start * heads + h, heads, h, tokens, start, key,
+                                        dq, dq + dim, dq + 2 * dim, scratch)
+        }
+    }
+
+    public func embeddingBackward(dOut: any DeviceBuffer, segments: EmbeddingSegments, dim: Int,
+                                  grad: any DeviceBuffer) throws {
+        try checkEmbeddingBackward(dOut: dOut, segments: segments, dim: dim, grad: grad)
+        let (pdo, pg) = (cpu(dOut).floats, cpu(grad).floats)
+        let (order, starts, rows) = (segments.hostOrder, segments.hostStarts, segments.hostRows)
+        // Segments read distinct rows: they run in parallel without races.
+        parallelChunks(segments.count, cost: order.count * dim) { range in
+            for s in range {
+                let row = pg + Int(rows[s]) * dim
+                for i in Int(starts[s])..<Int(starts[s + 1]) { addInPlace(row, pdo + Int(order[i]) * dim, dim) }
+            }
+        }
+    }
+
+    public func scatterAddRows(_ dOut: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
+                               dSource: any DeviceBuffer) throws {
+        try checkGatherRows(index: index, rows: rows, dim: dim, out: dOut)
+        let (pdo, pi, ps) = (cpu(dOut).floats, cpu(index).ints, cpu(dSource).floats)
+        let sourceRows = dSource.count / dim
+        for r in 0..<rows {
+            let i = Int(pi[r])
+            guard i >= 0, i < sourceRows else {
+                throw BackendError.invalidArgument("scatterAddRows index \(i) outside 0..<\(sourceRows)")
+            }
+            addInPlace(ps + i * dim, pdo + r * dim, dim)
+        }
+    }
+
+    // MARK: - Losses
+
+    public func softmaxCrossEntropy(logits: any DeviceBuffer, labels: any DeviceBuffer, rows: Int, classes: Int,
+                                    gradScale: Float, losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws {
+        try checkCrossEntropy(logits: logits, labels: labels, rows: rows, classes: classes, losses: losses,
+                              dLogits: dLogits)
+        let (pz, py, pl, pd) = (cpu(logits).floats, cpu(labels).ints, cpu(losses).floats, cpu(dLogits).floats)
+        for r in 0..<rows {
+            let label = Int(py[r])
+            guard (0..<classes).contains(label) else {
+                throw BackendError.invalidArgument("label \(label) of row \(r) outside 0..<\(classes)")
+            }
+            let z = pz + r * classes, d = pd + r * classes
+            var m = -Float.infinity
+            for c in 0..<classes { m = max(m, z[c]) }
+            var sum: Float = 0
+            for c in 0..<classes { sum += expf(z[c] - m) }
+            let lse = m + logf(sum)
+            pl[r] = lse - z[label]
+            for c in 0..<classes { d[c] = (expf(z[c] - lse) - (c == label ? 1 : 0)) * gradScale }
+        }
+    }
+
+    // MARK: - Optimiser
+
+    public func sumOfSquares(_ x: any DeviceBuffer, count: Int, out: any DeviceBuffer, index: Int) throws {
+        try requireBuffer(x, count, .float32, "sumOfSquares input")
+        try requireBuffer(out, index + 1, .float32, "sumOfSquares output")
+        let px = cpu(x).floats
+        // Fixed chunks summed in order: the same total whatever the thread count.
+        let chunk = 1 << 16, chunks = (count + chunk - 1) / chunk
+        var partial = [Double](repeating: 0, count: max(chunks, 1))
+        partial.withUnsafeMutableBufferPointer { p in
+            let p = p.baseAddress!
+            parallelItems(chunks, cost: count * 2) { c in
+                p[c] = dcl_sum_squares(px + c * chunk, min(chunk, count - c * chunk))
+            }
+        }
+        cpu(out).floats[index] = Float(partial.reduce(0, +))
+    }
+
+    public func adamW(parameter: any DeviceBuffer, gradient: any DeviceBuffer, m: any DeviceBuffer, v: any DeviceBuffer,
+                      count: Int, step: AdamWStep) throws {
+        for (buffer, what) in [(parameter, "parameter"), (gradient, "gradient"), (m, "first moment"), (v, "second moment")] {
+            try requireBuffer(buffer, count, .float32, "adamW \(what)")
+        }
+        let (pp, pg, pm, pv) = (cpu(parameter).floats, cpu(gradient).floats, cpu(m).floats, cpu(v).floats)
+        let (stepSize, bc2Sqrt) = step.corrections
+        parallelChunks((count + 4095) / 4096, cost: count * 16) { range in
+            let lo = range.lowerBound * 4096, hi = min(count, range.upperBound * 4096)
+            dcl_adamw(pp + lo, pg + lo, pm + lo, pv + lo, hi - lo, step.learningRate, step.beta1, step.beta2, step.eps,
+                      step.weightDecay, step.gradScale, stepSize, bc2Sqrt)
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// Runs `body(sequence, head, start, length)` for every (text, head) with tokens, longest
+    /// text first, on every core.
+    private func forEachHead(_ sequences: PackedSequences, heads: Int, headDim: Int,
+                             _ body: @escaping (Int, Int, Int, Int) -> Void) throws {
+        let offsets = sequences.offsets
+        let length: (Int) -> Int = { offsets[$0 + 1] - offsets[$0] }
+        let texts = (0..<sequences.count).filter { length($0) > 0 }.sorted { length($0) > length($1) }
+        let work: [(Int, Int)] = texts.flatMap { s in (0..<heads).map { (s, $0) } }
+        let cost = texts.reduce(0) { $0 + 8 * heads * headDim * length($1) * length($1) }
+        parallelItems(work.count, cost: cost) { item in
+            let (s, h) = work[item]
+            body(s, h, offsets[s], length(s))
+        }
+    }
+}
+
+extension DropoutKey {
+    /// The C kernels' form.
+    var c: dcl_dropout_key { dcl_dropout_key(seed: seed, step: step, site: site, p: probability) }
+}

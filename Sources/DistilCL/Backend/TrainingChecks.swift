@@ -1,0 +1,80 @@
+// MARK: - Argument checks of the training operations, shared by every backend
+
+func checkDropout(_ key: DropoutKey) throws {
+    guard key.probability >= 0, key.probability < 1 else {
+        throw BackendError.invalidArgument("dropout probability \(key.probability) outside [0, 1)")
+    }
+}
+
+func checkLinearBackward(dOut: any DeviceBuffer, input x: any DeviceBuffer, _ w: any DeviceLinear, rows: Int,
+                         activation: Activation, preActivation: (any DeviceBuffer)?, dInput: (any DeviceBuffer)?,
+                         gradWeight: any DeviceBuffer, gradBias: (any DeviceBuffer)?) throws {
+    let (n, k) = (w.outFeatures, w.inFeatures)
+    try requirePositive([("rows", rows)])
+    try requireBuffer(dOut, rows * n, .float32, "linearBackward dOut")
+    try requireBuffer(x, rows * k, .float32, "linearBackward input")
+    try requireBuffer(gradWeight, n * k, .float32, "linearBackward gradWeight")
+    if let gradBias { try requireBuffer(gradBias, n, .float32, "linearBackward gradBias") }
+    if let dInput {
+        try requireBuffer(dInput, rows * k, .float32, "linearBackward dInput")
+        guard dInput !== dOut, dInput !== x else {
+            throw BackendError.invalidArgument("linearBackward cannot write dInput over dOut or the input")
+        }
+    }
+    if activation != .none {
+        guard let z = preActivation else {
+            throw BackendError.invalidArgument("linearBackward through \(activation) needs the pre-activation")
+        }
+        try requireBuffer(z, rows * n, .float32, "linearBackward preActivation")
+    }
+}
+
+func checkLayerNormBackward(dOut: any DeviceBuffer, x: any DeviceBuffer, residual: (any DeviceBuffer)?,
+                            stats: any DeviceBuffer, gamma: any DeviceBuffer, rows: Int, cols: Int,
+                            dInput: any DeviceBuffer, gradGamma: any DeviceBuffer, gradBeta: any DeviceBuffer) throws {
+    try requirePositive([("rows", rows), ("cols", cols)])
+    for (buffer, count, what) in [(dOut, rows * cols, "dOut"), (x, rows * cols, "input"), (stats, 2 * rows, "stats"),
+                                  (gamma, cols, "gamma"), (dInput, rows * cols, "dInput"),
+                                  (gradGamma, cols, "gradGamma"), (gradBeta, cols, "gradBeta")] {
+        try requireBuffer(buffer, count, .float32, "layerNormBackward \(what)")
+    }
+    if let residual { try requireBuffer(residual, rows * cols, .float32, "layerNormBackward residual") }
+    guard dInput !== dOut, dInput !== x, dInput !== residual else {
+        throw BackendError.invalidArgument("layerNormBackward cannot write dInput over its inputs")
+    }
+}
+
+func checkAttentionBackward(qkv: any DeviceBuffer, out: any DeviceBuffer, lse: any DeviceBuffer,
+                            dOut: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
+                            dQKV: any DeviceBuffer) throws {
+    try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
+    let (t, d) = (sequences.tokens, heads * headDim)
+    try requireBuffer(lse, t * heads, .float32, "attentionBackward lse")
+    try requireBuffer(dOut, t * d, .float32, "attentionBackward dOut")
+    try requireBuffer(dQKV, t * 3 * d, .float32, "attentionBackward dQKV")
+    guard dQKV !== qkv, dQKV !== dOut, dQKV !== out else {
+        throw BackendError.invalidArgument("attentionBackward cannot write dQKV over its inputs")
+    }
+}
+
+func checkEmbeddingBackward(dOut: any DeviceBuffer, segments: EmbeddingSegments, dim: Int,
+                            grad: any DeviceBuffer) throws {
+    try requirePositive([("dim", dim)])
+    let tokens = segments.hostOrder.count
+    try requireBuffer(dOut, tokens * dim, .float32, "embeddingBackward dOut")
+    if let top = segments.hostRows.last {   // rows ascend
+        guard segments.hostRows.first! >= 0 else {
+            throw BackendError.invalidArgument("embeddingBackward row \(segments.hostRows.first!) is negative")
+        }
+        try requireBuffer(grad, (Int(top) + 1) * dim, .float32, "embeddingBackward grad")
+    }
+}
+
+func checkCrossEntropy(logits: any DeviceBuffer, labels: any DeviceBuffer, rows: Int, classes: Int,
+                       losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws {
+    try requirePositive([("rows", rows), ("classes", classes)])
+    try requireBuffer(logits, rows * classes, .float32, "softmaxCrossEntropy logits")
+    try requireBuffer(labels, rows, .int32, "softmaxCrossEntropy labels")
+    try requireBuffer(losses, rows, .float32, "softmaxCrossEntropy losses")
+    try requireBuffer(dLogits, rows * classes, .float32, "softmaxCrossEntropy dLogits")
+}

@@ -102,6 +102,29 @@ public struct ModelConfig: Sendable, Equatable {
     /// `architectures`, e.g. `["DistilBertForSequenceClassification"]`; may be empty.
     public var architectures: [String]
     public var padTokenId: Int
+    /// Dropout probabilities in training (inference ignores them).
+    public var dropout = DropoutRates()
+    /// The standard deviation of a freshly initialised weight (`initializer_range`, default 0.02).
+    public var initializerRange: Float = 0.02
+
+    /// Where a model drops activations in training, as transformers' modules do.
+    public struct DropoutRates: Sendable, Equatable {
+        /// After the embeddings' LayerNorm and after the FFN (BERT: also after the attention
+        /// output projection). DistilBERT `dropout`, BERT `hidden_dropout_prob`.
+        public var hidden: Float = 0.1
+        /// On the attention probabilities. `attention_dropout` / `attention_probs_dropout_prob`.
+        public var attention: Float = 0.1
+        /// Before the classifier. DistilBERT `seq_classif_dropout`; BERT `classifier_dropout`,
+        /// else `hidden_dropout_prob`.
+        public var classifier: Float = 0.1
+
+        public init(hidden: Float = 0.1, attention: Float = 0.1, classifier: Float = 0.1) {
+            self.hidden = hidden; self.attention = attention; self.classifier = classifier
+        }
+
+        /// Every rate set to `p`.
+        public static func all(_ p: Float) -> DropoutRates { DropoutRates(hidden: p, attention: p, classifier: p) }
+    }
 
     /// Width of one attention head, `hidden / heads`.
     public var headDim: Int { hidden / heads }
@@ -195,6 +218,18 @@ public struct ModelConfig: Sendable, Equatable {
         padTokenId = try keys.int("pad_token_id", default: 0, min: 0)
         architectures = try keys.strings("architectures")
         labels = try keys.labels()
+        initializerRange = try keys.positiveFloat("initializer_range", default: 0.02)
+        switch modelType {
+        case .distilbert:
+            dropout = DropoutRates(hidden: try keys.probability("dropout", default: 0.1),
+                                   attention: try keys.probability("attention_dropout", default: 0.1),
+                                   classifier: try keys.probability("seq_classif_dropout", default: 0.2))
+        case .bert:
+            let hiddenRate = try keys.probability("hidden_dropout_prob", default: 0.1)
+            dropout = DropoutRates(hidden: hiddenRate,
+                                   attention: try keys.probability("attention_probs_dropout_prob", default: 0.1),
+                                   classifier: try keys.probability("classifier_dropout", default: hiddenRate))
+        }
     }
 }
 
@@ -237,6 +272,15 @@ private struct ConfigKeys {
         }
         guard let text = raw as? String else { throw invalid(key, "expected a string, found \(raw)") }
         return text
+    }
+
+    /// A probability in [0, 1); null or absent gives `fallback`.
+    func probability(_ key: String, default fallback: Float) throws -> Float {
+        guard let raw = value(key) else { return fallback }
+        guard let number = raw as? Double, number >= 0, number < 1 else {
+            throw invalid(key, "expected a probability in [0, 1), found \(raw)")
+        }
+        return Float(number)
     }
 
     func positiveFloat(_ key: String, default fallback: Float) throws -> Float {

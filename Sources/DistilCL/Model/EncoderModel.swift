@@ -79,35 +79,77 @@ public final class EncoderModel: @unchecked Sendable {
                         rows: t, cols: d, eps: c.layerNormEps, out: ws.hidden)
         try capture?(0, try b.download(ws.hidden, count: t * d))
 
+        let shared = LayerBuffers(workspace: ws)
         for (i, layer) in layers.enumerated() {
-            // Self-attention: one GEMM for Q, K, V, one call for every head of every text.
-            try b.linear(ws.hidden, layer.qkv, rows: t, activation: .none, out: ws.qkv)
-            try b.attention(qkv: ws.qkv, sequences: packed, heads: h, headDim: dh, scale: 1 / Float(dh).squareRoot(),
-                            out: ws.context)
-            var (context, residual, r) = (ws.context, ws.hidden, t)
+            var cls: FirstTokenRows?
             if rows == .firstToken, i == layers.count - 1 {
                 // Only the [CLS] rows go on: ws.offsets' first entries are their indices.
-                r = batch.batch
-                try b.gatherRows(ws.context, index: ws.offsets, rows: r, dim: d, out: ws.scratch)
-                try b.gatherRows(ws.hidden, index: ws.offsets, rows: r, dim: d, out: ws.qkv)
-                (context, residual) = (ws.scratch, ws.qkv)
+                cls = FirstTokenRows(index: ws.offsets, rows: batch.batch, context: ws.scratch, residual: ws.qkv,
+                                     attentionOut: ws.context)
             }
-            let out = context === ws.context ? ws.scratch : ws.context
-            try b.linear(context, layer.attentionOutput, rows: r, activation: .none, out: out)
-            try b.layerNorm(out, residual: residual, gamma: layer.attentionNorm.gamma,
-                            beta: layer.attentionNorm.beta, rows: r, cols: d, eps: c.layerNormEps, out: ws.hidden)
-            // Feed-forward, activation fused into the first GEMM.
-            try b.linear(ws.hidden, layer.ffnIn, rows: r, activation: Activation(c.activation), out: ws.ffn)
-            try b.linear(ws.ffn, layer.ffnOut, rows: r, activation: .none, out: ws.scratch)
-            try b.layerNorm(ws.scratch, residual: ws.hidden, gamma: layer.outputNorm.gamma,
-                            beta: layer.outputNorm.beta, rows: r, cols: d, eps: c.layerNormEps, out: ws.hidden)
-            try capture?(i + 1, try b.download(ws.hidden, count: r * d))
+            try forwardLayer(layer, shared, tokens: t, packed: packed, firstTokens: cls)
+            try capture?(i + 1, try b.download(ws.hidden, count: (cls?.rows ?? t) * d))
         }
         if let timer {
             try b.synchronize()
             timer.mark("compute")
         }
         return ws
+    }
+
+    /// One transformer block (post-norm, as BERT and DistilBERT) over `tokens` packed rows of
+    /// `a.input`, into `a.output`; inference runs every layer in the same buffers, training
+    /// (`saved`) gives each layer its own and keeps what the backward reads.
+    /// - Parameter firstTokens: inference only: after attention, carry on with the given rows alone.
+    func forwardLayer(_ layer: DeviceLayer, _ a: LayerBuffers, tokens t: Int, packed: PackedSequences,
+                      firstTokens cls: FirstTokenRows? = nil, saved: SavedLayer? = nil) throws {
+        let b = backend, c = config, d = c.hidden
+        // Self-attention: one GEMM for Q, K, V, one call for every head of every text.
+        try b.linear(a.input, layer.qkv, rows: t, activation: .none, out: a.qkv)
+        let scale = 1 / Float(c.headDim).squareRoot()
+        if let saved {
+            try saved.backend.attention(qkv: a.qkv, sequences: packed, heads: c.heads, headDim: c.headDim, scale: scale,
+                                        out: a.context, lse: saved.lse, dropout: saved.attentionDropout)
+        } else {
+            try b.attention(qkv: a.qkv, sequences: packed, heads: c.heads, headDim: c.headDim, scale: scale,
+                            out: a.context)
+        }
+        var (context, residual, attentionOut, r) = (a.context, a.input, a.attentionOut, t)
+        if let cls {
+            r = cls.rows
+            try b.gatherRows(a.context, index: cls.index, rows: r, dim: d, out: cls.context)
+            try b.gatherRows(a.input, index: cls.index, rows: r, dim: d, out: cls.residual)
+            (context, residual, attentionOut) = (cls.context, cls.residual, cls.attentionOut)
+        }
+        try b.linear(context, layer.attentionOutput, rows: r, activation: .none, out: attentionOut)
+        if let saved, let key = saved.outputDropout(0) {
+            try saved.backend.dropout(attentionOut, count: r * d, key: key, out: attentionOut)
+        }
+        try norm(attentionOut, residual: residual, layer.attentionNorm, rows: r, out: a.middle, stats: saved?.stats1)
+        // Feed-forward, activation fused into the first GEMM (training keeps its input apart).
+        if let pre = a.ffnPre {
+            try b.linear(a.middle, layer.ffnIn, rows: r, activation: .none, out: pre)
+            try b.activation(pre, count: r * c.ffn, Activation(c.activation), out: a.ffn)
+        } else {
+            try b.linear(a.middle, layer.ffnIn, rows: r, activation: Activation(c.activation), out: a.ffn)
+        }
+        try b.linear(a.ffn, layer.ffnOut, rows: r, activation: .none, out: a.ffnOut)
+        if let saved, let key = saved.outputDropout(1) {
+            try saved.backend.dropout(a.ffnOut, count: r * d, key: key, out: a.ffnOut)
+        }
+        try norm(a.ffnOut, residual: a.middle, layer.outputNorm, rows: r, out: a.output, stats: saved?.stats2)
+    }
+
+    /// `layerNorm`, keeping its statistics when `stats` is given (training).
+    func norm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, _ n: DeviceNorm, rows: Int, out: any DeviceBuffer,
+              stats: (any DeviceBuffer)?) throws {
+        if let stats, let tb = backend as? any TrainingBackend {
+            try tb.layerNorm(x, residual: residual, gamma: n.gamma, beta: n.beta, rows: rows, cols: config.hidden,
+                             eps: config.layerNormEps, out: out, stats: stats)
+        } else {
+            try backend.layerNorm(x, residual: residual, gamma: n.gamma, beta: n.beta, rows: rows, cols: config.hidden,
+                                  eps: config.layerNormEps, out: out)
+        }
     }
 
     private func workspace(tokens: Int, sequences: Int) throws -> Workspace {
@@ -118,7 +160,7 @@ public final class EncoderModel: @unchecked Sendable {
         return ws
     }
 
-    private func validate(_ batch: TokenBatch) throws {
+    func validate(_ batch: TokenBatch) throws {
         guard batch.batch > 0, batch.tokens > 0 else { throw ModelError.emptyBatch }
         if let empty = batch.lengths.firstIndex(of: 0) { throw ModelError.emptyText(empty) }
         guard batch.ids.count == batch.tokens, batch.typeIds.count == batch.tokens,

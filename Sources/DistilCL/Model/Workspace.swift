@@ -29,3 +29,41 @@ final class Workspace {
 
     func fits(tokens t: Int, sequences s: Int) -> Bool { t <= tokens && s <= sequences }
 }
+
+/// Where one transformer block reads and writes (`EncoderModel.forwardLayer`), all packed
+/// `[tokens, …]`. Inference passes the workspace: input, middle and output are the one hidden
+/// buffer (each LayerNorm writes over its residual) and the two projections share the scratch.
+struct LayerBuffers {
+    var input: any DeviceBuffer          // [t, d]
+    var qkv: any DeviceBuffer            // [t, 3d]
+    var context: any DeviceBuffer        // [t, d]  attention's output
+    var attentionOut: any DeviceBuffer   // [t, d]  its projection (after dropout)
+    var middle: any DeviceBuffer         // [t, d]  first LayerNorm's output
+    var ffnPre: (any DeviceBuffer)?      // [t, f]  training: the FFN before its activation
+    var ffn: any DeviceBuffer            // [t, f]
+    var ffnOut: any DeviceBuffer         // [t, d]  (after dropout)
+    var output: any DeviceBuffer         // [t, d]
+
+    init(input: any DeviceBuffer, qkv: any DeviceBuffer, context: any DeviceBuffer, attentionOut: any DeviceBuffer,
+         middle: any DeviceBuffer, ffnPre: (any DeviceBuffer)?, ffn: any DeviceBuffer, ffnOut: any DeviceBuffer,
+         output: any DeviceBuffer) {
+        self.input = input; self.qkv = qkv; self.context = context; self.attentionOut = attentionOut
+        self.middle = middle; self.ffnPre = ffnPre; self.ffn = ffn; self.ffnOut = ffnOut; self.output = output
+    }
+
+    /// Every layer of an inference pass, in place in `ws`.
+    init(workspace ws: Workspace) {
+        self.init(input: ws.hidden, qkv: ws.qkv, context: ws.context, attentionOut: ws.scratch, middle: ws.hidden,
+                  ffnPre: nil, ffn: ws.ffn, ffnOut: ws.scratch, output: ws.hidden)
+    }
+}
+
+/// Inference's last layer over each text's first token only: the `[CLS]` row indices, and
+/// where the gathered context, residual and attention projection go.
+struct FirstTokenRows {
+    let index: any DeviceBuffer
+    let rows: Int
+    let context: any DeviceBuffer
+    let residual: any DeviceBuffer
+    let attentionOut: any DeviceBuffer
+}

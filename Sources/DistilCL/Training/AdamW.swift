@@ -1,0 +1,90 @@
+import Foundation
+
+/// The optimiser settings of a run, as transformers' Trainer names them.
+public struct OptimizerSettings: Sendable, Equatable {
+    public var learningRate: Float
+    public var weightDecay: Float
+    /// Global gradient-norm clipping; 0 turns it off.
+    public var maxGradNorm: Float
+    public var warmupSteps: Int
+    public var totalSteps: Int
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var eps: Float = 1e-8
+
+    public init(learningRate: Float, weightDecay: Float = 0.01, maxGradNorm: Float = 1, warmupSteps: Int,
+                totalSteps: Int) {
+        self.learningRate = learningRate; self.weightDecay = weightDecay; self.maxGradNorm = maxGradNorm
+        self.warmupSteps = warmupSteps; self.totalSteps = totalSteps
+    }
+
+    /// The learning rate of optimiser step `step` (0 for the first), as
+    /// `get_linear_schedule_with_warmup`: linear from 0 over the warm-up, then linear to 0 at
+    /// `totalSteps`.
+    public func learningRate(at step: Int) -> Float {
+        let factor: Double
+        if step < warmupSteps {
+            factor = Double(step) / Double(max(1, warmupSteps))
+        } else {
+            factor = max(0, Double(totalSteps - step) / Double(max(1, totalSteps - warmupSteps)))
+        }
+        return Float(Double(learningRate) * factor)
+    }
+}
+
+/// AdamW over every parameter of a model, with its moments on the device: clips the global
+/// gradient norm (as `torch.nn.utils.clip_grad_norm_`), applies decoupled weight decay to the
+/// parameters that decay, updates in place and rebuilds the linear layers' packed layouts.
+final class AdamWOptimizer {
+    let settings: OptimizerSettings
+    let grads: GradientTable
+    let m: [any DeviceBuffer]
+    let v: [any DeviceBuffer]
+    /// Optimiser steps taken so far.
+    private(set) var step = 0
+    private let norms: any DeviceBuffer
+    private let owners: [any DeviceLinear]
+
+    init(settings: OptimizerSettings, gradients: GradientTable, backend: any TrainingBackend) throws {
+        self.settings = settings
+        grads = gradients
+        let ps = gradients.parameters
+        m = try ps.map { try backend.makeBuffer(count: $0.count) }
+        v = try ps.map { try backend.makeBuffer(count: $0.count) }
+        norms = try backend.makeBuffer(count: ps.count)
+        var seen = Set<ObjectIdentifier>()
+        owners = ps.compactMap(\.owner).filter { seen.insert(ObjectIdentifier($0)).inserted }
+    }
+
+    /// One update from the accumulated gradients; returns the gradient norm before clipping
+    /// and the learning rate used.
+    @discardableResult
+    func update(on backend: any TrainingBackend) throws -> (gradNorm: Float, learningRate: Float) {
+        let ps = grads.parameters
+        for (i, p) in ps.enumerated() {
+            try backend.sumOfSquares(grads.gradients[i], count: p.count, out: norms, index: i)
+        }
+        let squares = try backend.download(norms, count: ps.count)
+        let norm = Float(squares.reduce(0.0) { $0 + Double($1) }.squareRoot())
+        var scale: Float = 1
+        if settings.maxGradNorm > 0 { scale = min(1, settings.maxGradNorm / (norm + 1e-6)) }
+        let lr = settings.learningRate(at: step)
+        for (i, p) in ps.enumerated() {
+            let s = AdamWStep(learningRate: lr, weightDecay: p.decays ? settings.weightDecay : 0, step: step + 1,
+                              gradScale: scale, beta1: settings.beta1, beta2: settings.beta2, eps: settings.eps)
+            try backend.adamW(parameter: p.value, gradient: grads.gradients[i], m: m[i], v: v[i], count: p.count, step: s)
+        }
+        for layer in owners { try backend.refresh(layer) }
+        step += 1
+        return (norm, lr)
+    }
+
+    /// Restores the moments and step count of a saved run.
+    func restore(step: Int, m moments: [[Float]], v second: [[Float]], on backend: any ComputeBackend) throws {
+        for i in m.indices {
+            try backend.upload(moments[i], to: m[i])
+            try backend.upload(second[i], to: v[i])
+        }
+        self.step = step
+    }
+}

@@ -1,0 +1,107 @@
+/// One trainable tensor of a model on the device, under the key names transformers gives it.
+public struct ModelParameter {
+    /// The tensor's keys in a `*ForSequenceClassification` checkpoint. The fused Q, K, V
+    /// projection lists three: its rows split into three equal blocks, in that order.
+    public let names: [String]
+    /// The buffer's shape (the fused projection: `[3H, H]` or `[3H]`).
+    public let shape: [Int]
+    public let value: any DeviceBuffer
+    /// The linear layer whose packed layout must be rebuilt after `value` changes.
+    let owner: (any DeviceLinear)?
+    /// transformers' Trainer decays every parameter but biases and LayerNorm weights.
+    public let decays: Bool
+
+    public var count: Int { shape.reduce(1, *) }
+
+    /// Each saved key with its shape and the range of `value` it covers.
+    public var parts: [(name: String, shape: [Int], range: Range<Int>)] {
+        let per = count / names.count
+        return names.enumerated().map { i, name in
+            (name, [shape[0] / names.count] + shape.dropFirst(), (i * per)..<((i + 1) * per))
+        }
+    }
+}
+
+extension EncoderModel {
+    /// Every trainable parameter, in the order of transformers' `named_parameters()`: the
+    /// encoder (prefixed `bert.` or `distilbert.`), then the classification head. DistilBERT's
+    /// sinusoidal position table is fixed, as in transformers.
+    func trainableParameters() -> [ModelParameter] {
+        let c = config, bert = c.modelType == .bert
+        let prefix = bert ? "bert." : "distilbert."
+        var list: [ModelParameter] = []
+        func tensor(_ name: String, _ shape: [Int], _ value: any DeviceBuffer, decays: Bool = true) {
+            list.append(ModelParameter(names: [name], shape: shape, value: value, owner: nil, decays: decays))
+        }
+        func linear(_ names: [String], _ l: any DeviceLinear) {
+            list.append(ModelParameter(names: names.map { $0 + ".weight" }, shape: [l.outFeatures, l.inFeatures],
+                                       value: l.weight, owner: l, decays: true))
+            if let bias = l.bias {
+                list.append(ModelParameter(names: names.map { $0 + ".bias" }, shape: [l.outFeatures], value: bias,
+                                           owner: l, decays: false))
+            }
+        }
+        func norm(_ name: String, _ n: DeviceNorm) {
+            tensor(name + ".weight", [c.hidden], n.gamma, decays: false)
+            tensor(name + ".bias", [c.hidden], n.beta, decays: false)
+        }
+        let d = c.hidden
+        tensor(prefix + "embeddings.word_embeddings.weight", [c.vocabSize, d], embeddings.word)
+        if !c.sinusoidalPositions {
+            tensor(prefix + "embeddings.position_embeddings.weight", [c.maxPositions, d], embeddings.position)
+        }
+        if let types = embeddings.tokenType {
+            tensor(prefix + "embeddings.token_type_embeddings.weight", [c.typeVocabSize, d], types)
+        }
+        norm(prefix + "embeddings.LayerNorm", embeddingNorm)
+        for (i, layer) in layers.enumerated() {
+            if bert {
+                let p = prefix + "encoder.layer.\(i)."
+                linear(["query", "key", "value"].map { p + "attention.self." + $0 }, layer.qkv)
+                linear([p + "attention.output.dense"], layer.attentionOutput)
+                norm(p + "attention.output.LayerNorm", layer.attentionNorm)
+                linear([p + "intermediate.dense"], layer.ffnIn)
+                linear([p + "output.dense"], layer.ffnOut)
+                norm(p + "output.LayerNorm", layer.outputNorm)
+            } else {
+                let p = prefix + "transformer.layer.\(i)."
+                linear(["q_lin", "k_lin", "v_lin"].map { p + "attention." + $0 }, layer.qkv)
+                linear([p + "attention.out_lin"], layer.attentionOutput)
+                norm(p + "sa_layer_norm", layer.attentionNorm)
+                linear([p + "ffn.lin1"], layer.ffnIn)
+                linear([p + "ffn.lin2"], layer.ffnOut)
+                norm(p + "output_layer_norm", layer.outputNorm)
+            }
+        }
+        if let pooler = heads.pooler { linear([prefix + "pooler.dense"], pooler) }
+        if let pre = heads.preClassifier { linear(["pre_classifier"], pre) }
+        if let classifier = heads.classifier { linear(["classifier"], classifier) }
+        return list
+    }
+}
+
+/// A gradient buffer beside every parameter, found by the parameter's buffer.
+final class GradientTable {
+    let parameters: [ModelParameter]
+    let gradients: [any DeviceBuffer]
+    private let index: [ObjectIdentifier: Int]
+
+    init(_ parameters: [ModelParameter], backend: any ComputeBackend) throws {
+        self.parameters = parameters
+        gradients = try parameters.map { try backend.makeBuffer(count: $0.count) }
+        index = Dictionary(uniqueKeysWithValues: parameters.enumerated().map { (ObjectIdentifier($1.value), $0) })
+    }
+
+    /// The gradient of `value`.
+    subscript(_ value: any DeviceBuffer) -> any DeviceBuffer {
+        guard let i = index[ObjectIdentifier(value)] else { preconditionFailure("no gradient for a buffer") }
+        return gradients[i]
+    }
+
+    /// The gradient of an optional buffer (a bias).
+    func optional(_ value: (any DeviceBuffer)?) -> (any DeviceBuffer)? { value.map { self[$0] } }
+
+    func zero(on backend: any TrainingBackend) throws {
+        for (p, g) in zip(parameters, gradients) { try backend.fill(g, value: 0, count: p.count) }
+    }
+}

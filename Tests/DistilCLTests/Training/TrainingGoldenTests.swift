@@ -1,0 +1,135 @@
+@testable import DistilCL
+import Foundation
+import Testing
+
+/// The whole training step against PyTorch autograd and torch.optim.AdamW, from golden files
+/// made by `scripts/make_training_golden.py` with transformers (dropout off): the loss, the
+/// logits and the gradient of every parameter on one batch, then ten AdamW steps (warm-up,
+/// linear decay, clipping on the first five steps, weight decay but not on biases and
+/// LayerNorm weights) with their losses and final weights.
+@Suite("Training against PyTorch")
+struct TrainingGoldenTests {
+    static let models = ["tiny-distilbert-sst", "tiny-bert-pairs"]
+
+    struct Golden {
+        let file: SafeTensorsFile
+        let json: [String: Any]
+        let zeroGradient: Set<String>
+
+        init(_ model: String) throws {
+            file = try SafeTensorsFile(url: Fixtures.model(model).appendingPathComponent("train-golden.safetensors"))
+            json = try Fixtures.json("\(model)/train-golden.json")
+            zeroGradient = Set(((json["zero_gradient_parameters"] as? [String: Any])?["names"] as? [String]) ?? [])
+        }
+
+        /// Batch `b`, packed, and its labels.
+        func batch(_ b: Int) throws -> (TokenBatch, [Int32]) {
+            let ids = try file.int64s("input.\(b).ids"), types = try file.int64s("input.\(b).type_ids")
+            let lengths = try file.int64s("input.\(b).lengths").map { Int($0) }
+            var rows: [[Int]] = [], typeRows: [[Int]] = [], start = 0
+            for n in lengths {
+                rows.append(ids[start..<(start + n)].map { Int($0) })
+                typeRows.append(types[start..<(start + n)].map { Int($0) })
+                start += n
+            }
+            let batch = TokenBatch(paddedIds: rows, attentionMask: rows.map { $0.map { _ in 1 } }, typeIds: typeRows)
+            return (batch, try file.int64s("input.\(b).labels").map { Int32($0) })
+        }
+    }
+
+    /// A model with dropout off and what a step needs.
+    static func setUp(_ model: String, on backend: any ComputeBackend, tokens: Int, texts: Int) throws
+        -> (EncoderModel, GradientTable, TrainingArena, DropoutPlan) {
+        let m = try EncoderModel(directory: Fixtures.model(model), backend: backend)
+        let grads = try GradientTable(m.trainableParameters(), backend: backend)
+        let arena = try TrainingArena(backend: backend, config: m.config, labels: m.config.labels.count,
+                                      tokens: tokens, sequences: texts)
+        let plan = DropoutPlan(rates: .all(0), bertProjection: m.config.modelType == .bert, seed: 0, step: 0,
+                               layers: m.config.layers)
+        return (m, grads, arena, plan)
+    }
+
+    /// Loss and logits within 1e-5 (float32 noise of a 3-layer model); every gradient within
+    /// 1e-4 of its tensor's largest |gradient| (the bound). Attention key biases have a
+    /// gradient of exactly 0 (softmax cancels a shift of a whole score row), so both sides hold
+    /// rounding noise there: they are held to 1e-4 of the model's largest gradient instead.
+    @Test("loss, logits and every gradient match autograd", arguments: Self.models, BackendCase.primary)
+    func gradients(_ model: String, _ bc: BackendCase) throws {
+        let golden = try Golden(model)
+        let (batch, labels) = try golden.batch(0)
+        let (m, grads, arena, plan) = try Self.setUp(model, on: bc.backend, tokens: batch.tokens, texts: batch.batch)
+        try grads.zero(on: bc.trainer)
+        let (losses, logits) = try m.classificationStep(batch, labels: labels, arena: arena, grads: grads, dropout: plan)
+        let loss = losses.reduce(0, +) / Float(losses.count)
+        let wantLoss = try golden.file.floats("loss")[0]
+        #expect(abs(loss - wantLoss) <= 1e-5 * max(1, abs(wantLoss)), "\(bc.name) \(model) loss \(loss), PyTorch \(wantLoss)")
+        expectClose(logits.flatMap { $0 }, try golden.file.floats("logits"), atol: 1e-5, rtol: 1e-5,
+                    "\(bc.name) \(model) logits")
+
+        var wanted: [(String, [Float], [Float])] = []
+        var largest: Float = 0
+        for (i, p) in grads.parameters.enumerated() {
+            let got = try bc.backend.download(grads.gradients[i], count: p.count)
+            for part in p.parts {
+                let want = try golden.file.floats("grad." + part.name)
+                #expect(want.count == part.range.count, "\(part.name): \(want.count) golden values for \(part.range.count)")
+                wanted.append((part.name, Array(got[part.range]), want))
+                largest = max(largest, want.map(abs).max() ?? 0)
+            }
+        }
+        let goldenNames = Set(golden.file.names.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) })
+        #expect(Set(wanted.map(\.0)) == goldenNames, "\(model): parameters differ from transformers' named_parameters()")
+        for (name, got, want) in wanted where got.count == want.count {
+            let scale = golden.zeroGradient.contains(name) ? largest : (want.map(abs).max() ?? 0)
+            let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst.isFinite && worst <= 1e-4 * scale,
+                    "\(bc.name) \(model) grad \(name): max |diff| \(worst), bound \(1e-4 * scale)")
+        }
+    }
+
+    /// Ten AdamW steps, step i on batch i % 2: each step's loss within 1e-4 relative of
+    /// PyTorch's, the pre-clip gradient norms within 1e-4 relative, and every final weight
+    /// within 1e-4 of its tensor's largest |value|. The key biases (zero gradient, see above)
+    /// move by rounding noise that Adam normalises into steps of about lr, in PyTorch as here,
+    /// so they are held to moving less than the sum of the learning rates.
+    @Test("ten AdamW steps match torch.optim.AdamW", arguments: Self.models, BackendCase.primary)
+    func tenSteps(_ model: String, _ bc: BackendCase) throws {
+        let golden = try Golden(model)
+        let batches = [try golden.batch(0), try golden.batch(1)]
+        let tokens = batches.map(\.0.tokens).max()!, texts = batches.map(\.0.batch).max()!
+        let (m, grads, arena, plan) = try Self.setUp(model, on: bc.backend, tokens: tokens, texts: texts)
+        let initial = try grads.parameters.map { try bc.backend.download($0.value, count: $0.count) }
+        let settings = OptimizerSettings(learningRate: 1e-3, weightDecay: 0.01,
+                                         maxGradNorm: Float((golden.json["max_grad_norm"] as? Double) ?? 0),
+                                         warmupSteps: 3, totalSteps: 10)
+        let optimizer = try AdamWOptimizer(settings: settings, gradients: grads, backend: bc.trainer)
+        var losses: [Float] = [], norms: [Float] = []
+        for step in 0..<10 {
+            let (batch, labels) = batches[step % 2]
+            try grads.zero(on: bc.trainer)
+            let out = try m.classificationStep(batch, labels: labels, arena: arena, grads: grads, dropout: plan)
+            losses.append(out.losses.reduce(0, +) / Float(out.losses.count))
+            norms.append(try optimizer.update(on: bc.trainer).gradNorm)
+        }
+        let wantLosses = try golden.file.floats("steps.losses"), wantNorms = try golden.file.floats("steps.grad_norms")
+        expectClose(losses, wantLosses, atol: 0, rtol: 1e-4, "\(bc.name) \(model) step losses")
+        expectClose(norms, wantNorms, atol: 0, rtol: 1e-4, "\(bc.name) \(model) gradient norms")
+        let movementBound = Float(((golden.json["zero_gradient_parameters"] as? [String: Any])?["movement_bound"]
+            as? Double) ?? 0)
+        for (i, p) in grads.parameters.enumerated() {
+            let got = try bc.backend.download(p.value, count: p.count)
+            for part in p.parts {
+                let want = try golden.file.floats("final." + part.name)
+                let mine = Array(got[part.range])
+                if golden.zeroGradient.contains(part.name) {
+                    let moved = zip(mine, initial[i][part.range]).map { abs($0 - $1) }.max() ?? 0
+                    #expect(moved <= movementBound, "\(bc.name) \(model) \(part.name) moved \(moved) > \(movementBound)")
+                    continue
+                }
+                let worst = zip(mine, want).map { abs($0 - $1) }.max() ?? .infinity
+                let bound = 1e-4 * (want.map(abs).max() ?? 0)
+                #expect(worst <= bound, "\(bc.name) \(model) final \(part.name): max |diff| \(worst), bound \(bound)")
+            }
+        }
+    }
+}

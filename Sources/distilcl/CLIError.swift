@@ -72,6 +72,13 @@ struct CLIError: Error, CustomStringConvertible {
                 return CLIError(.failure, e.description)
             }
         case let e as BackendError: return .device(e.description)
+        case let e as LabeledDataError: return .input(e.description)
+        case let e as TrainingError:
+            switch e {
+            case .headMismatch: return .model(e.description)
+            case .badOption, .resume, .output, .backendCannotTrain, .notFloat32: return .usage(e.description)
+            case .nonFiniteLoss: return CLIError(.failure, e.description)
+            }
         default: return CLIError(.failure, String(describing: error))
         }
     }

@@ -13,6 +13,10 @@ final class Progress {
     nonisolated(unsafe) static var current: Progress?
 
     let total: Int
+    /// What the bar counts ("items", "steps").
+    var unit = "items"
+    /// Shown after the rate, e.g. the running loss.
+    var detail = ""
     private let start = Date()
     private var done = 0
     private var lastDraw = Date.distantPast
@@ -60,7 +64,8 @@ final class Progress {
         let filled = total == 0 ? width : width * done / total
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         let eta = rate > 0 ? Self.clock(Double(total - done) / rate) : "--:--"
-        let line = "[\(bar)] \(done)/\(total) items  \(String(format: "%.1f", rate)) items/s  ETA \(eta)"
+        let extra = detail.isEmpty ? "" : "  " + detail
+        let line = "[\(bar)] \(done)/\(total) \(unit)  \(String(format: "%.1f", rate)) \(unit)/s\(extra)  ETA \(eta)"
         writeStderr("\r\u{1B}[2K" + line)
         drawn = true
     }

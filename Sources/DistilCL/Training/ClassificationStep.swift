@@ -156,6 +156,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case notFloat32(String)
     case nonFiniteLoss(step: Int, loss: Float)
     case headMismatch(String)
+    case badOption(String)
+    case output(String)
+    case resume(String)
 
     public var description: String {
         switch self {
@@ -163,7 +166,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .notFloat32(let p): return "training runs in fp32; --precision \(p) is for inference"
         case .nonFiniteLoss(let step, let loss):
             return "the loss became \(loss) at step \(step); stopped, the last checkpoint is untouched (try a lower --lr)"
-        case .headMismatch(let what): return what
+        case .headMismatch(let what), .badOption(let what), .output(let what), .resume(let what): return what
         }
     }
 }

@@ -1,0 +1,126 @@
+import Foundation
+
+/// A labelled text of a JSON Lines training or evaluation file:
+/// `{"text": …, "label": …}` with an optional `"text_pair"`; the label is a name or an
+/// integer class index.
+public struct LabeledExample: Sendable, Equatable {
+    public enum Label: Sendable, Equatable, Hashable {
+        case name(String)
+        case index(Int)
+    }
+
+    public var text: String
+    public var pair: String?
+    public var label: Label
+    /// The 1-based line it came from (for messages).
+    public var line: Int
+}
+
+/// Why a JSON Lines file of labelled texts was refused; every message names the file and line.
+public enum LabeledDataError: Error, CustomStringConvertible, Equatable {
+    case unreadable(String, String)
+    case empty(String)
+    case badLine(String, line: Int, String)
+    case unknownLabel(String, line: Int, label: String, known: [String])
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason): return "cannot read \(path): \(reason)"
+        case .empty(let path): return "\(path) has no examples"
+        case .badLine(let path, let line, let why): return "\(path):\(line): \(why)"
+        case .unknownLabel(let path, let line, let label, let known):
+            return "\(path):\(line): label \"\(label)\" is not one of \(known.joined(separator: ", ")) (set them with --labels)"
+        }
+    }
+}
+
+public enum LabeledData {
+    /// Reads every non-blank line of `url`.
+    public static func read(_ url: URL) throws -> [LabeledExample] {
+        let path = url.path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw LabeledDataError.unreadable(path, "no such file")
+        }
+        guard !isDirectory.boolValue else { throw LabeledDataError.unreadable(path, "it is a folder") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LabeledDataError.unreadable(path, "permission denied or I/O error")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw LabeledDataError.unreadable(path, "not valid UTF-8")
+        }
+        var examples: [LabeledExample] = []
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
+            if line.allSatisfy(\.isWhitespace) { continue }
+            let object: [String: Any]
+            do {
+                guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                    throw LabeledDataError.badLine(path, line: i + 1, "not a JSON object")
+                }
+                object = o
+            } catch let e as LabeledDataError { throw e } catch {
+                throw LabeledDataError.badLine(path, line: i + 1, "not valid JSON")
+            }
+            guard let text = object["text"] as? String else {
+                throw LabeledDataError.badLine(path, line: i + 1, "no \"text\" string")
+            }
+            let label: LabeledExample.Label
+            switch object["label"] {
+            case let name as String: label = .name(name)
+            case let number as NSNumber where !["true", "false"].contains(number.stringValue)
+                && number.doubleValue == number.doubleValue.rounded() && number.intValue >= 0:
+                label = .index(number.intValue)
+            case nil, is NSNull: throw LabeledDataError.badLine(path, line: i + 1, "no \"label\"")
+            default: throw LabeledDataError.badLine(path, line: i + 1, "\"label\" must be a name or a class index ≥ 0")
+            }
+            var pair: String?
+            if let p = object["text_pair"], !(p is NSNull) {
+                guard let s = p as? String else {
+                    throw LabeledDataError.badLine(path, line: i + 1, "\"text_pair\" must be a string")
+                }
+                pair = s
+            }
+            examples.append(LabeledExample(text: text, pair: pair, label: label, line: i + 1))
+        }
+        guard !examples.isEmpty else { throw LabeledDataError.empty(path) }
+        return examples
+    }
+
+    /// The label names of a run: `given` (`--labels`), else the model's `id2label` when it has
+    /// one, else the sorted names in `examples` (`LABEL_i` up to the largest index when the
+    /// file only has indices).
+    public static func labelNames(given: [String]?, model: [String]?, examples: [LabeledExample]) -> [String] {
+        if let given { return given }
+        if let model { return model }
+        var names = Set<String>(), top = -1
+        for e in examples {
+            switch e.label {
+            case .name(let n): names.insert(n)
+            case .index(let i): top = max(top, i)
+            }
+        }
+        if names.isEmpty { return (0...max(top, 1)).map { "LABEL_\($0)" } }
+        return names.sorted()
+    }
+
+    /// The class index of every example under `labels`.
+    public static func classes(_ examples: [LabeledExample], labels: [String], path: String) throws -> [Int32] {
+        let index = Dictionary(labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        return try examples.map { e in
+            switch e.label {
+            case .name(let n):
+                guard let i = index[n] else {
+                    throw LabeledDataError.unknownLabel(path, line: e.line, label: n, known: labels)
+                }
+                return Int32(i)
+            case .index(let i):
+                guard i < labels.count else {
+                    throw LabeledDataError.unknownLabel(path, line: e.line, label: String(i),
+                                                        known: labels.indices.map(String.init))
+                }
+                return Int32(i)
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+
+/// The `--out` folder of a training run. At the top, the latest epoch's model as a Hugging
+/// Face folder (`config.json`, `model.safetensors` with transformers' key names in float32,
+/// the tokenizer files) and `train_log.jsonl`; beside them `checkpoint-epoch<N>/`, the same
+/// files plus `optimizer.safetensors` (AdamW's moments) and `trainer_state.json` (epoch, step,
+/// labels, recipe). A checkpoint is written as `.checkpoint-epoch<N>.partial/` and renamed
+/// when complete; the top-level files are then replaced one by one by atomic renames of hard
+/// links, so an interrupted run leaves the last complete epoch intact.
+struct RunFolder {
+    let url: URL
+    static let tokenizerFiles = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
+    static let modelFiles = ["config.json", "model.safetensors"] + tokenizerFiles
+    private var fm: FileManager { .default }
+
+    /// What `--resume` reads back.
+    struct State: Codable, Equatable {
+        var epoch: Int
+        var step: Int
+        var labels: [String]
+        var trainExamples: Int
+        var options: TrainingOptions
+    }
+
+    func checkpoint(_ epoch: Int) -> URL { url.appendingPathComponent("checkpoint-epoch\(epoch)") }
+    var log: URL { url.appendingPathComponent("train_log.jsonl") }
+
+    /// The newest complete checkpoint and its state, if any.
+    func latest() throws -> (URL, State)? {
+        let names = (try? fm.contentsOfDirectory(atPath: url.path)) ?? []
+        let epochs = names.compactMap { $0.hasPrefix("checkpoint-epoch") ? Int($0.dropFirst(16)) : nil }.sorted(by: >)
+        for epoch in epochs {
+            let dir = checkpoint(epoch), stateURL = dir.appendingPathComponent("trainer_state.json")
+            guard let data = try? Data(contentsOf: stateURL) else { continue }
+            do {
+                return (dir, try JSONDecoder().decode(State.self, from: data))
+            } catch {
+                throw TrainingError.resume("\(stateURL.path) is not a trainer state: \(error)")
+            }
+        }
+        return nil
+    }
+
+    /// Writes epoch `state.epoch`'s checkpoint and makes it the folder's model.
+    func save(_ model: EncoderModel, optimizer: AdamWOptimizer, state: State, source: URL) throws {
+        try fm.createDirectory(at: url, withIntermediateDirectories: true)
+        let partial = url.appendingPathComponent(".checkpoint-epoch\(state.epoch).partial")
+        try? fm.removeItem(at: partial)
+        try fm.createDirectory(at: partial, withIntermediateDirectories: false)
+        let b = model.backend
+        // config.json: the source's, now naming the classification head and its labels.
+        var config = try Self.json(source.appendingPathComponent("config.json"))
+        config["architectures"] = model.config.architectures
+        config["id2label"] = Dictionary(uniqueKeysWithValues: state.labels.enumerated().map { (String($0), $1) })
+        config["label2id"] = Dictionary(state.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        config["num_labels"] = nil
+        config["problem_type"] = "single_label_classification"
+        try writeAtomically(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]),
+                            to: partial.appendingPathComponent("config.json"))
+        var weights: [SafeTensorsWriter.Tensor] = [], moments: [SafeTensorsWriter.Tensor] = []
+        for (i, p) in optimizer.grads.parameters.enumerated() {
+            let values = try b.download(p.value, count: p.count)
+            guard values.allSatisfy(\.isFinite) else {
+                throw TrainingError.nonFiniteLoss(step: state.step, loss: .nan)
+            }
+            for part in p.parts {
+                weights.append(.init(name: part.name, shape: part.shape, values: Array(values[part.range])))
+            }
+            moments.append(.init(name: "exp_avg." + p.names[0], shape: p.shape, values: try b.download(optimizer.m[i], count: p.count)))
+            moments.append(.init(name: "exp_avg_sq." + p.names[0], shape: p.shape, values: try b.download(optimizer.v[i], count: p.count)))
+        }
+        if model.config.sinusoidalPositions {   // fixed, not trained, but part of the checkpoint
+            weights.append(.init(name: "distilbert.embeddings.position_embeddings.weight",
+                                 shape: [model.config.maxPositions, model.config.hidden],
+                                 values: try b.download(model.embeddings.position)))
+        }
+        try SafeTensorsWriter.write(weights, to: partial.appendingPathComponent("model.safetensors"))
+        try SafeTensorsWriter.write(moments, metadata: ["step": String(state.step)],
+                                    to: partial.appendingPathComponent("optimizer.safetensors"))
+        for name in Self.tokenizerFiles where fm.fileExists(atPath: source.appendingPathComponent(name).path) {
+            try fm.copyItem(at: source.appendingPathComponent(name), to: partial.appendingPathComponent(name))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeAtomically(try encoder.encode(state), to: partial.appendingPathComponent("trainer_state.json"))
+
+        let final = checkpoint(state.epoch)
+        try? fm.removeItem(at: final)
+        try fm.moveItem(at: partial, to: final)
+        for name in Self.modelFiles where fm.fileExists(atPath: final.appendingPathComponent(name).path) {
+            let link = url.appendingPathComponent(".\(name).link")
+            try? fm.removeItem(at: link)
+            try fm.linkItem(at: final.appendingPathComponent(name), to: link)
+            guard rename(link.path, url.appendingPathComponent(name).path) == 0 else {
+                throw TrainingError.output("cannot replace \(url.appendingPathComponent(name).path)")
+            }
+        }
+        for name in (try? fm.contentsOfDirectory(atPath: url.path)) ?? [] {
+            if name.hasPrefix("checkpoint-epoch"), let e = Int(name.dropFirst(16)), e != state.epoch {
+                try? fm.removeItem(at: url.appendingPathComponent(name))
+            }
+        }
+    }
+
+    /// Rewrites `train_log.jsonl` with one line per report.
+    func writeLog(_ reports: [EpochReport]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var data = Data()
+        for r in reports {
+            data.append(try encoder.encode(r))
+            data.append(0x0A)
+        }
+        try writeAtomically(data, to: log)
+    }
+
+    /// The reports of `train_log.jsonl`, up to and including `epoch`.
+    func readLog(through epoch: Int) -> [EpochReport] {
+        guard let text = try? String(contentsOf: log, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochReport.self, from: Data($0.utf8)) }
+            .filter { $0.epoch <= epoch }
+    }
+
+    /// AdamW's moments from a checkpoint, in `parameters`' order.
+    static func moments(_ dir: URL, parameters: [ModelParameter]) throws -> ([[Float]], [[Float]]) {
+        let file = try SafeTensorsFile(url: dir.appendingPathComponent("optimizer.safetensors"))
+        var m: [[Float]] = [], v: [[Float]] = []
+        for p in parameters {
+            let (a, b) = (try file.floats("exp_avg." + p.names[0]), try file.floats("exp_avg_sq." + p.names[0]))
+            guard a.count == p.count, b.count == p.count else {
+                throw TrainingError.resume("\(dir.path)/optimizer.safetensors: \(p.names[0]) has the wrong size")
+            }
+            m.append(a)
+            v.append(b)
+        }
+        return (m, v)
+    }
+
+    static func json(_ url: URL) throws -> [String: Any] {
+        guard let object = try JSONSerialization.jsonObject(with: try Data(contentsOf: url)) as? [String: Any] else {
+            throw CheckpointError.configNotJSON(file: url.path, reason: "top level is not an object")
+        }
+        return object
+    }
+}

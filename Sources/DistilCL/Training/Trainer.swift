@@ -1,0 +1,172 @@
+import Foundation
+
+/// Fine-tunes a checkpoint for sequence classification on JSON Lines data, the loop of
+/// transformers' Trainer: seeded shuffling, AdamW with clipping and a linear schedule,
+/// evaluation and an atomic checkpoint (`RunFolder`) after every epoch, `--resume` from the
+/// last complete epoch to the same result as an uninterrupted run.
+public final class Trainer {
+    public let model: EncoderModel
+    public let labels: [String]
+    public let options: TrainingOptions
+    public let trainCount: Int
+    /// Epochs already done (when resumed).
+    public private(set) var completedEpochs = 0
+    public var onStep: ((StepReport) -> Void)?
+    public var onEpoch: ((EpochReport) -> Void)?
+
+    private let folder: RunFolder
+    private let source: URL
+    private let backend: any TrainingBackend
+    private let train: [(Encoding, Int32)]
+    private let eval: [(Encoding, Int32)]
+    private let grads: GradientTable
+    private let optimizer: AdamWOptimizer
+    private var arena: TrainingArena?
+    private var reports: [EpochReport] = []
+
+    /// Reads the data and the model and puts it on `backend`.
+    /// - Parameters:
+    ///   - labels: `--labels`; nil takes the model's `id2label`, else the sorted names in the data.
+    ///   - resume: continue the run in `output` from its last complete epoch (its recipe must
+    ///     equal `options`); without it, `output` must not hold a run already.
+    public init(model directory: URL, train trainURL: URL, eval evalURL: URL?, labels given: [String]?, output: URL,
+                backend: any ComputeBackend, options: TrainingOptions, resume: Bool) throws {
+        try options.validate()
+        guard let tb = backend as? any TrainingBackend else { throw TrainingError.backendCannotTrain(backend.name) }
+        if let cpu = backend as? CPUBackend, cpu.precision != .fp32 { throw TrainingError.notFloat32("\(cpu.precision)") }
+        self.backend = tb
+        self.options = options
+        folder = RunFolder(url: output)
+
+        let trainExamples = try LabeledData.read(trainURL)
+        let evalExamples = try evalURL.map(LabeledData.read) ?? []
+        var start = directory, state: RunFolder.State?
+        if resume {
+            guard let (dir, saved) = try folder.latest() else {
+                throw TrainingError.resume("--resume: \(output.path) holds no complete checkpoint to continue from")
+            }
+            guard saved.options == options else {
+                throw TrainingError.resume("--resume: the run in \(output.path) used a different recipe (\(Self.describe(saved.options))); pass the same flags")
+            }
+            guard saved.trainExamples == trainExamples.count else {
+                throw TrainingError.resume("--resume: the run trained on \(saved.trainExamples) texts, --train has \(trainExamples.count)")
+            }
+            (start, state) = (dir, saved)
+        } else if try folder.latest() != nil {
+            throw TrainingError.output("\(output.path) already holds a training run: pass --resume to continue it, or choose another --out")
+        }
+        source = start
+
+        let checkpoint = try Checkpoint(directory: start)
+        let hasNames = checkpoint.config.task == .sequenceClassification
+        let names = state?.labels ?? LabeledData.labelNames(given: given, model: hasNames ? checkpoint.config.labels : nil,
+                                                            examples: trainExamples)
+        labels = names
+        var prepared = try checkpoint.forSequenceClassification(labels: names, seed: options.seed)
+        if let p = options.dropout { prepared.config.dropout = .all(p) }
+        let tokenizer = try BertTokenizer(modelDirectory: start)
+        let maxLength = options.maxLength ?? prepared.config.maxPositions
+        guard maxLength <= prepared.config.maxPositions else {
+            throw TrainingError.badOption("--max-length \(maxLength) is more than the model's \(prepared.config.maxPositions) positions")
+        }
+        let classesTrain = try LabeledData.classes(trainExamples, labels: names, path: trainURL.path)
+        let classesEval = try LabeledData.classes(evalExamples, labels: names, path: evalURL?.path ?? "")
+        train = zip(trainExamples, classesTrain).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
+        eval = zip(evalExamples, classesEval).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
+        trainCount = train.count
+
+        model = try EncoderModel(checkpoint: prepared, backend: backend)
+        grads = try GradientTable(model.trainableParameters(), backend: backend)
+        optimizer = try AdamWOptimizer(settings: options.optimizer(examples: train.count), gradients: grads, backend: tb)
+        if let state {
+            let (m, v) = try RunFolder.moments(start, parameters: grads.parameters)
+            try optimizer.restore(step: state.step, m: m, v: v, on: backend)
+            completedEpochs = state.epoch
+            reports = folder.readLog(through: state.epoch)
+        }
+    }
+
+    /// Trains the remaining epochs (stopping after `stopAfterEpoch` when given, as an
+    /// interrupted run would) and returns every epoch's report, resumed ones included.
+    @discardableResult
+    public func run(stopAfterEpoch: Int? = nil) throws -> [EpochReport] {
+        let steps = options.stepsPerEpoch(train.count)
+        for epoch in (completedEpochs + 1)...max(options.epochs, completedEpochs + 1) where epoch <= options.epochs {
+            let order = options.order(train.count, epoch: epoch)
+            let started = Date()
+            var lossSum = 0.0, seen = 0
+            for s in 0..<steps {
+                let picked = order[(s * options.batchSize)..<min(train.count, (s + 1) * options.batchSize)]
+                let batch = TokenBatch(picked.map { train[$0].0 })
+                let labels = picked.map { train[$0].1 }
+                let loss = try step(batch, labels: labels)
+                lossSum += loss * Double(picked.count)
+                seen += picked.count
+                let rate = Double(seen) / max(Date().timeIntervalSince(started), 1e-9)
+                onStep?(StepReport(epoch: epoch, step: s + 1, stepsPerEpoch: steps, loss: lossSum / Double(seen),
+                                   samplesPerSecond: rate))
+            }
+            let seconds = Date().timeIntervalSince(started)
+            let (evalLoss, accuracy) = try evaluate()
+            if let evalLoss, !evalLoss.isFinite {
+                throw TrainingError.nonFiniteLoss(step: optimizer.step, loss: Float(evalLoss))
+            }
+            let report = EpochReport(epoch: epoch, step: optimizer.step, trainLoss: lossSum / Double(seen),
+                                     evalLoss: evalLoss, evalAccuracy: accuracy,
+                                     trainSamplesPerSecond: Double(seen) / seconds, seconds: seconds)
+            try folder.save(model, optimizer: optimizer, state: RunFolder.State(
+                epoch: epoch, step: optimizer.step, labels: labels, trainExamples: train.count, options: options),
+                source: source)
+            reports.append(report)
+            try folder.writeLog(reports)
+            completedEpochs = epoch
+            onEpoch?(report)
+            if let stopAfterEpoch, epoch >= stopAfterEpoch { break }
+        }
+        return reports
+    }
+
+    /// One optimiser step; returns the batch's mean loss.
+    private func step(_ batch: TokenBatch, labels: [Int32]) throws -> Double {
+        if arena == nil || !arena!.fits(tokens: batch.tokens, sequences: batch.batch) {
+            // Grown by a quarter at least, so a run reallocates a handful of times.
+            let tokens = max(batch.tokens, (arena?.tokens ?? 0) * 5 / 4)
+            arena = nil
+            arena = try TrainingArena(backend: backend, config: model.config, labels: self.labels.count,
+                                      tokens: tokens, sequences: options.batchSize)
+        }
+        let plan = DropoutPlan(rates: model.config.dropout, bertProjection: model.config.modelType == .bert,
+                               seed: options.seed, step: UInt32(truncatingIfNeeded: optimizer.step),
+                               layers: model.config.layers)
+        try grads.zero(on: backend)
+        let out = try model.classificationStep(batch, labels: labels, arena: arena!, grads: grads, dropout: plan)
+        let loss = out.losses.reduce(0.0) { $0 + Double($1) } / Double(out.losses.count)
+        guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step + 1, loss: Float(loss)) }
+        let (norm, _) = try optimizer.update(on: backend)
+        guard norm.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step, loss: norm) }
+        return loss
+    }
+
+    /// Mean cross-entropy and accuracy over the evaluation set (nil without one).
+    private func evaluate() throws -> (Double?, Double?) {
+        guard !eval.isEmpty else { return (nil, nil) }
+        var loss = 0.0, correct = 0
+        for start in stride(from: 0, to: eval.count, by: options.batchSize) {
+            let chunk = eval[start..<min(eval.count, start + options.batchSize)]
+            let logits = try model.classificationLogits(TokenBatch(chunk.map(\.0)))
+            for (z, (_, label)) in zip(logits, chunk) {
+                let m = Double(z.max() ?? 0)
+                let lse = m + log(z.reduce(0.0) { $0 + exp(Double($1) - m) })
+                loss += lse - Double(z[Int(label)])
+                if PipelineMath.argmax(z) == Int(label) { correct += 1 }
+            }
+        }
+        return (loss / Double(eval.count), Double(correct) / Double(eval.count))
+    }
+
+    static func describe(_ o: TrainingOptions) -> String {
+        "epochs \(o.epochs), batch \(o.batchSize), lr \(o.learningRate), warmup \(o.warmup), weight decay \(o.weightDecay), "
+            + "max grad norm \(o.maxGradNorm), dropout \(o.dropout.map { "\($0)" } ?? "config"), seed \(o.seed), "
+            + "shuffle \(o.shuffle), max length \(o.maxLength.map(String.init) ?? "model")"
+    }
+}

@@ -2,13 +2,31 @@ import DistilCL
 import Foundation
 import Testing
 
-/// `refresh` after a linear layer's plain weight changed: the layout the forward pass reads
-/// (OpenCL's packed panels and padded bias, the CPU path's oneDNN blocks) is rebuilt from
-/// `layer.weight` and `layer.bias`, so `linear` computes with the new values.
+/// The memory operations of `TrainingBackend` on every backend: `fill`, and `refresh` after a
+/// linear layer's plain weight changed. `refresh` rebuilds the layout the forward pass reads
+/// (OpenCL's packed panels and padded bias, the CPU path's oneDNN blocks) from `layer.weight`
+/// and `layer.bias`, so `linear` computes with the new values.
 ///
-/// Tolerance: the GEMM bound of `GEMMTests` (a K-term float32 sum, 5σ), rtol 1e-5 for GELU.
-@Suite("Refreshing a linear layer")
-struct RefreshTests {
+/// Tolerance of the linear checks: the GEMM bound of `GEMMTests` (a K-term float32 sum, 5σ),
+/// rtol 1e-5 for GELU.
+@Suite("Training memory: fill and refresh")
+struct TrainingMemoryTests {
+    /// Exactly the first `count` elements change, in float32 and int32 buffers; count 0 is a no-op.
+    @Test("fill sets the first count elements", arguments: BackendCase.all)
+    func fill(_ bc: BackendCase) throws {
+        let b = bc.trainer
+        let floats = try poisoned(b, 1001)
+        try b.fill(floats, value: -0.25, count: 997)
+        try b.fill(floats, value: 3, count: 0)
+        let got = try b.download(floats)
+        #expect(got[..<997].allSatisfy { $0 == -0.25 }, "\(bc.name) fill float32")
+        #expect(got[997...].allSatisfy { $0.isNaN }, "\(bc.name) fill wrote past count")
+        let ints = try b.buffer([Int32](repeating: -1, count: 9))
+        try b.fill(ints, value: 7, count: 6)
+        #expect(try b.download(ints) == [7, 7, 7, 7, 7, 7, -1, -1, -1], "\(bc.name) fill int32")
+        #expect(throws: BackendError.self) { try b.fill(ints, value: 0, count: 10) }
+    }
+
     /// Outputs that are and are not panel multiples (1, 7, 32, 45, 70; PN is 8, 16 or 32), with
     /// and without a bias; the old weights are far from the new, so a stale layout fails.
     static let shapes: [(rows: Int, n: Int, k: Int, hasBias: Bool)] = [

@@ -22,16 +22,16 @@
 // kernel_dropout                 y = x·keep/(1 − p)                           global (count)
 // kernel_attention_lse_v{1,4,16} attention forward + lse + dropout           global (T, H)
 // kernel_attention_dq_v*         delta and dQ of each query row               global (T, H)
-// kernel_attention_dkv_v*        dK, dV of each key row (its sequence's queries in order)
+// kernel_attention_dkv_v*        dK, dV of each key row, queries in order     global (T, H)
 // kernel_activation_backward     dy ⊙= act′(z) in place                       global (count)
 // kernel_column_sums             out[c] += Σ_r x[r, c], rows in order         global (n)
-// kernel_layernorm_backward      dx of each row (LN_WG work-items a row)      global rows·LN_WG
+// kernel_layernorm_backward      dx of each row, LN_WG work-items a row       global rows·LN_WG
 // kernel_layernorm_param_grads   dgamma, dbeta += Σ_r, rows in order          global (n)
 // kernel_embedding_backward      grad[erows[s], c] += Σ dy[order[i], c]       global (D, S)
 // kernel_scatter_add_rows        dsrc[index[r], :] += dy[r, :]                global (D, R)
 // kernel_cross_entropy           loss and dlogits of each row                 global (rows)
-// kernel_sum_squares_partial     Σ x² of each SSQ_WG·SSQ_ITEMS block          local SSQ_WG
-// kernel_sum_squares_final       out[index] = Σ partials                      local SSQ_WG
+// kernel_sum_squares_partial     Σ x² of each SSQ_WG·SSQ_ITEMS block          a group a block
+// kernel_sum_squares_final       out[index] = Σ partials                      one group
 // kernel_adamw                   one fused torch.optim.AdamW update           global (count)
 //
 // Dimension 0 of every kernel without a required work-group size is guarded: the host may

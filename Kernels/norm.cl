@@ -4,6 +4,8 @@
 //   x, residual, y  [rows, n]   (y may alias residual or x: each row is read fully
 //                                before any of it is written, by the same work-group)
 //   gamma, beta     [n]
+//   stats           [rows, 2]   (mean, 1/√(var + eps)) of each row, written when has_stats
+//                               (what the backward pass, training.cl, reads)
 //
 // Statistics in two passes (mean, then centred variance) as torch does, so rows with a
 // large common offset keep their precision. Local size LN_WG, global size rows · LN_WG.
@@ -30,7 +32,8 @@ inline float ln_reduce(float v, __local float* red, const int lid) {
 __kernel __attribute__((reqd_work_group_size(LN_WG, 1, 1)))
 void kernel_layernorm(const int n, __global const float* x, __global const float* residual,
                       const int has_residual, __global const float* restrict gamma,
-                      __global const float* restrict beta, const float eps, __global float* y)
+                      __global const float* restrict beta, const float eps, __global float* y,
+                      __global float* stats, const int has_stats)
 {
     __local float red[LN_WG];
     const int row = get_group_id(0);
@@ -48,6 +51,10 @@ void kernel_layernorm(const int n, __global const float* x, __global const float
         q += d * d;
     }
     const float rstd = rsqrt(ln_reduce(q, red, lid) / (float)n + eps);
+    if (has_stats && lid == 0) {
+        stats[2 * row] = mean;
+        stats[2 * row + 1] = rstd;
+    }
     for (int j = lid; j < n; j += LN_WG) {
         const float d = xr[j] + (has_residual ? rr[j] : 0.0f) - mean;
 #ifdef DISTILCL_INJECT_FAULT

@@ -20,7 +20,7 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     private var eventLog: [(String, CLEvent)]? = nil
 
     /// The `.cl` files built at start-up.
-    static let programFiles = ["gemm.cl", "attention.cl", "norm.cl", "elementwise.cl"]
+    static let programFiles = ["gemm.cl", "attention.cl", "norm.cl", "elementwise.cl", "training.cl"]
 
     /// Creates the context and queue and builds every program for `device`.
     /// - Parameters:
@@ -123,9 +123,9 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
         return b
     }
 
-    /// A kernel argument.
+    /// A kernel argument: `i` an `int` (must fit 32 bits), `u` a `uint`.
     enum Arg {
-        case i(Int), f(Float), b(any DeviceBuffer)
+        case i(Int), u(UInt32), f(Float), b(any DeviceBuffer)
     }
 
     /// Sets the arguments of `kernel` and enqueues it over `global` (rounded up to `local`).
@@ -145,6 +145,7 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
                         throw BackendError.invalidArgument("\(kernel) argument \(i) = \(v) exceeds 32 bits")
                     }
                     try k.set(i, v32)
+                case .u(let v): try k.set(i, Int32(bitPattern: v))
                 case .f(let v): try k.set(i, v)
                 case .b(let buffer): try k.set(i, cl(buffer))
                 }
@@ -169,6 +170,16 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
         try lock.withLock {
             try clCheck(clEnqueueCopyBuffer(queue.handle, cl(src).handle, cl(dst).handle, 0, 0, count * 4, 0, nil, nil),
                         "clEnqueueCopyBuffer")
+        }
+    }
+
+    /// Sets the first `count` elements of `buffer` to the 4-byte `pattern` on the device.
+    func fill(_ buffer: any DeviceBuffer, pattern: UInt32, count: Int) throws {
+        guard count > 0 else { return }
+        var bits = pattern
+        try lock.withLock {
+            try clCheck(clEnqueueFillBuffer(queue.handle, cl(buffer).handle, &bits, 4, 0, count * 4, 0, nil, nil),
+                        "clEnqueueFillBuffer")
         }
     }
 }

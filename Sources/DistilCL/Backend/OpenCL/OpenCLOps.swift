@@ -92,9 +92,18 @@ extension OpenCLBackend {
     public func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
                           beta: any DeviceBuffer, rows: Int, cols: Int, eps: Float, out: any DeviceBuffer) throws {
         try checkLayerNorm(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, out: out)
+        try launchLayerNorm(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, eps: eps,
+                            out: out, stats: nil)
+    }
+
+    /// `kernel_layernorm` over checked arguments, writing `stats [rows, 2]` when given.
+    func launchLayerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
+                         beta: any DeviceBuffer, rows: Int, cols: Int, eps: Float, out: any DeviceBuffer,
+                         stats: (any DeviceBuffer)?) throws {
         let g = tuning.rowGroup
         try launch("kernel_layernorm", [.i(cols), .b(x), .b(residual ?? x), .i(residual == nil ? 0 : 1),
-                                        .b(gamma), .b(beta), .f(eps), .b(out)], global: [rows * g], local: [g])
+                                        .b(gamma), .b(beta), .f(eps), .b(out),
+                                        .b(stats ?? out), .i(stats == nil ? 0 : 1)], global: [rows * g], local: [g])
     }
 
     public func activation(_ x: any DeviceBuffer, count: Int, _ kind: Activation, out: any DeviceBuffer) throws {
@@ -132,10 +141,15 @@ extension OpenCLBackend {
     public func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
                           out: any DeviceBuffer) throws {
         try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
+        try launch(try attentionKernel("kernel_attention", headDim: headDim),
+                   [.i(sequences.tokens), .i(heads * headDim), .i(headDim), .f(scale), .b(qkv), .b(sequences.ranges),
+                    .b(out)], global: [sequences.tokens, heads])
+    }
+
+    /// The variant of an attention kernel (`<base>_v1`, `_v4`, `_v16`: the vector width over the
+    /// head dimension) for a head size: float16 only on CPU devices, where it maps onto AVX-512.
+    func attentionKernel(_ base: String, headDim: Int) throws -> String {
         guard headDim <= 128 else { throw BackendError.invalidArgument("head size \(headDim) above the kernels' 128") }
-        let width = headDim % 16 == 0 && !device.isGPU ? 16 : (headDim % 4 == 0 ? 4 : 1)
-        try launch("kernel_attention_v\(width)", [.i(sequences.tokens), .i(heads * headDim), .i(headDim), .f(scale),
-                                                  .b(qkv), .b(sequences.ranges), .b(out)],
-                   global: [sequences.tokens, heads])
+        return "\(base)_v\(headDim % 16 == 0 && !device.isGPU ? 16 : (headDim % 4 == 0 ? 4 : 1))"
     }
 }

@@ -1,0 +1,500 @@
+// =====================================================================================
+// Training: the backward passes, dropout, the loss and the optimiser (TrainingBackend).
+// Every gradient is a sum in a fixed order: no atomics (OpenCL 1.2 has no float atomics),
+// no race, the same bits on every run. Weight gradients accumulate (+=) into their buffers.
+//
+//   x, dy, dx        [rows, n]          activations and their gradients, row-major
+//   stats            [rows, 2]          (mean, 1/σ) of each row, from kernel_layernorm
+//   qkv, dqkv        [T, 3·D]           | Q h0 | Q h1 | … | K h0 | … | V h0 | … |, D = H·dh
+//   out, dout        [T, D]             attention output and its gradient
+//   lse, delta       [T, H]             row log-sum-exp of scale·q·kᵀ; Σ dout ⊙ out
+//   ranges           [T, 2] int32       first and one-past-last row of each token's sequence
+//   W                [N, K]             plain weight;  Wp [⌈N/PN⌉][K][PN] its packed panels
+//   order            [T] int32          tokens sorted by (embedding row, token)
+//   starts, erows    [S + 1], [S]       segment s = order[starts[s] ..< starts[s+1]] reads row erows[s]
+//
+// Dropout draws Philox4x32-10 (Salmon et al., SC'11) exactly as the CPU path's dcl_philox and
+// Swift's DropoutKey.uniform: counter (index lo, index hi, site, step), key (seed lo, seed hi),
+// uniform = (first output word >> 8)·2⁻²⁴, kept when uniform ≥ p. Attention's element
+// (h, i, j) is index (h·T + i)·T + j with packed token indices i, j.
+//
+// kernel_pack_panels             Wp and the padded bias from W and bias      global (K, ⌈N/PN⌉·PN)
+// kernel_dropout                 y = x·keep/(1 − p)                           global (count)
+// kernel_attention_lse_v{1,4,16} attention forward + lse + dropout           global (T, H)
+// kernel_attention_dq_v*         delta and dQ of each query row               global (T, H)
+// kernel_attention_dkv_v*        dK, dV of each key row, queries in order     global (T, H)
+// kernel_activation_backward     dy ⊙= act′(z) in place                       global (count)
+// kernel_column_sums             out[c] += Σ_r x[r, c], rows in order         global (n)
+// kernel_layernorm_backward      dx of each row, LN_WG work-items a row       global rows·LN_WG
+// kernel_layernorm_param_grads   dgamma, dbeta += Σ_r, rows in order          global (n)
+// kernel_embedding_backward      grad[erows[s], c] += Σ dy[order[i], c]       global (D, S)
+// kernel_scatter_add_rows        dsrc[index[r], :] += dy[r, :]                global (D, R)
+// kernel_cross_entropy           loss and dlogits of each row                 global (rows)
+// kernel_sum_squares_partial     Σ x² of each SSQ_WG·SSQ_ITEMS block          a group a block
+// kernel_sum_squares_final       out[index] = Σ partials                      one group
+// kernel_adamw                   one fused torch.optim.AdamW update           global (count)
+//
+// Dimension 0 of every kernel without a required work-group size is guarded: the host may
+// round it up to a fixed work-group.
+// =====================================================================================
+
+#ifndef LN_WG
+#define LN_WG 1        // work-items per row in kernel_layernorm_backward (1 on CPUs: no barriers)
+#endif
+#ifndef ATT_DH_MAX
+#define ATT_DH_MAX 128 // largest head size the attention kernels hold in registers
+#endif
+#ifndef ATT_KB
+#define ATT_KB 16      // keys scored per block before the running softmax is rescaled
+#endif
+
+// Not tunable: they fix the order of sumOfSquares' sums, the same on every device. The host
+// launches with the same values (OpenCLBackend.sumOfSquaresGroup, .sumOfSquaresItems in OpenCLTraining.swift).
+#define SSQ_WG 64      // work-items per group in the kernel_sum_squares_* kernels
+#define SSQ_ITEMS 64   // elements per work-item in kernel_sum_squares_partial
+
+#define ACT_GELU 1
+#define ACT_GELU_TANH 2
+#define ACT_RELU 3
+#define ACT_TANH 4
+
+// -------------------------------------------------------------------------------------
+// Philox4x32-10: the first output word, and the dropout decision of one element.
+// -------------------------------------------------------------------------------------
+inline uint philox_first(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1) {
+    for (int round = 0; round < 10; round++) {
+        const uint n0 = mul_hi(0xCD9E8D57u, c2) ^ c1 ^ k0, n1 = 0xCD9E8D57u * c2;
+        const uint n2 = mul_hi(0xD2511F53u, c0) ^ c3 ^ k1, n3 = 0xD2511F53u * c0;
+        c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    return c0;
+}
+
+/// The dropout key as kernel arguments: seed (lo, hi), step, site and the probability p.
+#define DROPOUT_ARGS const uint seed_lo, const uint seed_hi, const uint step, const uint site, const float p
+
+/// Whether element `index` of the key's stream is kept.
+inline bool dropout_keep(const ulong index, DROPOUT_ARGS) {
+    const uint r = philox_first((uint)index, (uint)(index >> 32), site, step, seed_lo, seed_hi);
+    return (float)(r >> 8) * 5.9604644775390625e-8f >= p;   // 2⁻²⁴
+}
+
+// -------------------------------------------------------------------------------------
+// kernel_pack_panels: work-item (c, row) moves W[row, c] into its panel (0 past N); the
+// work-items of column 0 also write the padded bias.
+// -------------------------------------------------------------------------------------
+__kernel void kernel_pack_panels(const int N, const int K, const int pn, __global const float* restrict w,
+                                 __global const float* restrict bias, const int has_bias,
+                                 __global float* restrict packed, __global float* restrict padded_bias)
+{
+    const int c = get_global_id(0), row = get_global_id(1);
+    if (c >= K) return;
+    packed[((size_t)(row / pn) * K + c) * pn + row % pn] = row < N ? w[(size_t)row * K + c] : 0.0f;
+    if (c == 0) padded_bias[row] = row < N && has_bias ? bias[row] : 0.0f;
+}
+
+// -------------------------------------------------------------------------------------
+// kernel_dropout: y = x·keep(i)/(1 − p); y may be x.
+// -------------------------------------------------------------------------------------
+__kernel void kernel_dropout(const int count, __global const float* x, __global float* y, DROPOUT_ARGS)
+{
+    const int i = get_global_id(0);
+    if (i >= count) return;
+    y[i] = dropout_keep((ulong)i, seed_lo, seed_hi, step, site, p) ? x[i] * (1.0f / (1.0f - p)) : 0.0f;
+}
+
+// -------------------------------------------------------------------------------------
+// Attention, forward and backward, one work-item per (token, head) as kernel_attention_v*
+// in attention.cl; W is the vector width over the head dimension (dh a multiple of it).
+//
+// kernel_attention_lse_v*: out_t = Σ_j softmax_j(scale·q_t·k_j)·keep(h, t, j)/(1 − p)·v_j with
+//   an online softmax (the mask scales V's weights, never the normaliser), lse_t = m + log l.
+// kernel_attention_dq_v*: delta_t = dout_t·out_t (= Σ_j P_tj·dP_tj: the dropped weights V saw
+//   are what out summed), then dq_t = scale·Σ_j P_tj(dP_tj − delta_t)·k_j, with
+//   P_tj = exp(scale·q_t·k_j − lse_t) recomputed and dP_tj = keep·(dout_t·v_j)/(1 − p).
+// kernel_attention_dkv_v*: for key row j, over the queries i of its sequence in order:
+//   dv_j = Σ_i P_ij·keep/(1 − p)·dout_i,  dk_j = scale·Σ_i P_ij(dP_ij − delta_i)·q_i.
+//   Runs after kernel_attention_dq_v* (it reads delta).
+// -------------------------------------------------------------------------------------
+inline float hsum1(float v) { return v; }
+inline float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
+inline float hsum16(float16 v) { return hsum4(v.s0123 + v.s4567 + v.s89ab + v.scdef); }
+inline float vload1(size_t i, const __global float* p) { return p[i]; }
+inline void vstore1(float v, size_t i, __global float* p) { p[i] = v; }
+
+#define ATTENTION_LSE_KERNEL(NAME, VT, W)                                                      \
+__kernel void NAME(const int tokens, const int dim, const int dh, const float scale,           \
+                   __global const float* restrict qkv, __global const int* restrict ranges,    \
+                   __global float* restrict out, __global float* restrict lse, DROPOUT_ARGS)   \
+{                                                                                              \
+    const int t = get_global_id(0), h = get_global_id(1);                                      \
+    if (t >= tokens) return;                                                                   \
+    const int start = ranges[2 * t], end = ranges[2 * t + 1];                                  \
+    const int ld = 3 * dim, nv = dh / W;                                                       \
+    const float keep_scale = 1.0f / (1.0f - p);                                                \
+    const ulong drop_row = ((ulong)h * tokens + t) * tokens;  /* element (h, t, 0) */          \
+    const __global float* qrow = qkv + (size_t)t * ld + h * dh;                                \
+    VT q[ATT_DH_MAX / W], acc[ATT_DH_MAX / W];                                                 \
+    for (int i = 0; i < nv; i++) { q[i] = vload##W(i, qrow) * scale; acc[i] = (VT)(0.0f); }    \
+    float m = -INFINITY, l = 0.0f;                                                             \
+    for (int j0 = start; j0 < end; j0 += ATT_KB) {                                             \
+        float sc[ATT_KB];                                                                      \
+        float bmax = -INFINITY;                                                                \
+        for (int jj = 0; jj < ATT_KB; jj++) {                                                  \
+            float score = -INFINITY;                                                           \
+            if (j0 + jj < end) {                                                               \
+                const __global float* krow = qkv + (size_t)(j0 + jj) * ld + dim + h * dh;      \
+                VT s = (VT)(0.0f);                                                             \
+                for (int i = 0; i < nv; i++) s = fma(q[i], vload##W(i, krow), s);              \
+                score = hsum##W(s);                                                            \
+            }                                                                                  \
+            sc[jj] = score;                                                                    \
+            bmax = fmax(bmax, score);                                                          \
+        }                                                                                      \
+        const float mNew = fmax(m, bmax);                                                      \
+        const float correction = mNew == -INFINITY ? 1.0f : exp(m - mNew);                     \
+        for (int jj = 0; jj < ATT_KB; jj++) sc[jj] = exp(sc[jj] - mNew);                       \
+        l *= correction;                                                                       \
+        for (int i = 0; i < nv; i++) acc[i] *= correction;                                     \
+        for (int jj = 0; jj < ATT_KB && j0 + jj < end; jj++) {                                 \
+            const __global float* vrow = qkv + (size_t)(j0 + jj) * ld + 2 * dim + h * dh;      \
+            l += sc[jj];                                                                       \
+            float weight = sc[jj];                                                             \
+            if (p > 0.0f)                                                                      \
+                weight = dropout_keep(drop_row + j0 + jj, seed_lo, seed_hi, step, site, p)     \
+                         ? weight * keep_scale : 0.0f;                                         \
+            for (int i = 0; i < nv; i++) acc[i] = fma((VT)(weight), vload##W(i, vrow), acc[i]); \
+        }                                                                                      \
+        m = mNew;                                                                              \
+    }                                                                                          \
+    const float inv = l > 0.0f ? 1.0f / l : 0.0f;                                              \
+    __global float* o = out + (size_t)t * dim + h * dh;                                        \
+    for (int i = 0; i < nv; i++) vstore##W(acc[i] * inv, i, o);                                \
+    lse[(size_t)t * (dim / dh) + h] = m + log(l);                                              \
+}
+
+#define ATTENTION_DQ_KERNEL(NAME, VT, W)                                                       \
+__kernel void NAME(const int tokens, const int dim, const int dh, const float scale,           \
+                   __global const float* restrict qkv, __global const int* restrict ranges,    \
+                   __global const float* restrict out, __global const float* restrict lse,     \
+                   __global const float* restrict dout, __global float* restrict delta,        \
+                   __global float* restrict dqkv, DROPOUT_ARGS)                                \
+{                                                                                              \
+    const int t = get_global_id(0), h = get_global_id(1);                                      \
+    if (t >= tokens) return;                                                                   \
+    const int start = ranges[2 * t], end = ranges[2 * t + 1];                                  \
+    const int ld = 3 * dim, nv = dh / W, heads = dim / dh;                                     \
+    const float keep_scale = 1.0f / (1.0f - p);                                                \
+    const ulong drop_row = ((ulong)h * tokens + t) * tokens;                                   \
+    const __global float* qrow = qkv + (size_t)t * ld + h * dh;                                \
+    const __global float* grow = dout + (size_t)t * dim + h * dh;                              \
+    const __global float* orow = out + (size_t)t * dim + h * dh;                               \
+    VT q[ATT_DH_MAX / W], g[ATT_DH_MAX / W], acc[ATT_DH_MAX / W];                              \
+    VT dsum = (VT)(0.0f);                                                                      \
+    for (int i = 0; i < nv; i++) {                                                             \
+        q[i] = vload##W(i, qrow) * scale;                                                      \
+        g[i] = vload##W(i, grow);                                                              \
+        acc[i] = (VT)(0.0f);                                                                   \
+        dsum = fma(g[i], vload##W(i, orow), dsum);                                             \
+    }                                                                                          \
+    const float d = hsum##W(dsum), li = lse[(size_t)t * heads + h];                            \
+    delta[(size_t)t * heads + h] = d;                                                          \
+    for (int j = start; j < end; j++) {                                                        \
+        const __global float* krow = qkv + (size_t)j * ld + dim + h * dh;                      \
+        const __global float* vrow = krow + dim;                                               \
+        VT s = (VT)(0.0f), dp = (VT)(0.0f);                                                    \
+        for (int i = 0; i < nv; i++) {                                                         \
+            s = fma(q[i], vload##W(i, krow), s);                                               \
+            dp = fma(g[i], vload##W(i, vrow), dp);                                             \
+        }                                                                                      \
+        float dpj = hsum##W(dp);                                                               \
+        if (p > 0.0f)                                                                          \
+            dpj = dropout_keep(drop_row + j, seed_lo, seed_hi, step, site, p) ? dpj * keep_scale : 0.0f; \
+        const float ds = exp(hsum##W(s) - li) * (dpj - d);                                     \
+        for (int i = 0; i < nv; i++) acc[i] = fma((VT)(ds), vload##W(i, krow), acc[i]);        \
+    }                                                                                          \
+    __global float* dq = dqkv + (size_t)t * ld + h * dh;                                       \
+    for (int i = 0; i < nv; i++) vstore##W(acc[i] * scale, i, dq);                             \
+}
+
+#define ATTENTION_DKV_KERNEL(NAME, VT, W)                                                      \
+__kernel void NAME(const int tokens, const int dim, const int dh, const float scale,           \
+                   __global const float* restrict qkv, __global const int* restrict ranges,    \
+                   __global const float* restrict lse, __global const float* restrict dout,    \
+                   __global const float* restrict delta, __global float* restrict dqkv,        \
+                   DROPOUT_ARGS)                                                               \
+{                                                                                              \
+    const int j = get_global_id(0), h = get_global_id(1);                                      \
+    if (j >= tokens) return;                                                                   \
+    const int start = ranges[2 * j], end = ranges[2 * j + 1];                                  \
+    const int ld = 3 * dim, nv = dh / W, heads = dim / dh;                                     \
+    const float keep_scale = 1.0f / (1.0f - p);                                                \
+    const __global float* krow = qkv + (size_t)j * ld + dim + h * dh;                          \
+    const __global float* vrow = krow + dim;                                                   \
+    VT k[ATT_DH_MAX / W], v[ATT_DH_MAX / W], dk[ATT_DH_MAX / W], dv[ATT_DH_MAX / W];           \
+    for (int e = 0; e < nv; e++) {                                                             \
+        k[e] = vload##W(e, krow); v[e] = vload##W(e, vrow);                                    \
+        dk[e] = (VT)(0.0f); dv[e] = (VT)(0.0f);                                                \
+    }                                                                                          \
+    for (int i = start; i < end; i++) {                                                        \
+        const __global float* qrow = qkv + (size_t)i * ld + h * dh;                            \
+        const __global float* grow = dout + (size_t)i * dim + h * dh;                          \
+        VT s = (VT)(0.0f), dp = (VT)(0.0f);                                                    \
+        for (int e = 0; e < nv; e++) {                                                         \
+            s = fma(vload##W(e, qrow) * scale, k[e], s);  /* as the forward: (scale·q)·k */    \
+            dp = fma(vload##W(e, grow), v[e], dp);                                             \
+        }                                                                                      \
+        const float pij = exp(hsum##W(s) - lse[(size_t)i * heads + h]);                        \
+        float pd = pij, dpij = hsum##W(dp);                                                    \
+        if (p > 0.0f) {                                                                        \
+            const bool kept = dropout_keep(((ulong)h * tokens + i) * tokens + j,               \
+                                           seed_lo, seed_hi, step, site, p);                   \
+            pd = kept ? pd * keep_scale : 0.0f;                                                \
+            dpij = kept ? dpij * keep_scale : 0.0f;                                            \
+        }                                                                                      \
+        const float ds = pij * (dpij - delta[(size_t)i * heads + h]);                          \
+        for (int e = 0; e < nv; e++) {                                                         \
+            dv[e] = fma((VT)(pd), vload##W(e, grow), dv[e]);                                   \
+            dk[e] = fma((VT)(ds), vload##W(e, qrow), dk[e]);                                   \
+        }                                                                                      \
+    }                                                                                          \
+    __global float* dkrow = dqkv + (size_t)j * ld + dim + h * dh;                              \
+    for (int e = 0; e < nv; e++) {                                                             \
+        vstore##W(dk[e] * scale, e, dkrow);                                                    \
+        vstore##W(dv[e], e, dkrow + dim);                                                      \
+    }                                                                                          \
+}
+
+ATTENTION_LSE_KERNEL(kernel_attention_lse_v1, float, 1)
+ATTENTION_LSE_KERNEL(kernel_attention_lse_v4, float4, 4)
+ATTENTION_LSE_KERNEL(kernel_attention_lse_v16, float16, 16)
+ATTENTION_DQ_KERNEL(kernel_attention_dq_v1, float, 1)
+ATTENTION_DQ_KERNEL(kernel_attention_dq_v4, float4, 4)
+ATTENTION_DQ_KERNEL(kernel_attention_dq_v16, float16, 16)
+ATTENTION_DKV_KERNEL(kernel_attention_dkv_v1, float, 1)
+ATTENTION_DKV_KERNEL(kernel_attention_dkv_v4, float4, 4)
+ATTENTION_DKV_KERNEL(kernel_attention_dkv_v16, float16, 16)
+
+// -------------------------------------------------------------------------------------
+// Linear backward: the activation's derivative, and the bias gradient. The two GEMMs are
+// kernel_bmm's. The derivatives are dcl_activation_backward's:
+//   GELU       Φ(x) + x·φ(x)
+//   GELU tanh  ½(1 + tanh u) + ½x·(1 − tanh²u)·k·(1 + 3·0.044715x²),  u = k(x + 0.044715x³)
+//   ReLU       x > 0;   tanh  1 − tanh²x
+// with ½(1 + tanh u) and 1 − tanh²u = sech²u evaluated from e = exp(−2|u|) instead of from
+// tanh: OpenCL's tanh may be a few ulp off ±1 (PoCL's is), and 1 − t² turns that into an
+// absolute error of ~x·k·(1 + 3·0.044715x²)·1e-7, 7e-6 at |x| = 10.
+// -------------------------------------------------------------------------------------
+/// (½(1 + tanh u), sech²u) without cancellation.
+inline float2 tanh_parts(const float u) {
+    const float e = exp(-2.0f * fabs(u)), inv = 1.0f / (1.0f + e);
+    return (float2)(u >= 0.0f ? inv : e * inv, 4.0f * e * inv * inv);
+}
+
+__kernel void kernel_activation_backward(const int count, __global float* dy, __global const float* restrict z,
+                                         const int act)
+{
+    const int i = get_global_id(0);
+    if (i >= count) return;
+    const float x = z[i];
+    if (act == ACT_RELU) {
+        dy[i] = x > 0.0f ? dy[i] : 0.0f;
+        return;
+    }
+    float d = 1.0f;
+    if (act == ACT_GELU) {
+        const float cdf = 0.5f * (1.0f + erf(x * 0.70710678118654752f));
+        d = cdf + x * 0.39894228040143268f * exp(-0.5f * x * x);
+    } else if (act == ACT_GELU_TANH) {
+        const float k = 0.79788456080286536f;
+        const float2 t = tanh_parts(k * (x + 0.044715f * x * x * x));
+        d = t.x + 0.5f * x * t.y * k * (1.0f + 3.0f * 0.044715f * x * x);
+    } else if (act == ACT_TANH) {
+        d = tanh_parts(x).y;
+    }
+    dy[i] *= d;
+}
+
+__kernel void kernel_column_sums(const int rows, const int n, __global const float* restrict x,
+                                 __global float* restrict out)
+{
+    const int c = get_global_id(0);
+    if (c >= n) return;
+    float s = out[c];
+    for (int r = 0; r < rows; r++) s += x[(size_t)r * n + c];
+    out[c] = s;
+}
+
+// -------------------------------------------------------------------------------------
+// LayerNorm backward with the forward's stats; v = x + residual, x̂ = (v − mean)/σ, g = dy·γ:
+//   dx = (1/σ)·(g − mean(g) − x̂·mean(g·x̂))            (written, or added when accumulate)
+//   dgamma[c] += Σ_r dy·x̂,  dbeta[c] += Σ_r dy       (rows in order, one work-item a column)
+// -------------------------------------------------------------------------------------
+inline float row_reduce(float v, __local float* red, const int lid) {
+#if LN_WG > 1
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = LN_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) red[lid] += red[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    v = red[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+#endif
+    return v;
+}
+
+__kernel __attribute__((reqd_work_group_size(LN_WG, 1, 1)))
+void kernel_layernorm_backward(const int n, __global const float* restrict dy, __global const float* restrict x,
+                               __global const float* restrict residual, const int has_residual,
+                               __global const float* restrict stats, __global const float* restrict gamma,
+                               __global float* restrict dx, const int accumulate)
+{
+    __local float red[LN_WG];
+    const int row = get_group_id(0), lid = get_local_id(0);
+    const __global float* dyr = dy + (size_t)row * n;
+    const __global float* xr = x + (size_t)row * n;
+    const __global float* rr = residual + (size_t)(has_residual ? row : 0) * n;
+    __global float* dxr = dx + (size_t)row * n;
+    const float mean = stats[2 * row], rstd = stats[2 * row + 1];
+
+    float sg = 0.0f, sgx = 0.0f;
+    for (int j = lid; j < n; j += LN_WG) {
+        const float g = dyr[j] * gamma[j], xh = (xr[j] + (has_residual ? rr[j] : 0.0f) - mean) * rstd;
+        sg += g;
+        sgx += g * xh;
+    }
+    sg = row_reduce(sg, red, lid) / (float)n;
+    sgx = row_reduce(sgx, red, lid) / (float)n;
+    for (int j = lid; j < n; j += LN_WG) {
+        const float xh = (xr[j] + (has_residual ? rr[j] : 0.0f) - mean) * rstd;
+        const float d = rstd * (dyr[j] * gamma[j] - sg - xh * sgx);
+        dxr[j] = accumulate ? dxr[j] + d : d;
+    }
+}
+
+__kernel void kernel_layernorm_param_grads(const int rows, const int n, __global const float* restrict dy,
+                                           __global const float* restrict x, __global const float* restrict residual,
+                                           const int has_residual, __global const float* restrict stats,
+                                           __global float* restrict dgamma, __global float* restrict dbeta)
+{
+    const int c = get_global_id(0);
+    if (c >= n) return;
+    float sg = dgamma[c], sb = dbeta[c];
+    for (int r = 0; r < rows; r++) {
+        const size_t at = (size_t)r * n + c;
+        const float v = x[at] + (has_residual ? residual[at] : 0.0f);
+        sg += dy[at] * (v - stats[2 * r]) * stats[2 * r + 1];
+        sb += dy[at];
+    }
+    dgamma[c] = sg;
+    dbeta[c] = sb;
+}
+
+// -------------------------------------------------------------------------------------
+// Embedding and row-gather backward: segments read distinct rows, gathered rows are
+// distinct, so no two work-items write one element.
+// -------------------------------------------------------------------------------------
+__kernel void kernel_embedding_backward(const int D, __global const float* restrict dy,
+                                        __global const int* restrict order, __global const int* restrict starts,
+                                        __global const int* restrict erows, __global float* restrict grad)
+{
+    const int c = get_global_id(0), s = get_global_id(1);
+    if (c >= D) return;
+    __global float* g = grad + (size_t)erows[s] * D + c;
+    float sum = *g;
+    for (int i = starts[s]; i < starts[s + 1]; i++) sum += dy[(size_t)order[i] * D + c];
+    *g = sum;
+}
+
+__kernel void kernel_scatter_add_rows(const int D, __global const float* restrict dy,
+                                      __global const int* restrict index, __global float* restrict dsrc)
+{
+    const int c = get_global_id(0), r = get_global_id(1);
+    if (c < D) dsrc[(size_t)index[r] * D + c] += dy[(size_t)r * D + c];
+}
+
+// -------------------------------------------------------------------------------------
+// kernel_cross_entropy: loss[r] = logsumexp(z_r) − z_r[label_r],
+// dz_r = (softmax(z_r) − onehot(label_r))·grad_scale. The host validated the labels.
+// -------------------------------------------------------------------------------------
+__kernel void kernel_cross_entropy(const int rows, const int classes, __global const float* restrict logits,
+                                   __global const int* restrict labels, const float grad_scale,
+                                   __global float* restrict losses, __global float* restrict dlogits)
+{
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    const __global float* z = logits + (size_t)r * classes;
+    __global float* dz = dlogits + (size_t)r * classes;
+    const int label = labels[r];
+    float m = -INFINITY;
+    for (int c = 0; c < classes; c++) m = fmax(m, z[c]);
+    float sum = 0.0f;
+    for (int c = 0; c < classes; c++) sum += exp(z[c] - m);
+    const float lse = m + log(sum);
+    losses[r] = lse - z[label];
+    for (int c = 0; c < classes; c++) dz[c] = (exp(z[c] - lse) - (c == label ? 1.0f : 0.0f)) * grad_scale;
+}
+
+// -------------------------------------------------------------------------------------
+// Σ x² in two passes of fixed shape: group g sums block g (SSQ_WG·SSQ_ITEMS elements,
+// work-item l taking every SSQ_WG-th from l, then a tree), and one group sums the partials.
+// -------------------------------------------------------------------------------------
+inline float group_sum(float v, __local float* red, const int lid) {
+    red[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = SSQ_WG / 2; s > 0; s >>= 1) {
+        if (lid < s) red[lid] += red[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return red[0];
+}
+
+__kernel __attribute__((reqd_work_group_size(SSQ_WG, 1, 1)))
+void kernel_sum_squares_partial(const int count, __global const float* restrict x, __global float* restrict partial)
+{
+    __local float red[SSQ_WG];
+    const int lid = get_local_id(0), group = get_group_id(0);
+    const int base = group * (SSQ_WG * SSQ_ITEMS) + lid;
+    float s = 0.0f;
+    for (int i = 0; i < SSQ_ITEMS; i++) {
+        const int e = base + i * SSQ_WG;
+        if (e < count) s = fma(x[e], x[e], s);
+    }
+    s = group_sum(s, red, lid);
+    if (lid == 0) partial[group] = s;
+}
+
+__kernel __attribute__((reqd_work_group_size(SSQ_WG, 1, 1)))
+void kernel_sum_squares_final(const int n, __global const float* restrict partial, __global float* restrict out,
+                              const int index)
+{
+    __local float red[SSQ_WG];
+    const int lid = get_local_id(0);
+    float s = 0.0f;
+    for (int i = lid; i < n; i += SSQ_WG) s += partial[i];
+    s = group_sum(s, red, lid);
+    if (lid == 0) out[index] = s;
+}
+
+// -------------------------------------------------------------------------------------
+// kernel_adamw: torch.optim.AdamW's single-tensor arithmetic (as dcl_adamw), with
+// step_size = lr/(1 − β1ᵗ) and bc2_sqrt = √(1 − β2ᵗ) computed by the host in double.
+// -------------------------------------------------------------------------------------
+__kernel void kernel_adamw(const int count, __global float* restrict param, __global const float* restrict grad,
+                           __global float* restrict m, __global float* restrict v, const float lr, const float b1,
+                           const float b2, const float eps, const float wd, const float grad_scale,
+                           const float step_size, const float bc2_sqrt)
+{
+    const int i = get_global_id(0);
+    if (i >= count) return;
+    const float g = grad[i] * grad_scale;
+    const float pi = param[i] * (1.0f - lr * wd);
+    const float mi = m[i] + (1.0f - b1) * (g - m[i]);     // torch's lerp
+    const float vi = v[i] * b2 + (1.0f - b2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    param[i] = pi - step_size * (mi / (sqrt(vi) / bc2_sqrt + eps));
+}

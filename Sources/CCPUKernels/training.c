@@ -76,6 +76,14 @@ void dcl_layernorm_param_grads(const float *dy, const float *x, const float *res
 
 // ---- Activations and sums ---------------------------------------------------------------
 
+/// (½(1 + tanh u), sech²u) from e = exp(−2|u|): no cancellation where tanh u rounds to ±1
+/// (1 − t² would lose the derivative's last digits there; the OpenCL kernel does the same).
+static inline void dcl_tanh_parts(float u, float *half_one_plus, float *sech2) {
+    const float e = expf(-2.0f * fabsf(u)), inv = 1.0f / (1.0f + e);
+    *half_one_plus = u >= 0.0f ? inv : e * inv;
+    *sech2 = 4.0f * e * inv * inv;
+}
+
 void dcl_activation_backward(float *dy, const float *z, long n, int act) {
     switch (act) {
     case DCL_ACT_GELU:
@@ -89,15 +97,20 @@ void dcl_activation_backward(float *dy, const float *z, long n, int act) {
     case DCL_ACT_GELU_TANH:
         for (long i = 0; i < n; i++) {
             const float x = z[i], k = 0.79788456080286536f;
-            const float t = tanhf(k * (x + 0.044715f * x * x * x));
-            dy[i] *= 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * k * (1.0f + 3.0f * 0.044715f * x * x);
+            float h, s2;
+            dcl_tanh_parts(k * (x + 0.044715f * x * x * x), &h, &s2);
+            dy[i] *= h + 0.5f * x * s2 * k * (1.0f + 3.0f * 0.044715f * x * x);
         }
         break;
     case DCL_ACT_RELU:
         for (long i = 0; i < n; i++) dy[i] = z[i] > 0.0f ? dy[i] : 0.0f;
         break;
     case DCL_ACT_TANH:
-        for (long i = 0; i < n; i++) { const float t = tanhf(z[i]); dy[i] *= 1.0f - t * t; }
+        for (long i = 0; i < n; i++) {
+            float h, s2;
+            dcl_tanh_parts(z[i], &h, &s2);
+            dy[i] *= s2;
+        }
         break;
     default:
         break;

@@ -92,7 +92,8 @@ public protocol TrainingBackend: ComputeBackend {
     func sumOfSquares(_ x: any DeviceBuffer, count: Int, out: any DeviceBuffer, index: Int) throws
 
     /// One fused AdamW update over `count` elements, as torch.optim.AdamW:
-    /// g = grad·gradScale; p ← p·(1 − lr·wd); m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
+    /// g = grad·gradScale; p ← p·(1 − lr·wd); m ← m + (1−β1)·(g − m) (torch's lerp);
+    /// v ← β2·v + (1−β2)·g²;
     /// p ← p − (lr / (1 − β1ᵗ))·m / (√v / √(1 − β2ᵗ) + eps).
     func adamW(parameter: any DeviceBuffer, gradient: any DeviceBuffer, m: any DeviceBuffer, v: any DeviceBuffer,
                count: Int, step: AdamWStep) throws

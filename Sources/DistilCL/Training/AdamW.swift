@@ -49,8 +49,9 @@ final class AdamWOptimizer {
         self.settings = settings
         grads = gradients
         let ps = gradients.parameters
-        m = try ps.map { try backend.makeBuffer(count: $0.count) }
-        v = try ps.map { try backend.makeBuffer(count: $0.count) }
+        // A new buffer's contents are undefined on a device: the moments start at zero.
+        m = try ps.map { p in try backend.makeBuffer(count: p.count).zeroed(p.count, on: backend) }
+        v = try ps.map { p in try backend.makeBuffer(count: p.count).zeroed(p.count, on: backend) }
         norms = try backend.makeBuffer(count: ps.count)
         var seen = Set<ObjectIdentifier>()
         owners = ps.compactMap(\.owner).filter { seen.insert(ObjectIdentifier($0)).inserted }
@@ -86,5 +87,12 @@ final class AdamWOptimizer {
             try backend.upload(second[i], to: v[i])
         }
         self.step = step
+    }
+}
+
+private extension DeviceBuffer {
+    func zeroed(_ count: Int, on backend: any TrainingBackend) throws -> any DeviceBuffer {
+        try backend.fill(self, value: 0, count: count)
+        return self
     }
 }

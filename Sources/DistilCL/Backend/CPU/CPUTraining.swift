@@ -47,6 +47,7 @@ extension CPUBackend: TrainingBackend {
                           out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutKey?) throws {
         try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
         try requireBuffer(lse, sequences.tokens * heads, .float32, "attention lse")
+        if let dropout { try checkDropout(dropout) }
         let (pq, po, pl) = (cpu(qkv).floats, cpu(out).floats, cpu(lse).floats)
         let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens
         let key = dropout?.c ?? dcl_dropout_key(seed: 0, step: 0, site: 0, p: 0)
@@ -131,6 +132,7 @@ extension CPUBackend: TrainingBackend {
                                   scale: Float, dropout: DropoutKey?, dQKV: any DeviceBuffer) throws {
         try checkAttentionBackward(qkv: qkv, out: out, lse: lse, dOut: dOut, sequences: sequences, heads: heads,
                                    headDim: headDim, dQKV: dQKV)
+        if let dropout { try checkDropout(dropout) }
         let (pq, po, pl, pdo, pd) = (cpu(qkv).floats, cpu(out).floats, cpu(lse).floats, cpu(dOut).floats,
                                      cpu(dQKV).floats)
         let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens
@@ -165,13 +167,17 @@ extension CPUBackend: TrainingBackend {
         try checkGatherRows(index: index, rows: rows, dim: dim, out: dOut)
         let (pdo, pi, ps) = (cpu(dOut).floats, cpu(index).ints, cpu(dSource).floats)
         let sourceRows = dSource.count / dim
+        var seen = Set<Int32>()
         for r in 0..<rows {
             let i = Int(pi[r])
             guard i >= 0, i < sourceRows else {
                 throw BackendError.invalidArgument("scatterAddRows index \(i) outside 0..<\(sourceRows)")
             }
-            addInPlace(ps + i * dim, pdo + r * dim, dim)
+            guard seen.insert(pi[r]).inserted else {
+                throw BackendError.invalidArgument("scatterAddRows index \(i) repeats (indices must be distinct)")
+            }
         }
+        for r in 0..<rows { addInPlace(ps + Int(pi[r]) * dim, pdo + r * dim, dim) }
     }
 
     // MARK: - Losses
@@ -201,6 +207,7 @@ extension CPUBackend: TrainingBackend {
 
     public func sumOfSquares(_ x: any DeviceBuffer, count: Int, out: any DeviceBuffer, index: Int) throws {
         try requireBuffer(x, count, .float32, "sumOfSquares input")
+        guard index >= 0 else { throw BackendError.invalidArgument("sumOfSquares index \(index) is negative") }
         try requireBuffer(out, index + 1, .float32, "sumOfSquares output")
         let px = cpu(x).floats
         // Fixed chunks summed in order: the same total whatever the thread count.

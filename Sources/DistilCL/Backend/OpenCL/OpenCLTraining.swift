@@ -47,6 +47,7 @@ extension OpenCLBackend: TrainingBackend {
     public func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
                           out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutKey?) throws {
         try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
+        if let dropout { try checkDropout(dropout) }
         try requireBuffer(lse, sequences.tokens * heads, .float32, "attention lse")
         try launch(try attentionKernel("kernel_attention_lse", headDim: headDim),
                    [.i(sequences.tokens), .i(heads * headDim), .i(headDim), .f(scale), .b(qkv), .b(sequences.ranges),
@@ -118,6 +119,7 @@ extension OpenCLBackend: TrainingBackend {
                                   scale: Float, dropout: DropoutKey?, dQKV: any DeviceBuffer) throws {
         try checkAttentionBackward(qkv: qkv, out: out, lse: lse, dOut: dOut, sequences: sequences, heads: heads,
                                    headDim: headDim, dQKV: dQKV)
+        if let dropout { try checkDropout(dropout) }
         let tokens = sequences.tokens
         guard tokens > 0 else { return }
         let delta = try makeBuffer(count: tokens * heads, type: .float32)   // freed once the queue is done with it

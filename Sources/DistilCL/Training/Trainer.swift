@@ -15,7 +15,9 @@ public final class Trainer {
     public var onEpoch: ((EpochReport) -> Void)?
 
     private let folder: RunFolder
-    private let source: URL
+    /// Where config.json and the tokenizer files are copied from: the model folder, then the
+    /// latest checkpoint (an older one is deleted once a newer one is complete).
+    private var source: URL
     private let backend: any TrainingBackend
     private let train: [(Encoding, Int32)]
     private let eval: [(Encoding, Int32)]
@@ -117,6 +119,7 @@ public final class Trainer {
             try folder.save(model, optimizer: optimizer, state: RunFolder.State(
                 epoch: epoch, step: optimizer.step, labels: labels, trainExamples: train.count, options: options),
                 source: source)
+            source = folder.checkpoint(epoch)
             reports.append(report)
             try folder.writeLog(reports)
             completedEpochs = epoch

@@ -1,0 +1,157 @@
+import DistilCL
+import Foundation
+import Testing
+
+/// `distilcl train` end to end on the tiny checkpoints: the output folder, the log, heads for
+/// bare encoders, and every documented refusal with its exit status.
+@Suite("CLI: train")
+struct TrainCLITests {
+    static let sst = fixturePath("tiny-distilbert-sst")
+
+    /// Nine labelled sentences (the golden batches' texts) as JSON Lines.
+    static func data(_ folder: TemporaryFolder, labels: [String] = ["NEGATIVE", "POSITIVE"],
+                     name: String = "train.jsonl") throws -> String {
+        let json = try Fixtures.json("tiny-distilbert-sst/train-golden.json")
+        var lines: [[String: Any]] = []
+        for batch in json["batches"] as? [[String: Any]] ?? [] {
+            for (text, label) in zip(batch["texts"] as? [String] ?? [], ints(batch["labels"])) {
+                lines.append(["text": text, "label": labels[label]])
+            }
+        }
+        #expect(lines.count == 9)
+        try CLI.jsonl(lines).write(to: folder.file(name))
+        return folder.file(name).path
+    }
+
+    static func common(_ model: String, _ train: String, _ out: String) -> [String] {
+        ["train", "--model", model, "--train", train, "--out", out, "--device", "cpu", "--batch-size", "4",
+         "--lr", "1e-3"]
+    }
+
+    @Test("trains, evaluates, logs every epoch and leaves a Hugging Face folder classify reads")
+    func trainThenClassify() throws {
+        let folder = try TemporaryFolder()
+        let train = try Self.data(folder), out = folder.file("out").path
+        let r = try CLI.run(Self.common(Self.sst, train, out) + ["--eval", train, "--epochs", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("epoch 1/2") && r.stderr.contains("epoch 2/2") && r.stderr.contains("eval accuracy"),
+                "\(r.stderr)")
+        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [])
+        for file in ["config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json", "train_log.jsonl",
+                     "checkpoint-epoch2"] {
+            #expect(names.contains(file), "\(file) missing from \(names.sorted())")
+        }
+        #expect(!names.contains("checkpoint-epoch1"), "older checkpoints are removed")
+        #expect(!names.contains { $0.hasPrefix(".") }, "temporary files left: \(names.sorted())")
+        let checkpoint = Set((try? FileManager.default.contentsOfDirectory(atPath: out + "/checkpoint-epoch2")) ?? [])
+        #expect(checkpoint.isSuperset(of: ["optimizer.safetensors", "trainer_state.json", "model.safetensors"]))
+
+        let log = try String(contentsOfFile: out + "/train_log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(log.count == 2)
+        for (i, line) in log.enumerated() {
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            #expect(o["epoch"] as? Int == i + 1 && o["step"] as? Int == 3 * (i + 1), "\(line)")
+            for key in ["train_loss", "eval_loss", "eval_accuracy", "train_samples_per_second", "seconds"] {
+                #expect((o[key] as? Double)?.isFinite == true, "\(key) in \(line)")
+            }
+        }
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/config.json")))
+            as? [String: Any] ?? [:]
+        #expect(config["architectures"] as? [String] == ["DistilBertForSequenceClassification"])
+        #expect((config["id2label"] as? [String: String]) == ["0": "NEGATIVE", "1": "POSITIVE"])
+
+        let c = try CLI.run(["classify", "--model", out, "--device", "cpu", "--logits"],
+                            stdin: Data("a dull, plodding mess\nWonderful.\n".utf8))
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(c.jsonLines().count == 2 && c.jsonLines().allSatisfy { doubles($0["logits"]).count == 2 })
+    }
+
+    @Test("a bare encoder gets a new head; labels are the data's sorted names",
+          arguments: ["tiny-distilbert-mlm", "tiny-bert-pairs"])
+    func bareEncoder(_ fixture: String) throws {
+        let folder = try TemporaryFolder()
+        let model = folder.file("model")
+        try FileManager.default.copyItem(at: Fixtures.model(fixture), to: model)
+        if fixture == "tiny-bert-pairs" {   // as a plain BertModel, like all-MiniLM-L6-v2
+            var config = try JSONSerialization.jsonObject(with: Data(contentsOf: model.appendingPathComponent("config.json")))
+                as? [String: Any] ?? [:]
+            config["architectures"] = ["BertModel"]
+            config["id2label"] = nil
+            config["label2id"] = nil
+            try JSONSerialization.data(withJSONObject: config).write(to: model.appendingPathComponent("config.json"))
+            let weights = try SafeTensorsFile(url: model.appendingPathComponent("model.safetensors"))
+            let kept = try weights.names.filter { !$0.hasPrefix("classifier.") }.map {
+                SafeTensorsWriter.Tensor(name: $0, shape: try weights.shape($0), values: try weights.floats($0))
+            }
+            try SafeTensorsWriter.write(kept, to: model.appendingPathComponent("model.safetensors"))
+        }
+        let train = try Self.data(folder, labels: ["sad", "happy"]), out = folder.file("out").path
+        let r = try CLI.run(Self.common(model.path, train, out) + ["--epochs", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/config.json")))
+            as? [String: Any] ?? [:]
+        let bert = fixture.contains("bert-pairs")
+        #expect(config["architectures"] as? [String]
+                == [bert ? "BertForSequenceClassification" : "DistilBertForSequenceClassification"])
+        #expect((config["id2label"] as? [String: String]) == ["0": "happy", "1": "sad"])
+        let c = try CLI.run(["classify", "--model", out, "--device", "cpu"], stdin: Data("Wonderful.\n".utf8))
+        #expect(c.status == 0 && ["happy", "sad"].contains(c.jsonLines().first?["label"] as? String), "\(c.stderr)")
+    }
+
+    @Test("bad data: status 4 with file and line", arguments: ["no-text", "no-label", "unknown", "empty", "not-json"])
+    func badData(_ kind: String) throws {
+        let folder = try TemporaryFolder()
+        let path = folder.file("bad.jsonl").path
+        var lines = [#"{"text": "fine", "label": "POSITIVE"}"#, #"{"text": "also fine", "label": 0}"#]
+        switch kind {
+        case "no-text": lines.append(#"{"label": "POSITIVE"}"#)
+        case "no-label": lines.append(#"{"text": "where is my label"}"#)
+        case "unknown": lines.append(#"{"text": "meh", "label": "NEUTRAL"}"#)
+        case "empty": lines = ["", "  "]
+        default: lines.append("not json at all")
+        }
+        try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: path))
+        let r = try CLI.run(Self.common(Self.sst, path, folder.file("out").path))
+        #expect(r.status == 4, "\(kind): \(r.stderr)")
+        #expect(r.stderr.hasPrefix("error: ") && r.stderr.contains(path), "\(r.stderr)")
+        if kind != "empty" { #expect(r.stderr.contains("bad.jsonl:3"), "\(r.stderr)") }
+        #expect(!FileManager.default.fileExists(atPath: folder.file("out").path), "no output for bad data")
+    }
+
+    @Test("refusals: token classifier (3), reduced precision, an existing run, nothing to resume (64)")
+    func refusals() throws {
+        let folder = try TemporaryFolder()
+        let train = try Self.data(folder), out = folder.file("out").path
+        let ner = try CLI.run(Self.common(fixturePath("tiny-distilbert-ner"), train, out))
+        #expect(ner.status == 3 && ner.stderr.contains("token"), "\(ner.stderr)")
+        let int8 = try CLI.run(Self.common(Self.sst, train, out) + ["--precision", "int8"])
+        #expect(int8.status == 64 && int8.stderr.contains("fp32"), "\(int8.stderr)")
+        let resume = try CLI.run(Self.common(Self.sst, train, out) + ["--resume"])
+        #expect(resume.status == 64 && resume.stderr.contains("--resume"), "\(resume.stderr)")
+        let first = try CLI.run(Self.common(Self.sst, train, out) + ["--epochs", "1"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let again = try CLI.run(Self.common(Self.sst, train, out) + ["--epochs", "1"])
+        #expect(again.status == 64 && again.stderr.contains("already holds a training run"), "\(again.stderr)")
+        let changed = try CLI.run(Self.common(Self.sst, train, out) + ["--epochs", "2", "--resume"])
+        #expect(changed.status == 64 && changed.stderr.contains("different recipe"), "\(changed.stderr)")
+        let badFlag = try CLI.run(Self.common(Self.sst, train, out) + ["--warmup", "1.5"])
+        #expect(badFlag.status == 64, "\(badFlag.stderr)")
+    }
+
+    /// One step per epoch, warm-up of one step: epoch 1 runs at lr 0, epoch 2 at 1e38, which
+    /// blows the weights up; the evaluation's loss is then not finite and the run stops.
+    @Test("a loss that stops being finite: status 1, the last checkpoint untouched")
+    func nonFiniteLoss() throws {
+        let folder = try TemporaryFolder()
+        let train = try Self.data(folder), out = folder.file("out").path
+        let r = try CLI.run(["train", "--model", Self.sst, "--train", train, "--eval", train, "--out", out,
+                             "--device", "cpu", "--batch-size", "16", "--epochs", "3", "--warmup", "0.2",
+                             "--lr", "1e38", "--max-grad-norm", "0"])
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("error: the loss became") && r.stderr.contains("checkpoint is untouched"), "\(r.stderr)")
+        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [])
+        #expect(names.contains("checkpoint-epoch1") && !names.contains("checkpoint-epoch2"), "\(names.sorted())")
+        let log = try String(contentsOfFile: out + "/train_log.jsonl", encoding: .utf8)
+        #expect(log.split(separator: "\n").count == 1)
+    }
+}

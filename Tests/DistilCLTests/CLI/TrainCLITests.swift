@@ -138,6 +138,17 @@ struct TrainCLITests {
         #expect(badFlag.status == 64, "\(badFlag.stderr)")
     }
 
+    @Test("--help documents the data format, the output folder and every exit status")
+    func help() throws {
+        let r = try CLI.run(["train", "--help"])
+        #expect(r.status == 0)
+        let text = r.out.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for needle in ["Exit status", "1 other failure", "3 model", "4 bad data", "5 device", "64 bad flag", "130",
+                       "train_log.jsonl", "--resume", "text_pair", "--no-shuffle", "--max-grad-norm"] {
+            #expect(text.contains(needle), "train --help lacks '\(needle)'")
+        }
+    }
+
     /// One step per epoch, warm-up of one step: epoch 1 runs at lr 0, epoch 2 at 1e38, which
     /// blows the weights up; the evaluation's loss is then not finite and the run stops.
     @Test("a loss that stops being finite: status 1, the last checkpoint untouched")

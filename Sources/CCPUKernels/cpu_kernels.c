@@ -84,6 +84,14 @@ void dcl_cap_kernels_level(int level) { active = table_for(level < detected ? le
 
 const char *dcl_kernels_level(void) { return active->name; }
 
+int dcl_kernels_level_number(void) {
+#ifdef DCL_MULTI_ISA
+    if (active == &v4_table) return 4;
+    if (active == &v3_table) return 3;
+#endif
+    return 0;
+}
+
 void dcl_bias_activation(float *row, const float *bias, long n, int act) { active->bias_activation(row, bias, n, act); }
 void dcl_activation(const float *x, float *y, long n, int act) { active->activation(x, y, n, act); }
 void dcl_softmax_row(const float *x, float *y, long n, float scale, const float *mask) {

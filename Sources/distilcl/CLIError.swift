@@ -77,7 +77,7 @@ struct CLIError: Error, CustomStringConvertible {
             switch e {
             case .headMismatch: return .model(e.description)
             case .badOption, .resume, .output, .backendCannotTrain, .notFloat32: return .usage(e.description)
-            case .nonFiniteLoss: return CLIError(.failure, e.description)
+            case .nonFiniteLoss, .nonFiniteGradient, .outputWrite: return CLIError(.failure, e.description)
             }
         default: return CLIError(.failure, String(describing: error))
         }

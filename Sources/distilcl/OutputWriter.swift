@@ -12,7 +12,7 @@ nonisolated(unsafe) private var pendingTemporaryPath: UnsafeMutablePointer<CChar
 /// SIGINT/SIGTERM/SIGHUP: remove the temporary output (async-signal-safe calls only) and exit
 /// 128 + signal. The signals are also unblocked: a parent may have started us with them blocked
 /// (Foundation's `Process` passes its thread's mask on), and a blocked SIGINT would never arrive.
-private func installInterruptHandlers() {
+func installInterruptHandlers() {
     var set = sigset_t()
     sigemptyset(&set)
     for sig in [SIGINT, SIGTERM, SIGHUP] {

@@ -36,13 +36,15 @@ struct TrainCommand: ParsableCommand {
           distilcl train --model models/all-MiniLM-L6-v2 --train data/movie-train.jsonl \\
             --eval data/movie-test.jsonl --out models/minilm-sentiment --lr 1e-4 --max-length 128
 
-        Exit status: 0 success; 1 other failure (a non-finite loss, an output that cannot be \
-        written); 3 model folder missing or broken, or a model that cannot take a \
-        sequence-classification head (a token classifier; a head with another label count); \
-        4 bad data (unreadable or empty file, a line that is not a JSON object or lacks "text" or \
-        "label", an unknown label: the message gives file and line); 5 device or OpenCL failure; \
-        64 bad flag or flag value (also: OUT already holds a run without --resume, --resume with \
-        nothing to resume or other flags, --precision other than fp32); 130 interrupted (SIGINT).
+        Exit status: 0 success; 1 other failure (a loss or gradient that stops being finite, an \
+        --out that cannot be written); 3 model folder missing or broken, or a model that cannot \
+        take a sequence-classification head (a token classifier; a head with another label \
+        count); 4 bad data (unreadable or empty file, a line that is not a JSON object or lacks \
+        "text" or "label", an unknown label, fewer than 2 labels: the message gives file and \
+        line); 5 device or OpenCL failure; 64 bad flag or flag value (also: --out is the model \
+        folder or holds another model, or a run without --resume; --resume with nothing to \
+        resume or other flags; --labels that repeat or reorder the model's; --precision other \
+        than fp32); 130 interrupted (SIGINT), 143 (SIGTERM).
         """)
 
     @OptionGroup var model: ModelOptions
@@ -115,6 +117,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // SIGINT/SIGTERM exit 130/143 at once: what is on disk is the last complete epoch, and
+        // whatever the interruption left half-written is removed when a run starts there again.
+        installInterruptHandlers()
         try runReportingErrors {
             guard device.precision == .fp32 else {
                 throw CLIError.usage("training runs in fp32; --precision \(device.precision) is for inference")

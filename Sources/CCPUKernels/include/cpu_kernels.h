@@ -47,6 +47,9 @@ int dcl_threads(void);
 /// The instruction-set level the kernels run at, e.g. "x86-64-v4 (AVX-512)".
 const char *dcl_kernels_level(void);
 
+/// The level the kernels run at: 4, 3 or 0 (the training kernels follow it too).
+int dcl_kernels_level_number(void);
+
 /// Caps the level: 4 (x86-64-v4, AVX-512), 3 (x86-64-v3, AVX2 + FMA) or 0 (baseline); the CPU's
 /// own highest level still bounds it.
 void dcl_cap_kernels_level(int level);

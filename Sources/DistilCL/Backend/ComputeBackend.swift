@@ -36,14 +36,15 @@ public enum LinearRole: Sendable {
 }
 
 /// A linear layer's weight `[out, in]` (Hugging Face layout) and bias `[out]`, uploaded once.
-/// The backend keeps the plain float32 weight, which training updates in place, and beside it
-/// whatever layout its GEMM reads fastest (rebuilt by `TrainingBackend.refresh`).
+/// The backend keeps them in whatever layout its GEMM reads fastest; a layer made `trainable`
+/// also keeps the plain float32 weight and bias, which training updates in place (the fast
+/// layout is then rebuilt by `TrainingBackend.refresh`).
 public protocol DeviceLinear: AnyObject, Sendable {
     var outFeatures: Int { get }
     var inFeatures: Int { get }
-    /// The weight, float32 `[out, in]` row-major.
-    var weight: any DeviceBuffer { get }
-    /// The bias, float32 `[out]`, or nil for a layer without one.
+    /// The plain weight, float32 `[out, in]` row-major: only in a trainable layer, else nil.
+    var weight: (any DeviceBuffer)? { get }
+    /// The plain bias, float32 `[out]`: only in a trainable layer with a bias, else nil.
     var bias: (any DeviceBuffer)? { get }
 }
 
@@ -115,9 +116,10 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func download(_ buffer: any DeviceBuffer, count: Int?) throws -> [Float]
     /// Waits until every queued operation has finished.
     func synchronize() throws
-    /// Uploads a linear layer. `weight` is `[outFeatures, inFeatures]`, `bias` `[outFeatures]`.
+    /// Uploads a linear layer. `weight` is `[outFeatures, inFeatures]`, `bias` `[outFeatures]`;
+    /// `trainable` keeps the plain copies training updates (twice the memory).
     func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int,
-                    role: LinearRole) throws -> any DeviceLinear
+                    role: LinearRole, trainable: Bool) throws -> any DeviceLinear
 
     // MARK: Operations
     /// `out[m, n] = act(Σ_k x[m, k]·W[n, k] + bias[n])`; x `[rows, in]`, out `[rows, out]`.
@@ -178,9 +180,17 @@ public extension ComputeBackend {
                           beta: 0, batch: batch)
     }
 
-    /// A linear layer of no particular role.
+    /// A linear layer of no particular role, for inference.
     func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) throws -> any DeviceLinear {
-        try makeLinear(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, role: .general)
+        try makeLinear(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, role: .general,
+                       trainable: false)
+    }
+
+    /// A linear layer for inference.
+    func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int,
+                    role: LinearRole) throws -> any DeviceLinear {
+        try makeLinear(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, role: role,
+                       trainable: false)
     }
 
     func download(_ buffer: any DeviceBuffer) throws -> [Float] { try download(buffer, count: nil) }

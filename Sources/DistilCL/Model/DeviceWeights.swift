@@ -21,12 +21,12 @@ struct DeviceLayer {
     let ffnOut: any DeviceLinear
     let outputNorm: DeviceNorm
 
-    init(_ w: LayerWeights, on b: any ComputeBackend) throws {
-        qkv = try b.linear(w.qkv, role: .attentionQKV)
-        attentionOutput = try b.linear(w.attentionOutput)
+    init(_ w: LayerWeights, on b: any ComputeBackend, trainable: Bool) throws {
+        qkv = try b.linear(w.qkv, role: .attentionQKV, trainable: trainable)
+        attentionOutput = try b.linear(w.attentionOutput, trainable: trainable)
         attentionNorm = try DeviceNorm(w.attentionNorm, on: b)
-        ffnIn = try b.linear(w.ffnIn)
-        ffnOut = try b.linear(w.ffnOut)
+        ffnIn = try b.linear(w.ffnIn, trainable: trainable)
+        ffnOut = try b.linear(w.ffnOut, trainable: trainable)
         outputNorm = try DeviceNorm(w.outputNorm, on: b)
     }
 }
@@ -41,10 +41,10 @@ struct DeviceHeads {
     var vocabNorm: DeviceNorm?
     var vocabProjector: (any DeviceLinear)?
 
-    init(_ w: HeadWeights, on b: any ComputeBackend) throws {
-        pooler = try w.pooler.map { try b.linear($0) }
-        preClassifier = try w.preClassifier.map { try b.linear($0) }
-        classifier = try w.classifier.map { try b.linear($0) }
+    init(_ w: HeadWeights, on b: any ComputeBackend, trainable: Bool) throws {
+        pooler = try w.pooler.map { try b.linear($0, trainable: trainable) }
+        preClassifier = try w.preClassifier.map { try b.linear($0, trainable: trainable) }
+        classifier = try w.classifier.map { try b.linear($0, trainable: trainable) }
         qaOutputs = try w.qaOutputs.map { try b.linear($0) }
         vocabTransform = try w.vocabTransform.map { try b.linear($0) }
         vocabNorm = try w.vocabLayerNorm.map { try DeviceNorm($0, on: b) }
@@ -54,9 +54,9 @@ struct DeviceHeads {
 
 extension ComputeBackend {
     /// Uploads a checkpoint linear layer (`[out, in]` weight, `[out]` bias).
-    func linear(_ w: LinearWeights, role: LinearRole = .general) throws -> any DeviceLinear {
+    func linear(_ w: LinearWeights, role: LinearRole = .general, trainable: Bool = false) throws -> any DeviceLinear {
         try makeLinear(weight: w.weight.values, bias: w.bias.values, outFeatures: w.outFeatures, inFeatures: w.inFeatures,
-                       role: role)
+                       role: role, trainable: trainable)
     }
 }
 

@@ -23,8 +23,13 @@ public final class EncoderModel: @unchecked Sendable {
     /// device after the last layer to separate the two from the head and download).
     public var timer: StageTimer?
 
-    /// Uploads `checkpoint` to `backend`.
-    public init(checkpoint: Checkpoint, backend: any ComputeBackend) throws {
+    /// Whether the linear layers keep the plain weights training updates.
+    public let trainable: Bool
+
+    /// Uploads `checkpoint` to `backend`; `trainable` keeps what training needs beside the
+    /// inference layout (twice the linear layers' memory).
+    public init(checkpoint: Checkpoint, backend: any ComputeBackend, trainable: Bool = false) throws {
+        self.trainable = trainable
         config = checkpoint.config
         self.backend = backend
         directory = checkpoint.directory
@@ -32,13 +37,13 @@ public final class EncoderModel: @unchecked Sendable {
         embeddings = (try backend.buffer(e.wordEmbeddings.values), try backend.buffer(e.positionEmbeddings.values),
                       try e.tokenTypeEmbeddings.map { try backend.buffer($0.values) })
         embeddingNorm = try DeviceNorm(e.embeddingNorm, on: backend)
-        layers = try e.layers.map { try DeviceLayer($0, on: backend) }
-        heads = try DeviceHeads(checkpoint.heads, on: backend)
+        layers = try e.layers.map { try DeviceLayer($0, on: backend, trainable: trainable) }
+        heads = try DeviceHeads(checkpoint.heads, on: backend, trainable: trainable)
     }
 
     /// Loads the checkpoint folder (`config.json`, `model.safetensors`) onto `backend`.
-    public convenience init(directory: URL, backend: any ComputeBackend) throws {
-        try self.init(checkpoint: try Checkpoint(directory: directory), backend: backend)
+    public convenience init(directory: URL, backend: any ComputeBackend, trainable: Bool = false) throws {
+        try self.init(checkpoint: try Checkpoint(directory: directory), backend: backend, trainable: trainable)
     }
 
     // MARK: - Forward

@@ -67,6 +67,7 @@ final class AdamWOptimizer {
         }
         let squares = try backend.download(norms, count: ps.count)
         let norm = Float(squares.reduce(0.0) { $0 + Double($1) }.squareRoot())
+        guard norm.isFinite else { throw TrainingError.nonFiniteGradient(step: step + 1) }
         var scale: Float = 1
         if settings.maxGradNorm > 0 { scale = min(1, settings.maxGradNorm / (norm + 1e-6)) }
         let lr = settings.learningRate(at: step)

@@ -30,10 +30,10 @@ extension EncoderModel {
 
         try tb.linearBackward(dOut: a.dLogits, input: a.headAct, classifier, rows: s, activation: .none,
                               preActivation: nil, dInput: a.dAct, accumulateInput: false,
-                              gradWeight: grads[classifier.weight], gradBias: grads.optional(classifier.bias))
+                              gradWeight: grads[classifier.weight!], gradBias: grads.optional(classifier.bias))
         if let key = dropout.classifier { try tb.dropout(a.dAct, count: s * d, key: key, out: a.dAct) }
         try tb.linearBackward(dOut: a.dAct, input: a.cls, pre, rows: s, activation: act, preActivation: a.headPre,
-                              dInput: a.dCls, accumulateInput: false, gradWeight: grads[pre.weight],
+                              dInput: a.dCls, accumulateInput: false, gradWeight: grads[pre.weight!],
                               gradBias: grads.optional(pre.bias))
         try tb.fill(a.dHidden, value: 0, count: t * d)
         try tb.scatterAddRows(a.dCls, index: a.offsets, rows: s, dim: d, dSource: a.dHidden)
@@ -102,10 +102,10 @@ extension EncoderModel {
             }
             try tb.linearBackward(dOut: dFfnOut, input: x.ffn, layer.ffnOut, rows: t, activation: .none,
                                   preActivation: nil, dInput: a.dFfn, accumulateInput: false,
-                                  gradWeight: g[layer.ffnOut.weight], gradBias: g.optional(layer.ffnOut.bias))
+                                  gradWeight: g[layer.ffnOut.weight!], gradBias: g.optional(layer.ffnOut.bias))
             try tb.linearBackward(dOut: a.dFfn, input: x.middle, layer.ffnIn, rows: t, activation: Activation(c.activation),
                                   preActivation: x.ffnPre, dInput: a.dMiddle, accumulateInput: true,
-                                  gradWeight: g[layer.ffnIn.weight], gradBias: g.optional(layer.ffnIn.bias))
+                                  gradWeight: g[layer.ffnIn.weight!], gradBias: g.optional(layer.ffnIn.bias))
             // middle = LN1(attentionOut + input)
             try tb.layerNormBackward(dOut: a.dMiddle, x: x.attentionOut, residual: x.input, stats: l.stats1,
                                      gamma: layer.attentionNorm.gamma, rows: t, cols: d, dInput: dIn,
@@ -118,14 +118,14 @@ extension EncoderModel {
             }
             try tb.linearBackward(dOut: dProjection, input: x.context, layer.attentionOutput, rows: t, activation: .none,
                                   preActivation: nil, dInput: a.dContext, accumulateInput: false,
-                                  gradWeight: g[layer.attentionOutput.weight],
+                                  gradWeight: g[layer.attentionOutput.weight!],
                                   gradBias: g.optional(layer.attentionOutput.bias))
             try tb.attentionBackward(qkv: x.qkv, out: x.context, lse: l.lse, dOut: a.dContext, sequences: packed,
                                      heads: c.heads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
                                      dropout: dropout.attention(i), dQKV: a.dQKV)
             try tb.linearBackward(dOut: a.dQKV, input: x.input, layer.qkv, rows: t, activation: .none,
                                   preActivation: nil, dInput: dIn, accumulateInput: true,
-                                  gradWeight: g[layer.qkv.weight], gradBias: g.optional(layer.qkv.bias))
+                                  gradWeight: g[layer.qkv.weight!], gradBias: g.optional(layer.qkv.bias))
             swap(&dOut, &dIn)
         }
         // hidden[0] = dropout(LN(word + position + type))
@@ -155,6 +155,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case backendCannotTrain(String)
     case notFloat32(String)
     case nonFiniteLoss(step: Int, loss: Float)
+    case nonFiniteGradient(step: Int)
+    case outputWrite(String)
     case headMismatch(String)
     case badOption(String)
     case output(String)
@@ -166,6 +168,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .notFloat32(let p): return "training runs in fp32; --precision \(p) is for inference"
         case .nonFiniteLoss(let step, let loss):
             return "the loss became \(loss) at step \(step); stopped, the last checkpoint is untouched (try a lower --lr)"
+        case .nonFiniteGradient(let step):
+            return "the gradient norm stopped being finite at step \(step); stopped before the update, the last checkpoint is untouched (try a lower --lr)"
+        case .outputWrite(let what): return what
         case .headMismatch(let what), .badOption(let what), .output(let what), .resume(let what): return what
         }
     }

@@ -22,6 +22,7 @@ public enum LabeledDataError: Error, CustomStringConvertible, Equatable {
     case empty(String)
     case badLine(String, line: Int, String)
     case unknownLabel(String, line: Int, label: String, known: [String])
+    case tooFewLabels(String, [String])
 
     public var description: String {
         switch self {
@@ -30,6 +31,8 @@ public enum LabeledDataError: Error, CustomStringConvertible, Equatable {
         case .badLine(let path, let line, let why): return "\(path):\(line): \(why)"
         case .unknownLabel(let path, let line, let label, let known):
             return "\(path):\(line): label \"\(label)\" is not one of \(known.joined(separator: ", ")) (set them with --labels)"
+        case .tooFewLabels(let path, let names):
+            return "\(path) has \(names.count) label\(names.count == 1 ? "" : "s") (\(names.joined(separator: ", "))): a classifier needs at least 2 (name them with --labels)"
         }
     }
 }

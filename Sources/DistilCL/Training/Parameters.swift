@@ -26,7 +26,8 @@ extension EncoderModel {
     /// Every trainable parameter, in the order of transformers' `named_parameters()`: the
     /// encoder (prefixed `bert.` or `distilbert.`), then the classification head. DistilBERT's
     /// sinusoidal position table is fixed, as in transformers.
-    func trainableParameters() -> [ModelParameter] {
+    func trainableParameters() throws -> [ModelParameter] {
+        guard trainable else { throw TrainingError.backendCannotTrain("a model loaded for inference (trainable: false)") }
         let c = config, bert = c.modelType == .bert
         let prefix = bert ? "bert." : "distilbert."
         var list: [ModelParameter] = []
@@ -35,7 +36,7 @@ extension EncoderModel {
         }
         func linear(_ names: [String], _ l: any DeviceLinear) {
             list.append(ModelParameter(names: names.map { $0 + ".weight" }, shape: [l.outFeatures, l.inFeatures],
-                                       value: l.weight, owner: l, decays: true))
+                                       value: l.weight!, owner: l, decays: true))   // trainable: present
             if let bias = l.bias {
                 list.append(ModelParameter(names: names.map { $0 + ".bias" }, shape: [l.outFeatures], value: bias,
                                            owner: l, decays: false))

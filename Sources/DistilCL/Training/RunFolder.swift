@@ -4,13 +4,14 @@ import Foundation
 /// Face folder (`config.json`, `model.safetensors` with transformers' key names in float32,
 /// the tokenizer files) and `train_log.jsonl`; beside them `checkpoint-epoch<N>/`, the same
 /// files plus `optimizer.safetensors` (AdamW's moments) and `trainer_state.json` (epoch, step,
-/// labels, recipe). A checkpoint is written as `.checkpoint-epoch<N>.partial/` and renamed
-/// when complete; the top-level files are then replaced one by one by atomic renames of hard
-/// links, so an interrupted run leaves the last complete epoch intact.
+/// labels, recipe). A checkpoint, its log included, is written as `.checkpoint-epoch<N>.partial/`
+/// and renamed when complete; the top-level files are then replaced one by one by atomic
+/// renames of hard links, so an interrupted run leaves the last complete epoch intact, and what
+/// an interruption left half-written is removed when a run starts there again.
 struct RunFolder {
     let url: URL
     static let tokenizerFiles = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
-    static let modelFiles = ["config.json", "model.safetensors"] + tokenizerFiles
+    static let modelFiles = ["config.json", "model.safetensors"] + tokenizerFiles + ["train_log.jsonl"]
     private var fm: FileManager { .default }
 
     /// What `--resume` reads back.
@@ -41,12 +42,43 @@ struct RunFolder {
         return nil
     }
 
-    /// Writes epoch `state.epoch`'s checkpoint and makes it the folder's model.
-    func save(_ model: EncoderModel, optimizer: AdamWOptimizer, state: State, source: URL) throws {
+    /// Checks, before any training, that the folder can hold a run: not the model folder, not a
+    /// file, not another model; creates it and removes what an interrupted run left behind.
+    func prepare(model: URL, resume: Bool) throws {
+        if url.standardizedFileURL.resolvingSymlinksInPath() == model.standardizedFileURL.resolvingSymlinksInPath() {
+            throw TrainingError.output("--out \(url.path) is the model folder: choose another")
+        }
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: url.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw TrainingError.output("--out \(url.path) is a file, not a folder") }
+            if !resume, try latest() == nil, fm.fileExists(atPath: url.appendingPathComponent("model.safetensors").path) {
+                throw TrainingError.output("--out \(url.path) already holds a model: choose another folder")
+            }
+        }
+        do {
+            try fm.createDirectory(at: url, withIntermediateDirectories: true)
+            let probe = url.appendingPathComponent(".write-test.\(ProcessInfo.processInfo.processIdentifier)")
+            try writeAtomically(Data(), to: probe)
+            try fm.removeItem(at: probe)
+        } catch {
+            throw TrainingError.outputWrite("cannot write into --out \(url.path): \((error as NSError).localizedDescription)")
+        }
+        for name in (try? fm.contentsOfDirectory(atPath: url.path)) ?? []
+        where name.hasPrefix(".") && (name.hasSuffix(".partial") || name.hasSuffix(".tmp") || name.hasSuffix(".link")) {
+            try? fm.removeItem(at: url.appendingPathComponent(name))
+        }
+    }
+
+    /// Writes epoch `state.epoch`'s checkpoint, with `log` (every epoch's report so far), and
+    /// makes it the folder's model.
+    func save(_ model: EncoderModel, optimizer: AdamWOptimizer, state: State, log reports: [EpochReport],
+              source: URL) throws {
         try fm.createDirectory(at: url, withIntermediateDirectories: true)
         let partial = url.appendingPathComponent(".checkpoint-epoch\(state.epoch).partial")
         try? fm.removeItem(at: partial)
         try fm.createDirectory(at: partial, withIntermediateDirectories: false)
+        var complete = false
+        defer { if !complete { try? fm.removeItem(at: partial) } }
         let b = model.backend
         // config.json: the source's, now naming the classification head and its labels.
         var config = try Self.json(source.appendingPathComponent("config.json"))
@@ -83,10 +115,12 @@ struct RunFolder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writeAtomically(try encoder.encode(state), to: partial.appendingPathComponent("trainer_state.json"))
+        try writeAtomically(try Self.logData(reports), to: partial.appendingPathComponent("train_log.jsonl"))
 
         let final = checkpoint(state.epoch)
         try? fm.removeItem(at: final)
         try fm.moveItem(at: partial, to: final)
+        complete = true
         for name in Self.modelFiles where fm.fileExists(atPath: final.appendingPathComponent(name).path) {
             let link = url.appendingPathComponent(".\(name).link")
             try? fm.removeItem(at: link)
@@ -102,8 +136,8 @@ struct RunFolder {
         }
     }
 
-    /// Rewrites `train_log.jsonl` with one line per report.
-    func writeLog(_ reports: [EpochReport]) throws {
+    /// `train_log.jsonl`'s bytes: one line per report.
+    static func logData(_ reports: [EpochReport]) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var data = Data()
@@ -111,14 +145,15 @@ struct RunFolder {
             data.append(try encoder.encode(r))
             data.append(0x0A)
         }
-        try writeAtomically(data, to: log)
+        return data
     }
 
-    /// The reports of `train_log.jsonl`, up to and including `epoch`.
-    func readLog(through epoch: Int) -> [EpochReport] {
-        guard let text = try? String(contentsOf: log, encoding: .utf8) else { return [] }
+    /// The reports in checkpoint `dir`'s `train_log.jsonl`.
+    static func readLog(_ dir: URL) -> [EpochReport] {
+        guard let text = try? String(contentsOf: dir.appendingPathComponent("train_log.jsonl"), encoding: .utf8) else {
+            return []
+        }
         return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochReport.self, from: Data($0.utf8)) }
-            .filter { $0.epoch <= epoch }
     }
 
     /// AdamW's moments from a checkpoint, in `parameters`' order.

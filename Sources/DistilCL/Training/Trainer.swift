@@ -53,6 +53,9 @@ public final class Trainer {
             guard saved.trainExamples == trainExamples.count else {
                 throw TrainingError.resume("--resume: the run trained on \(saved.trainExamples) texts, --train has \(trainExamples.count)")
             }
+            if let given, given != saved.labels {
+                throw TrainingError.resume("--resume: the run's labels are \(saved.labels.joined(separator: ",")), not \(given.joined(separator: ","))")
+            }
             (start, state) = (dir, saved)
         } else if try folder.latest() != nil {
             throw TrainingError.output("\(output.path) already holds a training run: pass --resume to continue it, or choose another --out")
@@ -63,6 +66,18 @@ public final class Trainer {
         let hasNames = checkpoint.config.task == .sequenceClassification
         let names = state?.labels ?? LabeledData.labelNames(given: given, model: hasNames ? checkpoint.config.labels : nil,
                                                             examples: trainExamples)
+        if let given {
+            guard Set(given).count == given.count else {
+                throw TrainingError.badOption("--labels names a label twice: \(given.joined(separator: ","))")
+            }
+            // A kept head's rows mean its own labels: the same names in another order would swap them.
+            if hasNames, given != checkpoint.config.labels, Set(given) == Set(checkpoint.config.labels) {
+                throw TrainingError.badOption("--labels reorders the model's labels (\(checkpoint.config.labels.joined(separator: ","))); its classifier's rows keep that order")
+            }
+        }
+        guard names.count >= 2 else {
+            throw LabeledDataError.tooFewLabels(trainURL.path, names)
+        }
         labels = names
         var prepared = try checkpoint.forSequenceClassification(labels: names, seed: options.seed)
         if let p = options.dropout { prepared.config.dropout = .all(p) }
@@ -77,14 +92,16 @@ public final class Trainer {
         eval = zip(evalExamples, classesEval).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
         trainCount = train.count
 
-        model = try EncoderModel(checkpoint: prepared, backend: backend)
+        // The output folder is checked (and created) once the data and model have passed theirs.
+        try folder.prepare(model: directory, resume: resume)
+        model = try EncoderModel(checkpoint: prepared, backend: backend, trainable: true)
         grads = try GradientTable(model.trainableParameters(), backend: backend)
         optimizer = try AdamWOptimizer(settings: options.optimizer(examples: train.count), gradients: grads, backend: tb)
         if let state {
             let (m, v) = try RunFolder.moments(start, parameters: grads.parameters)
             try optimizer.restore(step: state.step, m: m, v: v, on: backend)
             completedEpochs = state.epoch
-            reports = folder.readLog(through: state.epoch)
+            reports = RunFolder.readLog(start).filter { $0.epoch <= state.epoch }
         }
     }
 
@@ -118,10 +135,9 @@ public final class Trainer {
                                      trainSamplesPerSecond: Double(seen) / seconds, seconds: seconds)
             try folder.save(model, optimizer: optimizer, state: RunFolder.State(
                 epoch: epoch, step: optimizer.step, labels: labels, trainExamples: train.count, options: options),
-                source: source)
+                log: reports + [report], source: source)
             source = folder.checkpoint(epoch)
             reports.append(report)
-            try folder.writeLog(reports)
             completedEpochs = epoch
             onEpoch?(report)
             if let stopAfterEpoch, epoch >= stopAfterEpoch { break }
@@ -145,8 +161,7 @@ public final class Trainer {
         let out = try model.classificationStep(batch, labels: labels, arena: arena!, grads: grads, dropout: plan)
         let loss = out.losses.reduce(0.0) { $0 + Double($1) } / Double(out.losses.count)
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step + 1, loss: Float(loss)) }
-        let (norm, _) = try optimizer.update(on: backend)
-        guard norm.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step, loss: norm) }
+        try optimizer.update(on: backend)
         return loss
     }
 

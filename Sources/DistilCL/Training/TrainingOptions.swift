@@ -27,8 +27,12 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public func optimizer(examples: Int) -> OptimizerSettings {
         let total = epochs * stepsPerEpoch(examples)
         return OptimizerSettings(learningRate: learningRate, weightDecay: weightDecay, maxGradNorm: maxGradNorm,
-                                 warmupSteps: Int((Double(warmup) * Double(total)).rounded(.up)), totalSteps: total)
+                                 warmupSteps: Int((fraction(warmup) * Double(total)).rounded(.up)), totalSteps: total)
     }
+
+    /// `value` as the decimal the user typed (0.1, not 0.100000001490116): so that
+    /// `ceil(0.1 × 500)` is 50, as Python's `math.ceil(500 * 0.1)`.
+    private func fraction(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
 
     /// The order of the training texts in `epoch` (1-based): a Fisher–Yates shuffle seeded
     /// by the seed and the epoch, or file order.

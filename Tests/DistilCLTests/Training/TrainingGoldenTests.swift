@@ -40,8 +40,8 @@ struct TrainingGoldenTests {
     /// A model with dropout off and what a step needs.
     static func setUp(_ model: String, on backend: any ComputeBackend, tokens: Int, texts: Int) throws
         -> (EncoderModel, GradientTable, TrainingArena, DropoutPlan) {
-        let m = try EncoderModel(directory: Fixtures.model(model), backend: backend)
-        let grads = try GradientTable(m.trainableParameters(), backend: backend)
+        let m = try EncoderModel(directory: Fixtures.model(model), backend: backend, trainable: true)
+        let grads = try GradientTable(try m.trainableParameters(), backend: backend)
         let arena = try TrainingArena(backend: backend, config: m.config, labels: m.config.labels.count,
                                       tokens: tokens, sequences: texts)
         let plan = DropoutPlan(rates: .all(0), bertProjection: m.config.modelType == .bert, seed: 0, step: 0,
@@ -129,6 +129,86 @@ struct TrainingGoldenTests {
                 let worst = zip(mine, want).map { abs($0 - $1) }.max() ?? .infinity
                 let bound = 1e-4 * (want.map(abs).max() ?? 0)
                 #expect(worst <= bound, "\(bc.name) \(model) final \(part.name): max |diff| \(worst), bound \(bound)")
+            }
+        }
+    }
+
+    /// The weight-decay split, compared name by name with the list transformers'
+    /// `Trainer.get_decay_parameter_names` gives (the ten steps' bound cannot see a decay of
+    /// 0.01·Σlr ≈ 5e-5 relative, so this checks the set itself).
+    @Test("weight decay skips exactly the parameters transformers' Trainer exempts", arguments: Self.models)
+    func decaySet(_ model: String) throws {
+        let golden = try Golden(model)
+        let optimizer = golden.json["optimizer"] as? [String: Any] ?? [:]
+        let exempt = Set(optimizer["no_decay_parameters"] as? [String] ?? [])
+        #expect(!exempt.isEmpty)
+        let m = try EncoderModel(directory: Fixtures.model(model), backend: BackendCase.cpu.backend, trainable: true)
+        var mine = Set<String>()
+        for p in try m.trainableParameters() where !p.decays { mine.formUnion(p.parts.map(\.name)) }
+        #expect(mine == exempt, "not decayed here but decayed by transformers: \(mine.subtracting(exempt).sorted()); the reverse: \(exempt.subtracting(mine).sorted())")
+    }
+
+    /// Dropout inside the model (every site on, fixed keys): on the CPU path the gradient of the
+    /// parameters at each dropout site matches central differences of the same masked loss
+    /// (float32: h = 1e-3, so 1e-3 absolute + 3% relative covers the quotient's rounding,
+    /// about 1e-7/h, and ReLU kinks are avoided by taking the largest gradients); OpenCL draws
+    /// the same masks, so its gradients match the CPU path's within the bound of the golden test.
+    @Test("dropout inside the model: gradients match finite differences, and OpenCL the CPU path",
+          arguments: Self.models)
+    func dropoutGradients(_ model: String) throws {
+        let golden = try Golden(model)
+        let (batch, labels) = try golden.batch(0)
+        let plan = DropoutPlan(rates: .init(hidden: 0.2, attention: 0.25, classifier: 0.3), bertProjection: model.contains("bert-pairs"),
+                               seed: 99, step: 3, layers: 3)
+        var cpuGradients: [String: [Float]] = [:]
+        for bc in BackendCase.primary {
+            let (m, grads, arena, _) = try Self.setUp(model, on: bc.backend, tokens: batch.tokens, texts: batch.batch)
+            func loss() throws -> Double {
+                try grads.zero(on: bc.trainer)
+                let out = try m.classificationStep(batch, labels: labels, arena: arena, grads: grads, dropout: plan)
+                return out.losses.reduce(0.0) { $0 + Double($1) } / Double(out.losses.count)
+            }
+            _ = try loss()
+            let gradients = try grads.parameters.enumerated().map { i, p in try bc.backend.download(grads.gradients[i], count: p.count) }
+            if bc.isReference {
+                for (i, p) in grads.parameters.enumerated() { cpuGradients[p.names[0]] = gradients[i] }
+                // The tensors around every dropout site: embeddings' norm, attention, the FFN, the head.
+                let probed = grads.parameters.indices.filter { i in
+                    let n = grads.parameters[i].names[0]
+                    return n.contains("embeddings.LayerNorm.weight") || n.contains("layer.1.attention") && n.hasSuffix("weight")
+                        || n.contains("layer.2.") && (n.contains("lin2.weight") || n.contains("output.dense.weight"))
+                        || n.hasPrefix("classifier.weight") || n.contains("pre_classifier.weight") || n.contains("pooler.dense.weight")
+                }
+                #expect(probed.count >= 5)
+                for i in probed {
+                    let p = grads.parameters[i]
+                    let top = gradients[i].indices.sorted { abs(gradients[i][$0]) > abs(gradients[i][$1]) }.prefix(2)
+                    for e in top {
+                        var values = try bc.backend.download(p.value, count: p.count)
+                        let original = values[e], h: Float = 1e-3
+                        values[e] = original + h
+                        try bc.backend.upload(values, to: p.value)
+                        if let owner = p.owner { try bc.trainer.refresh(owner) }
+                        let up = try loss()
+                        values[e] = original - h
+                        try bc.backend.upload(values, to: p.value)
+                        if let owner = p.owner { try bc.trainer.refresh(owner) }
+                        let down = try loss()
+                        values[e] = original
+                        try bc.backend.upload(values, to: p.value)
+                        if let owner = p.owner { try bc.trainer.refresh(owner) }
+                        let numeric = (up - down) / (2 * Double(h)), analytic = Double(gradients[i][e])
+                        #expect(abs(numeric - analytic) <= 1e-3 + 0.03 * abs(analytic),
+                                "\(model) \(p.names[0])[\(e)]: gradient \(analytic), central difference \(numeric)")
+                    }
+                }
+            } else {
+                for (i, p) in grads.parameters.enumerated() {
+                    guard let want = cpuGradients[p.names[0]] else { continue }
+                    let scale = max(want.map(abs).max() ?? 0, 1e-3)
+                    let worst = zip(gradients[i], want).map { abs($0 - $1) }.max() ?? .infinity
+                    #expect(worst <= 1e-4 * scale, "\(bc.name) \(model) \(p.names[0]) with dropout: max |diff| \(worst) from the CPU path's")
+                }
             }
         }
     }

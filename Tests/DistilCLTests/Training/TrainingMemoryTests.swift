@@ -41,8 +41,10 @@ struct TrainingMemoryTests {
             let x = rng.floats(rows * k)
             let old = rng.floats(n * k, 2...3), oldBias = rng.floats(n, 2...3)
             let new = rng.floats(n * k), newBias = rng.floats(n)
-            let layer = try b.makeLinear(weight: old, bias: hasBias ? oldBias : nil, outFeatures: n, inFeatures: k)
-            try b.upload(new, to: layer.weight)
+            let layer = try b.makeLinear(weight: old, bias: hasBias ? oldBias : nil, outFeatures: n, inFeatures: k,
+                                         role: .general, trainable: true)
+            let weight = try #require(layer.weight)
+            try b.upload(new, to: weight)
             if let bias = layer.bias { try b.upload(newBias, to: bias) }
             try b.refresh(layer)
             let out = try poisoned(b, rows * n)
@@ -50,7 +52,7 @@ struct TrainingMemoryTests {
             expectClose(try b.download(out), referenceLinear(x, new, hasBias ? newBias : nil, m: rows, n: n, k: k, act: .gelu),
                         atol: Precision.fp32.linearTolerance(k: k, sigmas: 5), rtol: 1e-5,
                         "\(bc.name) linear after refresh rows \(rows) out \(n) in \(k) bias \(hasBias)")
-            #expect(try b.download(layer.weight) == new, "\(bc.name) refresh changed the plain weight")
+            #expect(try b.download(weight) == new, "\(bc.name) refresh changed the plain weight")
         }
     }
 
@@ -63,16 +65,16 @@ struct TrainingMemoryTests {
         let (rows, n, k) = (9, 45, 37)
         let x = rng.floats(rows * k)
         let layer = try b.makeLinear(weight: rng.floats(n * k, -0.75...0.75), bias: rng.floats(n, -0.75...0.75),
-                                     outFeatures: n, inFeatures: k)
-        let bias = try #require(layer.bias)
-        for (parameter, count) in [(layer.weight, n * k), (bias, n)] {
+                                     outFeatures: n, inFeatures: k, role: .general, trainable: true)
+        let (weight, bias) = (try #require(layer.weight), try #require(layer.bias))
+        for (parameter, count) in [(weight, n * k), (bias, n)] {
             let zeros = [Float](repeating: 0, count: count)
             // The first step moves each element by lr·g/|g| = ±0.25: far beyond the tolerance, within [-1, 1].
             try b.adamW(parameter: parameter, gradient: try b.buffer(rng.floats(count)), m: try b.buffer(zeros),
                         v: try b.buffer(zeros), count: count, step: AdamWStep(learningRate: 0.25, weightDecay: 0.01, step: 1))
         }
         try b.refresh(layer)
-        let (w, bv) = (try b.download(layer.weight), try b.download(bias))
+        let (w, bv) = (try b.download(weight), try b.download(bias))
         let out = try poisoned(b, rows * n)
         try b.linear(try b.buffer(x), layer, rows: rows, activation: .none, out: out)
         expectClose(try b.download(out), referenceLinear(x, w, bv, m: rows, n: n, k: k, act: .none),

@@ -37,7 +37,8 @@ struct TrainingOpTests {
                         zip(zz, dOut).reduce(0) { $0 + referenceActivation($1.0, act) * Double($1.1) }
                     }
                 }
-                let layer = try b.makeLinear(weight: w, bias: bias, outFeatures: n, inFeatures: k)
+                let layer = try b.makeLinear(weight: w, bias: bias, outFeatures: n, inFeatures: k, role: .general,
+                                             trainable: true)
                 let pre = try b.buffer(z.map(Float.init))
                 for accumulate in [false, true] {
                     let (gwBuf, gbBuf) = (try b.buffer(gw0), try b.buffer(gb0))

@@ -62,9 +62,9 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     public func synchronize() throws {}
 
     public func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int,
-                           role: LinearRole) throws -> any DeviceLinear {
+                           role: LinearRole, trainable: Bool) throws -> any DeviceLinear {
         try CPULinear(weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures, precision: precision,
-                      twoTermInput: precision == .int8 && role == .attentionQKV)
+                      twoTermInput: precision == .int8 && role == .attentionQKV, trainable: trainable)
     }
 
     func cpu(_ buffer: any DeviceBuffer) -> CPUBuffer {

@@ -24,20 +24,20 @@ final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
     deinit { raw.deallocate() }
 }
 
-/// A linear layer on the CPU path: the plain float32 weight `[out, in]` and bias `[out]`
-/// (what training updates), and the weight converted to the backend's precision and reordered
-/// into the blocked layout oneDNN's matmul reads fastest (so no call copies it again), built at
-/// load and again by `refresh`.
+/// A linear layer on the CPU path: the weight converted to the backend's precision and
+/// reordered into the blocked layout oneDNN's matmul reads fastest (so no call copies it
+/// again), the float32 bias, and when trainable the plain float32 weight `[out, in]` training
+/// updates, from which `refresh` rebuilds the packed one.
 final class CPULinear: DeviceLinear, @unchecked Sendable {
     let outFeatures: Int
     let inFeatures: Int
     let precision: Precision
     /// int8 only: the input goes through the GEMM as two uint8 terms (`dcl_quantize_row_u8x2`).
     let twoTermInput: Bool
-    let plainWeight: CPUBuffer      // [out, in]
+    let plainWeight: CPUBuffer?     // [out, in], trainable layers only
     let plainBias: CPUBuffer?       // [out]
-    var weight: any DeviceBuffer { plainWeight }
-    var bias: (any DeviceBuffer)? { plainBias }
+    var weight: (any DeviceBuffer)? { plainWeight }
+    var bias: (any DeviceBuffer)? { plainWeight == nil ? nil : plainBias }
     /// The packed weight (`dcl_pack_weights`), owned: freed in deinit and when `pack` replaces it.
     private(set) var packed: UnsafeMutableRawPointer
     /// int8 only: `scale[out]` per output channel (w ≈ scale·q) and `sum[out]` = Σ q per row,
@@ -46,7 +46,7 @@ final class CPULinear: DeviceLinear, @unchecked Sendable {
     private(set) var sum: [Int32] = []
 
     init(weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int, precision: Precision = .fp32,
-         twoTermInput: Bool = false) throws {
+         twoTermInput: Bool = false, trainable: Bool = false) throws {
         try requirePositive([("outFeatures", n), ("inFeatures", k)])
         guard weight.count == n * k else {
             throw BackendError.sizeMismatch("linear weight has \(weight.count) values, expected \(n)×\(k)")
@@ -60,7 +60,7 @@ final class CPULinear: DeviceLinear, @unchecked Sendable {
         self.twoTermInput = twoTermInput && precision == .int8
         let plain = CPUBuffer(count: n * k, type: .float32)
         weight.withUnsafeBufferPointer { plain.floats.update(from: $0.baseAddress!, count: n * k) }
-        plainWeight = plain
+        plainWeight = trainable ? plain : nil
         plainBias = bias.map { b in
             let buffer = CPUBuffer(count: n, type: .float32)
             b.withUnsafeBufferPointer { buffer.floats.update(from: $0.baseAddress!, count: n) }
@@ -74,6 +74,7 @@ final class CPULinear: DeviceLinear, @unchecked Sendable {
 
     /// Rebuilds the packed weight from `plainWeight` (after an optimiser step).
     func repack() throws {
+        guard let plainWeight else { throw BackendError.invalidArgument("refresh of a linear layer made for inference") }
         let fresh = try Self.pack(plainWeight.floats, outFeatures, inFeatures, precision, &scale, &sum)
         free(packed)
         packed = fresh

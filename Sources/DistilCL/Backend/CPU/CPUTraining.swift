@@ -52,7 +52,7 @@ extension CPUBackend: TrainingBackend {
         let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens
         let key = dropout?.c ?? dcl_dropout_key(seed: 0, step: 0, site: 0, p: 0)
         try forEachHead(sequences, heads: heads, headDim: headDim) { s, h, start, n in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n)
             defer { scratch.deallocate() }
             let q = pq + start * ld + h * headDim
             dcl_attention_head_forward(q, q + dim, q + 2 * dim, ld, n, headDim, scale, po + start * dim + h * headDim,
@@ -77,6 +77,9 @@ extension CPUBackend: TrainingBackend {
                                dInput: (any DeviceBuffer)?, accumulateInput: Bool,
                                gradWeight: any DeviceBuffer, gradBias: (any DeviceBuffer)?) throws {
         guard let w = layer as? CPULinear else { preconditionFailure("foreign DeviceLinear") }
+        guard let plainWeight = w.plainWeight else {
+            throw BackendError.invalidArgument("linearBackward of a linear layer made for inference (not trainable)")
+        }
         try checkLinearBackward(dOut: dOut, input: x, layer, rows: rows, activation: activation,
                                 preActivation: preActivation, dInput: dInput, gradWeight: gradWeight, gradBias: gradBias)
         let (n, k) = (w.outFeatures, w.inFeatures)
@@ -102,7 +105,7 @@ extension CPUBackend: TrainingBackend {
             var dx = dcl_matmul_desc(m: rows, n: k, k: n, lda: n, ldb: k, ldc: k, trans_a: 0, trans_b: 0,
                                      type: Int32(DCL_MM_F32), has_bias: 0, act: 0, beta: accumulateInput ? 1 : 0,
                                      alpha: 1, packed_b: 0)
-            try matmul(&dx, dz, w.plainWeight.floats, nil, cpu(dInput).floats)
+            try matmul(&dx, dz, plainWeight.floats, nil, cpu(dInput).floats)
         }
     }
 
@@ -138,7 +141,7 @@ extension CPUBackend: TrainingBackend {
         let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens
         let key = dropout?.c ?? dcl_dropout_key(seed: 0, step: 0, site: 0, p: 0)
         try forEachHead(sequences, heads: heads, headDim: headDim) { s, h, start, n in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * n)
             defer { scratch.deallocate() }
             let (q, dq) = (pq + start * ld + h * headDim, pd + start * ld + h * headDim)
             let (o, dO) = (po + start * dim + h * headDim, pdo + start * dim + h * headDim)

@@ -110,8 +110,9 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
 
     /// `role` changes nothing here: OpenCL runs every layer in fp32.
     public func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int,
-                           role: LinearRole) throws -> any DeviceLinear {
-        try CLLinear(backend: self, weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures)
+                           role: LinearRole, trainable: Bool) throws -> any DeviceLinear {
+        try CLLinear(backend: self, weight: weight, bias: bias, outFeatures: outFeatures, inFeatures: inFeatures,
+                     trainable: trainable)
     }
 
     // MARK: - Launching

@@ -1,17 +1,19 @@
 import Foundation
 
-/// A linear layer on the device: the plain weight `[N, K]` and bias `[N]` (what training
-/// updates), and beside them the layout `kernel_gemm_*` reads: the weight in `[⌈N/PN⌉][K][PN]`
-/// panels (zero-padded) and the bias padded to whole panels, rebuilt on the device by `refresh`.
+/// A linear layer on the device in the layout `kernel_gemm_*` reads: the weight in
+/// `[⌈N/PN⌉][K][PN]` panels (zero-padded) and the bias padded to whole panels; a trainable
+/// layer also keeps the plain weight `[N, K]` and bias `[N]` training updates, from which
+/// `refresh` rebuilds the panels on the device.
 final class CLLinear: DeviceLinear, @unchecked Sendable {
     let outFeatures: Int
     let inFeatures: Int
-    let weight: any DeviceBuffer
+    let weight: (any DeviceBuffer)?
     let bias: (any DeviceBuffer)?
     let packed: any DeviceBuffer
     let paddedBias: any DeviceBuffer
 
-    init(backend: OpenCLBackend, weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int) throws {
+    init(backend: OpenCLBackend, weight: [Float], bias: [Float]?, outFeatures n: Int, inFeatures k: Int,
+         trainable: Bool = false) throws {
         try requirePositive([("outFeatures", n), ("inFeatures", k)])
         guard weight.count == n * k else {
             throw BackendError.sizeMismatch("linear weight has \(weight.count) values, expected \(n)×\(k)")
@@ -37,8 +39,8 @@ final class CLLinear: DeviceLinear, @unchecked Sendable {
         inFeatures = k
         packed = try backend.buffer(packedValues)
         self.paddedBias = try backend.buffer(paddedBias)
-        self.weight = try backend.buffer(weight)
-        self.bias = try bias.map { try backend.buffer($0) }
+        self.weight = trainable ? try backend.buffer(weight) : nil
+        self.bias = trainable ? try bias.map { try backend.buffer($0) } : nil
     }
 }
 

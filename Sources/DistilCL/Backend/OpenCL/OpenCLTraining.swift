@@ -21,8 +21,11 @@ extension OpenCLBackend: TrainingBackend {
     /// and bias `[N]` on the device.
     public func refresh(_ layer: any DeviceLinear) throws {
         guard let w = layer as? CLLinear else { preconditionFailure("foreign DeviceLinear") }
+        guard let weight = w.weight else {
+            throw BackendError.invalidArgument("refresh of a linear layer made for inference (not trainable)")
+        }
         let (n, k, pn) = (w.outFeatures, w.inFeatures, tuning.panelWidth)
-        try launch("kernel_pack_panels", [.i(n), .i(k), .i(pn), .b(w.weight), .b(w.bias ?? w.weight),
+        try launch("kernel_pack_panels", [.i(n), .i(k), .i(pn), .b(weight), .b(w.bias ?? weight),
                                           .i(w.bias == nil ? 0 : 1), .b(w.packed), .b(w.paddedBias)],
                    global: [k, (n + pn - 1) / pn * pn])
     }
@@ -69,6 +72,9 @@ extension OpenCLBackend: TrainingBackend {
                                dInput: (any DeviceBuffer)?, accumulateInput: Bool,
                                gradWeight: any DeviceBuffer, gradBias: (any DeviceBuffer)?) throws {
         guard let w = layer as? CLLinear else { preconditionFailure("foreign DeviceLinear") }
+        guard let weight = w.weight else {
+            throw BackendError.invalidArgument("linearBackward of a linear layer made for inference (not trainable)")
+        }
         try checkLinearBackward(dOut: dOut, input: x, layer, rows: rows, activation: activation,
                                 preActivation: preActivation, dInput: dInput, gradWeight: gradWeight, gradBias: gradBias)
         let (n, k) = (w.outFeatures, w.inFeatures)
@@ -87,7 +93,7 @@ extension OpenCLBackend: TrainingBackend {
         if let dInput {
             // dInput [rows, k] (+)= dZ [rows, n] · W [n, k]
             try batchedMatmul(a: MatrixView(dOut, stride1: 0, stride2: 0, ld: n),
-                              b: MatrixView(w.weight, stride1: 0, stride2: 0, ld: k),
+                              b: MatrixView(weight, stride1: 0, stride2: 0, ld: k),
                               c: MatrixView(dInput, stride1: 0, stride2: 0, ld: k), m: rows, n: k, k: n,
                               transposeA: false, transposeB: false, alpha: 1, beta: accumulateInput ? 1 : 0,
                               batch: (1, 1))

@@ -1,0 +1,204 @@
+// The training kernels' bodies (see include/cpu_training.h), included by training.c once per
+// instruction-set level with DCL_FN naming the copy, as kernels/bodies.h is by cpu_kernels.c.
+// Loops are written so the compiler vectorises them: exp and erf are math.h's branch-free
+// polynomials, Philox's 32×32→64-bit products map onto vector multiplies, and attention's
+// dropout masks are drawn a row at a time before they are used.
+// (training.c includes kernels/math.h and kernels/philox.h first.)
+
+void DCL_FN(dcl_dropout)(const float *x, float *y, long n, uint64_t base, dcl_dropout_key key) {
+    const float scale = 1.0f / (1.0f - key.p);
+    for (long i = 0; i < n; i++) y[i] = dcl_keep(base + (uint64_t)i, key) ? x[i] * scale : 0.0f;
+}
+
+void DCL_FN(dcl_layernorm_row_stats)(const float *x, const float *residual, const float *gamma, const float *beta,
+                                     float eps, float *y, long n, float *stats) {
+    for (long j = 0; j < n; j++) y[j] = residual ? x[j] + residual[j] : x[j];
+    const float mean = dcl_sum(y, n) / (float)n;
+    float lane[16] = {0}, q = 0.0f;
+    long j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) { const float d = y[j + k] - mean; lane[k] += d * d; }
+    for (int k = 0; k < 16; k++) q += lane[k];
+    for (; j < n; j++) { const float d = y[j] - mean; q += d * d; }
+    const float rstd = 1.0f / sqrtf(q / (float)n + eps);
+    for (j = 0; j < n; j++) y[j] = (y[j] - mean) * rstd * gamma[j] + beta[j];
+    stats[0] = mean;
+    stats[1] = rstd;
+}
+
+void DCL_FN(dcl_layernorm_backward_row)(const float *dy, const float *x, const float *residual, const float *stats,
+                                        const float *gamma, long n, float *dx, int accumulate) {
+    const float mean = stats[0], rstd = stats[1];
+    float lg[16] = {0}, lgx[16] = {0}, sg = 0.0f, sgx = 0.0f;
+    long j = 0;
+    for (; j + 16 <= n; j += 16)
+        for (int k = 0; k < 16; k++) {
+            const float v = residual ? x[j + k] + residual[j + k] : x[j + k];
+            const float g = dy[j + k] * gamma[j + k];
+            lg[k] += g;
+            lgx[k] += g * (v - mean) * rstd;
+        }
+    for (int k = 0; k < 16; k++) { sg += lg[k]; sgx += lgx[k]; }
+    for (; j < n; j++) {
+        const float v = residual ? x[j] + residual[j] : x[j];
+        const float g = dy[j] * gamma[j];
+        sg += g;
+        sgx += g * (v - mean) * rstd;
+    }
+    sg /= (float)n;
+    sgx /= (float)n;
+    for (j = 0; j < n; j++) {
+        const float v = residual ? x[j] + residual[j] : x[j];
+        const float d = rstd * (dy[j] * gamma[j] - sg - (v - mean) * rstd * sgx);
+        dx[j] = accumulate ? dx[j] + d : d;
+    }
+}
+
+void DCL_FN(dcl_layernorm_param_grads)(const float *dy, const float *x, const float *residual, const float *stats,
+                                       long rows, long n, long c0, long c1, float *dgamma, float *dbeta) {
+    for (long r = 0; r < rows; r++) {
+        const float mean = stats[2 * r], rstd = stats[2 * r + 1];
+        const float *dyr = dy + r * n, *xr = x + r * n, *rr = residual ? residual + r * n : 0;
+        for (long c = c0; c < c1; c++) {
+            const float v = rr ? xr[c] + rr[c] : xr[c];
+            dgamma[c] += dyr[c] * (v - mean) * rstd;
+            dbeta[c] += dyr[c];
+        }
+    }
+}
+
+void DCL_FN(dcl_activation_backward)(float *dy, const float *z, long n, int act) {
+    switch (act) {
+    case DCL_ACT_GELU:
+        for (long i = 0; i < n; i++) {
+            const float x = z[i];
+            const float cdf = 0.5f * (1.0f + dcl_erf(x * 0.70710678118654752f));
+            dy[i] *= cdf + x * 0.39894228040143268f * dcl_exp(-0.5f * x * x);
+        }
+        break;
+    case DCL_ACT_GELU_TANH:
+        for (long i = 0; i < n; i++) {
+            const float x = z[i], k = 0.79788456080286536f;
+            float h, s2;
+            dcl_tanh_parts(k * (x + 0.044715f * x * x * x), &h, &s2);
+            dy[i] *= h + 0.5f * x * s2 * k * (1.0f + 3.0f * 0.044715f * x * x);
+        }
+        break;
+    case DCL_ACT_RELU:
+        for (long i = 0; i < n; i++) dy[i] = z[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case DCL_ACT_TANH:
+        for (long i = 0; i < n; i++) {
+            float h, s2;
+            dcl_tanh_parts(z[i], &h, &s2);
+            dy[i] *= s2;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+void DCL_FN(dcl_column_sums)(const float *x, long rows, long ld, long c0, long c1, float *out) {
+    for (long r = 0; r < rows; r++)
+        for (long c = c0; c < c1; c++) out[c] += x[r * ld + c];
+}
+
+double DCL_FN(dcl_sum_squares)(const float *x, long n) {
+    double lane[8] = {0}, s = 0.0;
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) lane[k] += (double)x[i + k] * (double)x[i + k];
+    for (int k = 0; k < 8; k++) s += lane[k];
+    for (; i < n; i++) s += (double)x[i] * (double)x[i];
+    return s;
+}
+
+/// The row of keep-scales (1/(1 − p) or 0) of attention probabilities (i, 0..<n).
+static inline __attribute__((always_inline)) void DCL_FN(dcl_att_mask)(float *mask, long n, uint64_t first,
+                                                                       dcl_dropout_key key) {
+    const float scale = 1.0f / (1.0f - key.p);
+    for (long j = 0; j < n; j++) mask[j] = dcl_keep(first + (uint64_t)j, key) ? scale : 0.0f;
+}
+
+void DCL_FN(dcl_attention_head_forward)(const float *q, const float *k, const float *v, long ld, long n, long dh,
+                                        float scale, float *out, long ldo, float *lse, long lse_stride,
+                                        long head, long tokens, long start, dcl_dropout_key key, float *s) {
+    float *mask = s + n;
+    for (long i = 0; i < n; i++) {
+        const float *qi = q + i * ld;
+        for (long j = 0; j < n; j++) {
+            const float *kj = k + j * ld;
+            float dot = 0.0f;
+            for (long d = 0; d < dh; d++) dot += qi[d] * kj[d];
+            s[j] = scale * dot;
+        }
+        const float m = dcl_max(s, n);
+        for (long j = 0; j < n; j++) s[j] = dcl_exp(s[j] - m);
+        const float l = dcl_sum(s, n);
+        lse[i * lse_stride] = m + logf(l);
+        const float inv = 1.0f / l;
+        if (key.p > 0.0f) {
+            DCL_FN(dcl_att_mask)(mask, n, dcl_att_index(head, tokens, start, i, 0), key);
+            for (long j = 0; j < n; j++) s[j] *= inv * mask[j];
+        } else {
+            for (long j = 0; j < n; j++) s[j] *= inv;
+        }
+        float *o = out + i * ldo;
+        for (long d = 0; d < dh; d++) o[d] = 0.0f;
+        for (long j = 0; j < n; j++) {
+            const float p = s[j], *vj = v + j * ld;
+            for (long d = 0; d < dh; d++) o[d] += p * vj[d];
+        }
+    }
+}
+
+void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const float *v, long ld, long n, long dh,
+                                         float scale, const float *out, const float *dout, long ldo, const float *lse,
+                                         long lse_stride, long head, long tokens, long start, dcl_dropout_key key,
+                                         float *dq, float *dk, float *dv, float *scratch) {
+    float *p = scratch, *dp = scratch + n, *mask = scratch + 2 * n;
+    for (long j = 0; j < n; j++)
+        for (long d = 0; d < dh; d++) { dk[j * ld + d] = 0.0f; dv[j * ld + d] = 0.0f; }
+    for (long i = 0; i < n; i++) {
+        const float *qi = q + i * ld, *doi = dout + i * ldo, *oi = out + i * ldo;
+        const float li = lse[i * lse_stride];
+        float di = 0.0f;
+        for (long d = 0; d < dh; d++) di += doi[d] * oi[d];
+        for (long j = 0; j < n; j++) {
+            const float *kj = k + j * ld, *vj = v + j * ld;
+            float sq = 0.0f, sv = 0.0f;
+            for (long d = 0; d < dh; d++) { sq += qi[d] * kj[d]; sv += doi[d] * vj[d]; }
+            p[j] = dcl_exp(scale * sq - li);
+            dp[j] = sv;   // ∂/∂(the dropped probability V saw)
+        }
+        if (key.p > 0.0f) DCL_FN(dcl_att_mask)(mask, n, dcl_att_index(head, tokens, start, i, 0), key);
+        for (long j = 0; j < n; j++) {
+            const float kept = key.p > 0.0f ? mask[j] : 1.0f;
+            const float pd = p[j] * kept, *dvs = doi;
+            float *dvj = dv + j * ld;
+            for (long d = 0; d < dh; d++) dvj[d] += pd * dvs[d];
+            p[j] = scale * p[j] * (dp[j] * kept - di);   // now scale·dS
+        }
+        float *dqi = dq + i * ld;
+        for (long d = 0; d < dh; d++) dqi[d] = 0.0f;
+        for (long j = 0; j < n; j++) {
+            const float g = p[j], *kj = k + j * ld;
+            float *dkj = dk + j * ld;
+            for (long d = 0; d < dh; d++) { dqi[d] += g * kj[d]; dkj[d] += g * qi[d]; }
+        }
+    }
+}
+
+void DCL_FN(dcl_adamw)(float *p, const float *grad, float *m, float *v, long n, float lr, float b1, float b2, float eps,
+                       float wd, float gscale, float step_size, float bc2_sqrt) {
+    const float decay = 1.0f - lr * wd;
+    for (long i = 0; i < n; i++) {
+        const float g = grad[i] * gscale;
+        const float mi = m[i] + (1.0f - b1) * (g - m[i]);
+        const float vi = v[i] * b2 + (1.0f - b2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * decay - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+    }
+}

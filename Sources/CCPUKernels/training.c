@@ -63,6 +63,7 @@ void dcl_column_sums(const float *x, long rows, long ld, long c0, long c1, float
     DCL_DISPATCH(dcl_column_sums, x, rows, ld, c0, c1, out)
 }
 double dcl_sum_squares(const float *x, long n) { DCL_DISPATCH(dcl_sum_squares, x, n) }
+long dcl_attention_train_scratch(long n, long dh) { return dcl_attention_train_scratch_base(n, dh); }
 void dcl_attention_head_forward(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                 float scale, float *out, long ldo, float *lse, long lse_stride,
                                 long head, long tokens, long start, dcl_dropout_key key, float *scratch) {

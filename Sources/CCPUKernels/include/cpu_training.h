@@ -45,17 +45,20 @@ void dcl_column_sums(const float *x, long rows, long ld, long c0, long c1, float
 /// One head of one sequence, training forward: out[i] = Σ_j drop(p_ij)·v_j with
 /// p_ij = softmax_j(scale·q_i·k_j), lse[i·lse_stride] = log Σ_j exp(scale·q_i·k_j).
 /// Dropout (when key.p > 0) of (i, j) uses element (head·tokens + start + i)·tokens + start + j.
-/// scratch: 2·n floats.
+/// scratch: dcl_attention_train_scratch(n, dh) floats.
 void dcl_attention_head_forward(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                 float scale, float *out, long ldo, float *lse, long lse_stride,
                                 long head, long tokens, long start, dcl_dropout_key key, float *scratch);
 
 /// Its backward: dq, dk, dv (rows ld apart, the dQKV layout) written for the n rows, given the
-/// forward's out and lse and dout (ldo apart). scratch: 3·n floats.
+/// forward's out and lse and dout (ldo apart). scratch: dcl_attention_train_scratch(n, dh) floats.
 void dcl_attention_head_backward(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                  float scale, const float *out, const float *dout, long ldo, const float *lse,
                                  long lse_stride, long head, long tokens, long start, dcl_dropout_key key,
                                  float *dq, float *dk, float *dv, float *scratch);
+
+/// Floats of scratch the two attention functions below need for n tokens of head size dh.
+long dcl_attention_train_scratch(long n, long dh);
 
 /// Σ x[i]² for i < n, accumulated in double.
 double dcl_sum_squares(const float *x, long n);

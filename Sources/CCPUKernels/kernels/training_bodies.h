@@ -121,18 +121,40 @@ static inline __attribute__((always_inline)) void DCL_FN(dcl_att_mask)(float *ma
     for (long j = 0; j < n; j++) mask[j] = dcl_keep(first + (uint64_t)j, key) ? scale : 0.0f;
 }
 
+/// mt[d·np + j] = m[j·ld + d] for j < n, 0 for n ≤ j < np: a head's keys or values transposed,
+/// so the dot products of one query with every key run along j, 16 keys a vector.
+static inline __attribute__((always_inline)) void DCL_FN(dcl_att_transpose)(float *mt, const float *m, long ld, long n,
+                                                                            long np, long dh) {
+    for (long d = 0; d < dh; d++) {
+        for (long j = 0; j < n; j++) mt[d * np + j] = m[j * ld + d];
+        for (long j = n; j < np; j++) mt[d * np + j] = 0.0f;
+    }
+}
+
+/// s[j] = scale · Σ_d a[d]·mt[d·np + j] for j < np.
+static inline __attribute__((always_inline)) void DCL_FN(dcl_att_row)(float *s, const float *a, const float *mt,
+                                                                      long np, long dh, float scale) {
+    for (long j = 0; j < np; j++) s[j] = 0.0f;
+    for (long d = 0; d < dh; d++) {
+        const float ad = a[d], *row = mt + d * np;
+        for (long j = 0; j < np; j++) s[j] += ad * row[j];
+    }
+    for (long j = 0; j < np; j++) s[j] *= scale;
+}
+
+long DCL_FN(dcl_attention_train_scratch)(long n, long dh) {
+    const long np = dcl_round_up(n, 16);
+    return 2 * dh * np + 3 * np;
+}
+
 void DCL_FN(dcl_attention_head_forward)(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                         float scale, float *out, long ldo, float *lse, long lse_stride,
-                                        long head, long tokens, long start, dcl_dropout_key key, float *s) {
-    float *mask = s + n;
+                                        long head, long tokens, long start, dcl_dropout_key key, float *scratch) {
+    const long np = dcl_round_up(n, 16);
+    float *kt = scratch, *s = kt + dh * np, *mask = s + np;
+    DCL_FN(dcl_att_transpose)(kt, k, ld, n, np, dh);
     for (long i = 0; i < n; i++) {
-        const float *qi = q + i * ld;
-        for (long j = 0; j < n; j++) {
-            const float *kj = k + j * ld;
-            float dot = 0.0f;
-            for (long d = 0; d < dh; d++) dot += qi[d] * kj[d];
-            s[j] = scale * dot;
-        }
+        DCL_FN(dcl_att_row)(s, q + i * ld, kt, np, dh, scale);
         const float m = dcl_max(s, n);
         for (long j = 0; j < n; j++) s[j] = dcl_exp(s[j] - m);
         const float l = dcl_sum(s, n);
@@ -157,7 +179,10 @@ void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const f
                                          float scale, const float *out, const float *dout, long ldo, const float *lse,
                                          long lse_stride, long head, long tokens, long start, dcl_dropout_key key,
                                          float *dq, float *dk, float *dv, float *scratch) {
-    float *p = scratch, *dp = scratch + n, *mask = scratch + 2 * n;
+    const long np = dcl_round_up(n, 16);
+    float *kt = scratch, *vt = kt + dh * np, *p = vt + dh * np, *dp = p + np, *mask = dp + np;
+    DCL_FN(dcl_att_transpose)(kt, k, ld, n, np, dh);
+    DCL_FN(dcl_att_transpose)(vt, v, ld, n, np, dh);
     for (long j = 0; j < n; j++)
         for (long d = 0; d < dh; d++) { dk[j * ld + d] = 0.0f; dv[j * ld + d] = 0.0f; }
     for (long i = 0; i < n; i++) {
@@ -165,21 +190,20 @@ void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const f
         const float li = lse[i * lse_stride];
         float di = 0.0f;
         for (long d = 0; d < dh; d++) di += doi[d] * oi[d];
-        for (long j = 0; j < n; j++) {
-            const float *kj = k + j * ld, *vj = v + j * ld;
-            float sq = 0.0f, sv = 0.0f;
-            for (long d = 0; d < dh; d++) { sq += qi[d] * kj[d]; sv += doi[d] * vj[d]; }
-            p[j] = dcl_exp(scale * sq - li);
-            dp[j] = sv;   // ∂/∂(the dropped probability V saw)
+        DCL_FN(dcl_att_row)(p, qi, kt, np, dh, scale);
+        for (long j = 0; j < np; j++) p[j] = dcl_exp(p[j] - li);
+        DCL_FN(dcl_att_row)(dp, doi, vt, np, dh, 1.0f);   // ∂/∂(the dropped probabilities V saw)
+        if (key.p > 0.0f) {
+            DCL_FN(dcl_att_mask)(mask, n, dcl_att_index(head, tokens, start, i, 0), key);
+        } else {
+            for (long j = 0; j < n; j++) mask[j] = 1.0f;
         }
-        if (key.p > 0.0f) DCL_FN(dcl_att_mask)(mask, n, dcl_att_index(head, tokens, start, i, 0), key);
         for (long j = 0; j < n; j++) {
-            const float kept = key.p > 0.0f ? mask[j] : 1.0f;
-            const float pd = p[j] * kept, *dvs = doi;
+            const float pd = p[j] * mask[j];
             float *dvj = dv + j * ld;
-            for (long d = 0; d < dh; d++) dvj[d] += pd * dvs[d];
-            p[j] = scale * p[j] * (dp[j] * kept - di);   // now scale·dS
+            for (long d = 0; d < dh; d++) dvj[d] += pd * doi[d];
         }
+        for (long j = 0; j < n; j++) p[j] = scale * p[j] * (dp[j] * mask[j] - di);   // now scale·dS
         float *dqi = dq + i * ld;
         for (long d = 0; d < dh; d++) dqi[d] = 0.0f;
         for (long j = 0; j < n; j++) {

@@ -52,7 +52,7 @@ extension CPUBackend: TrainingBackend {
         let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens
         let key = dropout?.c ?? dcl_dropout_key(seed: 0, step: 0, site: 0, p: 0)
         try forEachHead(sequences, heads: heads, headDim: headDim) { s, h, start, n in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: dcl_attention_train_scratch(n, headDim))
             defer { scratch.deallocate() }
             let q = pq + start * ld + h * headDim
             dcl_attention_head_forward(q, q + dim, q + 2 * dim, ld, n, headDim, scale, po + start * dim + h * headDim,
@@ -141,7 +141,7 @@ extension CPUBackend: TrainingBackend {
         let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens
         let key = dropout?.c ?? dcl_dropout_key(seed: 0, step: 0, site: 0, p: 0)
         try forEachHead(sequences, heads: heads, headDim: headDim) { s, h, start, n in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * n)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: dcl_attention_train_scratch(n, headDim))
             defer { scratch.deallocate() }
             let (q, dq) = (pq + start * ld + h * headDim, pd + start * ld + h * headDim)
             let (o, dO) = (po + start * dim + h * headDim, pdo + start * dim + h * headDim)

@@ -14,13 +14,14 @@ extension EncoderModel {
             throw ModelError.malformedBatch("\(labels.count) labels for \(batch.batch) texts")
         }
         let packed = try forwardForTraining(batch, arena: arena, dropout: dropout, backend: tb)
-        let (t, s, d) = (batch.tokens, batch.batch, config.hidden)
+        let (s, d) = (batch.batch, config.hidden)
         let a = arena
 
-        // Head: [CLS] → pooler + tanh (BERT) or pre_classifier + ReLU → dropout → classifier.
+        // Head: [CLS] (hidden[L] holds those rows alone) → pooler + tanh (BERT) or
+        // pre_classifier + ReLU → dropout → classifier.
         let (pre, act) = try headLayer()
-        try tb.gatherRows(a.hidden[layers.count], index: a.offsets, rows: s, dim: d, out: a.cls)
-        try tb.linear(a.cls, pre, rows: s, activation: .none, out: a.headPre)
+        let cls = a.hidden[layers.count]
+        try tb.linear(cls, pre, rows: s, activation: .none, out: a.headPre)
         try tb.activation(a.headPre, count: s * d, act, out: a.headAct)
         if let key = dropout.classifier { try tb.dropout(a.headAct, count: s * d, key: key, out: a.headAct) }
         try tb.linear(a.headAct, classifier, rows: s, activation: .none, out: a.logits)
@@ -32,11 +33,9 @@ extension EncoderModel {
                               preActivation: nil, dInput: a.dAct, accumulateInput: false,
                               gradWeight: grads[classifier.weight!], gradBias: grads.optional(classifier.bias))
         if let key = dropout.classifier { try tb.dropout(a.dAct, count: s * d, key: key, out: a.dAct) }
-        try tb.linearBackward(dOut: a.dAct, input: a.cls, pre, rows: s, activation: act, preActivation: a.headPre,
-                              dInput: a.dCls, accumulateInput: false, gradWeight: grads[pre.weight!],
+        try tb.linearBackward(dOut: a.dAct, input: cls, pre, rows: s, activation: act, preActivation: a.headPre,
+                              dInput: a.dHidden, accumulateInput: false, gradWeight: grads[pre.weight!],
                               gradBias: grads.optional(pre.bias))
-        try tb.fill(a.dHidden, value: 0, count: t * d)
-        try tb.scatterAddRows(a.dCls, index: a.offsets, rows: s, dim: d, dSource: a.dHidden)
         try backwardEncoder(batch, packed: packed, arena: a, grads: grads, dropout: dropout, backend: tb)
 
         let losses = try tb.download(a.losses, count: s)
@@ -74,7 +73,12 @@ extension EncoderModel {
         if let key = dropout.embeddings { try tb.dropout(a.hidden[0], count: t * d, key: key, out: a.hidden[0]) }
         for (i, layer) in layers.enumerated() {
             let l = a.layers[i]
-            try forwardLayer(layer, l.buffers, tokens: t, packed: packed,
+            // The last layer goes on from attention with the [CLS] rows alone, as inference's
+            // classification does: nothing else reaches the loss.
+            let cls = i == layers.count - 1
+                ? FirstTokenRows(index: a.offsets, rows: batch.batch, context: a.clsContext, residual: a.clsResidual,
+                                 attentionOut: l.buffers.attentionOut) : nil
+            try forwardLayer(layer, l.buffers, tokens: t, packed: packed, firstTokens: cls,
                              saved: SavedLayer(backend: tb, lse: l.lse, stats1: l.stats1, stats2: l.stats2,
                                                attentionDropout: dropout.attention(i),
                                                projectionDropout: dropout.projection(i), ffnDropout: dropout.ffn(i)))
@@ -82,44 +86,57 @@ extension EncoderModel {
         return packed
     }
 
-    /// The encoder's backward from `arena.dHidden` (∂loss/∂ last hidden state, `[tokens, d]`):
-    /// each layer in reverse, then the embeddings' LayerNorm and tables.
+    /// The encoder's backward from `arena.dHidden` (∂loss/∂ last hidden state, `[texts, d]`:
+    /// the [CLS] rows the last layer produced): each layer in reverse, then the embeddings'
+    /// LayerNorm and tables.
     func backwardEncoder(_ batch: TokenBatch, packed: PackedSequences, arena a: TrainingArena, grads g: GradientTable,
                          dropout: DropoutPlan, backend tb: any TrainingBackend) throws {
         let c = config, (t, d) = (batch.tokens, c.hidden)
         var (dOut, dIn) = (a.dHidden, a.dIn)
         for (i, layer) in layers.enumerated().reversed() {
             let l = a.layers[i], x = l.buffers
+            // The last layer ran its projection, norms and FFN over the [CLS] rows alone.
+            let last = i == layers.count - 1
+            let r = last ? batch.batch : t
+            let (residual, context) = last ? (a.clsResidual, a.clsContext) : (x.input, x.context)
             // out = LN2(ffnOut + middle)
             try tb.layerNormBackward(dOut: dOut, x: x.ffnOut, residual: x.middle, stats: l.stats2,
-                                     gamma: layer.outputNorm.gamma, rows: t, cols: d, dInput: a.dMiddle,
+                                     gamma: layer.outputNorm.gamma, rows: r, cols: d, dInput: a.dMiddle,
                                      accumulateInput: false, gradGamma: g[layer.outputNorm.gamma],
                                      gradBeta: g[layer.outputNorm.beta])
             var dFfnOut = a.dMiddle
             if let key = dropout.ffn(i) {
-                try tb.dropout(a.dMiddle, count: t * d, key: key, out: a.dTmp)
+                try tb.dropout(a.dMiddle, count: r * d, key: key, out: a.dTmp)
                 dFfnOut = a.dTmp
             }
-            try tb.linearBackward(dOut: dFfnOut, input: x.ffn, layer.ffnOut, rows: t, activation: .none,
+            try tb.linearBackward(dOut: dFfnOut, input: x.ffn, layer.ffnOut, rows: r, activation: .none,
                                   preActivation: nil, dInput: a.dFfn, accumulateInput: false,
                                   gradWeight: g[layer.ffnOut.weight!], gradBias: g.optional(layer.ffnOut.bias))
-            try tb.linearBackward(dOut: a.dFfn, input: x.middle, layer.ffnIn, rows: t, activation: Activation(c.activation),
+            try tb.linearBackward(dOut: a.dFfn, input: x.middle, layer.ffnIn, rows: r, activation: Activation(c.activation),
                                   preActivation: x.ffnPre, dInput: a.dMiddle, accumulateInput: true,
                                   gradWeight: g[layer.ffnIn.weight!], gradBias: g.optional(layer.ffnIn.bias))
             // middle = LN1(attentionOut + input)
-            try tb.layerNormBackward(dOut: a.dMiddle, x: x.attentionOut, residual: x.input, stats: l.stats1,
-                                     gamma: layer.attentionNorm.gamma, rows: t, cols: d, dInput: dIn,
+            let dResidual = last ? a.dClsIn : dIn
+            try tb.layerNormBackward(dOut: a.dMiddle, x: x.attentionOut, residual: residual, stats: l.stats1,
+                                     gamma: layer.attentionNorm.gamma, rows: r, cols: d, dInput: dResidual,
                                      accumulateInput: false, gradGamma: g[layer.attentionNorm.gamma],
                                      gradBeta: g[layer.attentionNorm.beta])
-            var dProjection = dIn
+            var dProjection = dResidual
             if let key = dropout.projection(i) {
-                try tb.dropout(dIn, count: t * d, key: key, out: a.dTmp)
+                try tb.dropout(dResidual, count: r * d, key: key, out: a.dTmp)
                 dProjection = a.dTmp
             }
-            try tb.linearBackward(dOut: dProjection, input: x.context, layer.attentionOutput, rows: t, activation: .none,
-                                  preActivation: nil, dInput: a.dContext, accumulateInput: false,
+            let dContext = last ? a.dClsContext : a.dContext
+            try tb.linearBackward(dOut: dProjection, input: context, layer.attentionOutput, rows: r, activation: .none,
+                                  preActivation: nil, dInput: dContext, accumulateInput: false,
                                   gradWeight: g[layer.attentionOutput.weight!],
                                   gradBias: g.optional(layer.attentionOutput.bias))
+            if last {   // back to every token: zero but for the [CLS] rows
+                try tb.fill(a.dContext, value: 0, count: t * d)
+                try tb.scatterAddRows(a.dClsContext, index: a.offsets, rows: r, dim: d, dSource: a.dContext)
+                try tb.fill(dIn, value: 0, count: t * d)
+                try tb.scatterAddRows(a.dClsIn, index: a.offsets, rows: r, dim: d, dSource: dIn)
+            }
             try tb.attentionBackward(qkv: x.qkv, out: x.context, lse: l.lse, dOut: a.dContext, sequences: packed,
                                      heads: c.heads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
                                      dropout: dropout.attention(i), dQKV: a.dQKV)

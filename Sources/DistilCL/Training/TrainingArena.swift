@@ -7,9 +7,11 @@
 ///   hidden      L + 1 buffers [t, d]: the embeddings' output, then each layer's
 ///   per layer   qkv [t, 3d], context [t, d], lse [t, h], attentionOut, middle [t, d],
 ///               ffnPre, ffn [t, f], ffnOut [t, d], stats1, stats2 [t, 2]
-///   head        cls, pre, act [s, d], logits, dLogits [s, labels], losses [s]
+///   last layer  clsContext, clsResidual [s, d]: after attention it runs over the [CLS] rows
+///               alone (the loss reads nothing else), so its hidden[L] is [s, d]
+///   head        pre, act [s, d], logits, dLogits [s, labels], losses [s]
 ///   gradients   dHidden, dMiddle, dTmp, dIn, dContext [t, d], dFfn [t, f], dQKV [t, 3d],
-///               dAct, dCls [s, d]
+///               dAct, dClsIn, dClsContext [s, d]
 final class TrainingArena {
     let tokens: Int
     let sequences: Int
@@ -17,8 +19,8 @@ final class TrainingArena {
     let embeddingSum, embeddingStats: any DeviceBuffer
     let hidden: [any DeviceBuffer]
     let layers: [(buffers: LayerBuffers, lse: any DeviceBuffer, stats1: any DeviceBuffer, stats2: any DeviceBuffer)]
-    let cls, headPre, headAct, logits, dLogits, losses: any DeviceBuffer
-    let dHidden, dMiddle, dTmp, dIn, dContext, dFfn, dQKV, dAct, dCls: any DeviceBuffer
+    let clsContext, clsResidual, headPre, headAct, logits, dLogits, losses: any DeviceBuffer
+    let dHidden, dMiddle, dTmp, dIn, dContext, dFfn, dQKV, dAct, dClsIn, dClsContext: any DeviceBuffer
 
     init(backend b: any ComputeBackend, config c: ModelConfig, labels classes: Int, tokens t: Int, sequences s: Int) throws {
         tokens = t
@@ -38,11 +40,13 @@ final class TrainingArena {
                                        output: hidden[i + 1])
             return (buffers, try floats(t * c.heads), try floats(2 * t), try floats(2 * t))
         }
-        (cls, headPre, headAct) = (try floats(s * d), try floats(s * d), try floats(s * d))
+        (clsContext, clsResidual) = (try floats(s * d), try floats(s * d))
+        (headPre, headAct) = (try floats(s * d), try floats(s * d))
         (logits, dLogits, losses) = (try floats(s * classes), try floats(s * classes), try floats(s))
         (dHidden, dMiddle, dTmp, dIn, dContext) = (try floats(t * d), try floats(t * d), try floats(t * d),
                                                    try floats(t * d), try floats(t * d))
-        (dFfn, dQKV, dAct, dCls) = (try floats(t * f), try floats(t * 3 * d), try floats(s * d), try floats(s * d))
+        (dFfn, dQKV, dAct) = (try floats(t * f), try floats(t * 3 * d), try floats(s * d))
+        (dClsIn, dClsContext) = (try floats(s * d), try floats(s * d))
     }
 
     func fits(tokens t: Int, sequences s: Int) -> Bool { t <= tokens && s <= sequences }

@@ -189,8 +189,12 @@ void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const f
     for (long i = 0; i < n; i++) {
         const float *qi = q + i * ld, *doi = dout + i * ldo, *oi = out + i * ldo;
         const float li = lse[i * lse_stride];
-        float di = 0.0f;
-        for (long d = 0; d < dh; d++) di += doi[d] * oi[d];
+        float lane[8] = {0}, di = 0.0f;
+        long d0 = 0;
+        for (; d0 + 8 <= dh; d0 += 8)
+            for (int e = 0; e < 8; e++) lane[e] += doi[d0 + e] * oi[d0 + e];
+        for (int e = 0; e < 8; e++) di += lane[e];
+        for (; d0 < dh; d0++) di += doi[d0] * oi[d0];
         DCL_FN(dcl_att_row)(p, qi, kt, np, dh, scale);
         for (long j = 0; j < np; j++) p[j] = dcl_exp(p[j] - li);
         DCL_FN(dcl_att_row)(dp, doi, vt, np, dh, 1.0f);   // ∂/∂(the dropped probabilities V saw)
@@ -221,8 +225,9 @@ void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const f
     }
 }
 
-void DCL_FN(dcl_adamw)(float *p, const float *grad, float *m, float *v, long n, float lr, float b1, float b2, float eps,
-                       float wd, float gscale, float step_size, float bc2_sqrt) {
+void DCL_FN(dcl_adamw)(float *restrict p, const float *restrict grad, float *restrict m, float *restrict v, long n,
+                       float lr, float b1, float b2, float eps, float wd, float gscale, float step_size, float bc2_sqrt) {
+    // restrict: four distinct tensors, which lets the loop vectorise (it ran scalar without).
     const float decay = 1.0f - lr * wd;
     for (long i = 0; i < n; i++) {
         const float g = grad[i] * gscale;

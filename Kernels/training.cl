@@ -59,9 +59,11 @@
 #define ACT_TANH 4
 
 // -------------------------------------------------------------------------------------
-// Philox4x32-10: the first output word, and the dropout decision of one element.
+// Philox4x32-10: output word w of a counter, and the dropout decision of one element. Element
+// i of a stream is word i % 4 of the counter (i / 4 low, i / 4 high, site, step): one Philox
+// call gives four elements (the CPU path draws them four at a time).
 // -------------------------------------------------------------------------------------
-inline uint philox_first(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1) {
+inline uint philox_word(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1, const uint w) {
     for (int round = 0; round < 10; round++) {
         const uint n0 = mul_hi(0xCD9E8D57u, c2) ^ c1 ^ k0, n1 = 0xCD9E8D57u * c2;
         const uint n2 = mul_hi(0xD2511F53u, c0) ^ c3 ^ k1, n3 = 0xD2511F53u * c0;
@@ -69,7 +71,7 @@ inline uint philox_first(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1) {
         k0 += 0x9E3779B9u;
         k1 += 0xBB67AE85u;
     }
-    return c0;
+    return w == 0 ? c0 : w == 1 ? c1 : w == 2 ? c2 : c3;
 }
 
 /// The dropout key as kernel arguments: seed (lo, hi), step, site and the probability p.
@@ -77,7 +79,8 @@ inline uint philox_first(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1) {
 
 /// Whether element `index` of the key's stream is kept.
 inline bool dropout_keep(const ulong index, DROPOUT_ARGS) {
-    const uint r = philox_first((uint)index, (uint)(index >> 32), site, step, seed_lo, seed_hi);
+    const ulong group = index >> 2;
+    const uint r = philox_word((uint)group, (uint)(group >> 32), site, step, seed_lo, seed_hi, (uint)(index & 3));
     return (float)(r >> 8) * 5.9604644775390625e-8f >= p;   // 2⁻²⁴
 }
 

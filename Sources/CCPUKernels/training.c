@@ -27,7 +27,9 @@
 #undef DCL_FN
 
 uint32_t dcl_philox(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
-    return dcl_philox_inline(c0, c1, c2, c3, k0, k1);
+    uint32_t c[4] = {c0, c1, c2, c3};
+    dcl_philox4(c, k0, k1);
+    return c[0];
 }
 
 #ifdef DCL_TRAIN_MULTI_ISA

@@ -11,7 +11,8 @@
 uint32_t dcl_philox(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1);
 
 /// The dropout generator of one site: element i is kept when its uniform (top 24 bits of
-/// dcl_philox(i lo, i hi, site, step, seed lo, seed hi) · 2⁻²⁴) is ≥ p; kept ones scale by 1/(1 − p).
+/// word i % 4 of Philox4x32-10 on counter (i/4 lo, i/4 hi, site, step) with key (seed lo, seed hi),
+/// · 2⁻²⁴) is ≥ p; kept ones scale by 1/(1 − p).
 typedef struct {
     uint64_t seed;
     uint32_t step, site;

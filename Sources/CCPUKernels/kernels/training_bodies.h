@@ -7,7 +7,12 @@
 
 void DCL_FN(dcl_dropout)(const float *x, float *y, long n, uint64_t base, dcl_dropout_key key) {
     const float scale = 1.0f / (1.0f - key.p);
-    for (long i = 0; i < n; i++) y[i] = dcl_keep(base + (uint64_t)i, key) ? x[i] * scale : 0.0f;
+    float mask[256];
+    for (long i0 = 0; i0 < n; i0 += 256) {
+        const long len = n - i0 < 256 ? n - i0 : 256;
+        dcl_keep_row(mask, len, base + (uint64_t)i0, key, scale);
+        for (long i = 0; i < len; i++) y[i0 + i] = x[i0 + i] * mask[i];
+    }
 }
 
 void DCL_FN(dcl_layernorm_row_stats)(const float *x, const float *residual, const float *gamma, const float *beta,
@@ -117,8 +122,7 @@ double DCL_FN(dcl_sum_squares)(const float *x, long n) {
 /// The row of keep-scales (1/(1 − p) or 0) of attention probabilities (i, 0..<n).
 static inline __attribute__((always_inline)) void DCL_FN(dcl_att_mask)(float *mask, long n, uint64_t first,
                                                                        dcl_dropout_key key) {
-    const float scale = 1.0f / (1.0f - key.p);
-    for (long j = 0; j < n; j++) mask[j] = dcl_keep(first + (uint64_t)j, key) ? scale : 0.0f;
+    dcl_keep_row(mask, n, first, key, 1.0f / (1.0f - key.p));
 }
 
 /// mt[d·np + j] = m[j·ld + d] for j < n, 0 for n ≤ j < np: a head's keys or values transposed,

@@ -143,17 +143,20 @@ public struct DropoutKey: Sendable, Equatable {
     public var keepScale: Float { 1 / (1 - probability) }
 
     /// The uniform in [0, 1) of element `index`: Philox4x32-10 with counter
-    /// (index low, index high, site, step) and key (seed low, seed high), first output word's
-    /// top 24 bits · 2⁻²⁴. The kernels compute the same.
+    /// (index/4 low, index/4 high, site, step) and key (seed low, seed high); output word
+    /// index % 4's top 24 bits · 2⁻²⁴ (one call gives four elements). The kernels compute the same.
     public func uniform(_ index: UInt64) -> Float {
-        let r = philox4x32(counter: (UInt32(truncatingIfNeeded: index), UInt32(truncatingIfNeeded: index >> 32), site, step),
-                           key: (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
+        let group = index >> 2
+        let words = philox4x32(counter: (UInt32(truncatingIfNeeded: group), UInt32(truncatingIfNeeded: group >> 32),
+                                         site, step),
+                               key: (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
+        let r = [words.0, words.1, words.2, words.3][Int(index & 3)]
         return Float(r >> 8) * 0x1p-24
     }
 }
 
-/// Philox4x32-10 (Salmon et al., SC'11): the first of the four output words.
-func philox4x32(counter: (UInt32, UInt32, UInt32, UInt32), key: (UInt32, UInt32)) -> UInt32 {
+/// Philox4x32-10 (Salmon et al., SC'11): the four output words.
+func philox4x32(counter: (UInt32, UInt32, UInt32, UInt32), key: (UInt32, UInt32)) -> (UInt32, UInt32, UInt32, UInt32) {
     var (c0, c1, c2, c3) = counter
     var (k0, k1) = key
     for _ in 0..<10 {
@@ -163,7 +166,7 @@ func philox4x32(counter: (UInt32, UInt32, UInt32, UInt32), key: (UInt32, UInt32)
         k0 &+= 0x9E37_79B9
         k1 &+= 0xBB67_AE85
     }
-    return c0
+    return (c0, c1, c2, c3)
 }
 
 /// The tokens of a batch grouped by the embedding row they read, for a race-free

@@ -17,25 +17,45 @@ public enum SafeTensorsWriter {
 
     /// Writes `tensors` (in order) to `url`, replacing it atomically.
     public static func write(_ tensors: [Tensor], metadata: [String: String] = ["format": "pt"], to url: URL) throws {
+        try write(tensors.map { ($0.name, $0.shape) }, metadata: metadata, to: url) { tensors[$0].values }
+    }
+
+    /// Writes the tensors `entries` names (in order), asking `values(i)` for entry i's values
+    /// only when it is written, so at most one tensor is in memory at a time.
+    public static func write(_ entries: [(name: String, shape: [Int])], metadata: [String: String] = ["format": "pt"],
+                             to url: URL, values: (Int) throws -> [Float]) throws {
         var header: [String: Any] = ["__metadata__": metadata]
         var offset = 0
-        for t in tensors {
-            precondition(t.shape.reduce(1, *) == t.values.count, "\(t.name): \(t.values.count) values for \(t.shape)")
-            header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.values.count]]
-            offset += 4 * t.values.count
+        for e in entries {
+            let bytes = 4 * e.shape.reduce(1, *)
+            header[e.name] = ["dtype": "F32", "shape": e.shape, "data_offsets": [offset, offset + bytes]]
+            offset += bytes
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }   // pad with spaces so the data is aligned
-        var data = Data(capacity: 8 + json.count + offset)
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(json)
-        for t in tensors { t.values.withUnsafeBytes { data.append(contentsOf: $0) } }
-        try writeAtomically(data, to: url)
+        var head = Data()
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { head.append(contentsOf: $0) }
+        head.append(json)
+        try writeAtomically(to: url) { handle in
+            try handle.write(contentsOf: head)
+            for (i, e) in entries.enumerated() {
+                let v = try values(i)
+                precondition(v.count == e.shape.reduce(1, *), "\(e.name): \(v.count) values for \(e.shape)")
+                try v.withUnsafeBytes { try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress!),
+                                                                           count: $0.count, deallocator: .none)) }
+            }
+        }
     }
 }
 
 /// Writes `data` under a temporary name in `url`'s folder, flushes it to disk, then renames it.
 func writeAtomically(_ data: Data, to url: URL) throws {
+    try writeAtomically(to: url) { try $0.write(contentsOf: data) }
+}
+
+/// Lets `body` write a file under a temporary name in `url`'s folder, flushes it to disk, then
+/// renames it to `url`; on any error the temporary file is removed.
+func writeAtomically(to url: URL, _ body: (FileHandle) throws -> Void) throws {
     let temporary = url.deletingLastPathComponent()
         .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
     guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
@@ -43,7 +63,7 @@ func writeAtomically(_ data: Data, to url: URL) throws {
     }
     do {
         let handle = try FileHandle(forWritingTo: temporary)
-        try handle.write(contentsOf: data)
+        try body(handle)
         try handle.synchronize()
         try handle.close()
         if rename(temporary.path, url.path) != 0 {

@@ -89,26 +89,35 @@ struct RunFolder {
         config["problem_type"] = "single_label_classification"
         try writeAtomically(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]),
                             to: partial.appendingPathComponent("config.json"))
-        var weights: [SafeTensorsWriter.Tensor] = [], moments: [SafeTensorsWriter.Tensor] = []
-        for (i, p) in optimizer.grads.parameters.enumerated() {
-            let values = try b.download(p.value, count: p.count)
-            guard values.allSatisfy(\.isFinite) else {
-                throw TrainingError.nonFiniteLoss(step: state.step, loss: .nan)
-            }
-            for part in p.parts {
-                weights.append(.init(name: part.name, shape: part.shape, values: Array(values[part.range])))
-            }
-            moments.append(.init(name: "exp_avg." + p.names[0], shape: p.shape, values: try b.download(optimizer.m[i], count: p.count)))
-            moments.append(.init(name: "exp_avg_sq." + p.names[0], shape: p.shape, values: try b.download(optimizer.v[i], count: p.count)))
+        // One tensor in host memory at a time: downloaded as the file is written.
+        let ps = optimizer.grads.parameters
+        var weights: [(name: String, shape: [Int], parameter: Int, range: Range<Int>)] = []
+        for (i, p) in ps.enumerated() {
+            for part in p.parts { weights.append((part.name, part.shape, i, part.range)) }
         }
-        if model.config.sinusoidalPositions {   // fixed, not trained, but part of the checkpoint
-            weights.append(.init(name: "distilbert.embeddings.position_embeddings.weight",
-                                 shape: [model.config.maxPositions, model.config.hidden],
-                                 values: try b.download(model.embeddings.position)))
+        let fixedPositions = model.config.sinusoidalPositions   // not trained, but part of the checkpoint
+        let positionName = "distilbert.embeddings.position_embeddings.weight"
+        var entries = weights.map { (name: $0.name, shape: $0.shape) }
+        if fixedPositions { entries.append((positionName, [model.config.maxPositions, model.config.hidden])) }
+        var cached: (index: Int, values: [Float])?
+        try SafeTensorsWriter.write(entries, to: partial.appendingPathComponent("model.safetensors")) { e in
+            if e == weights.count { return try b.download(model.embeddings.position) }
+            let w = weights[e]
+            if cached?.index != w.parameter {
+                let values = try b.download(ps[w.parameter].value, count: ps[w.parameter].count)
+                guard values.allSatisfy(\.isFinite) else { throw TrainingError.nonFiniteLoss(step: state.step, loss: .nan) }
+                cached = (w.parameter, values)
+            }
+            return Array(cached!.values[w.range])
         }
-        try SafeTensorsWriter.write(weights, to: partial.appendingPathComponent("model.safetensors"))
+        cached = nil
+        let moments = ps.flatMap { p in [(name: "exp_avg." + p.names[0], shape: p.shape),
+                                         (name: "exp_avg_sq." + p.names[0], shape: p.shape)] }
         try SafeTensorsWriter.write(moments, metadata: ["step": String(state.step)],
-                                    to: partial.appendingPathComponent("optimizer.safetensors"))
+                                    to: partial.appendingPathComponent("optimizer.safetensors")) { e in
+            let i = e / 2
+            return try b.download(e % 2 == 0 ? optimizer.m[i] : optimizer.v[i], count: ps[i].count)
+        }
         for name in Self.tokenizerFiles where fm.fileExists(atPath: source.appendingPathComponent(name).path) {
             try fm.copyItem(at: source.appendingPathComponent(name), to: partial.appendingPathComponent(name))
         }

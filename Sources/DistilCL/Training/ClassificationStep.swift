@@ -6,12 +6,20 @@ extension EncoderModel {
     /// gradient of the mean cross-entropy into `grads`, and returns each text's loss and logits.
     func classificationStep(_ batch: TokenBatch, labels: [Int32], arena: TrainingArena, grads: GradientTable,
                             dropout: DropoutPlan) throws -> (losses: [Float], logits: [[Float]]) {
+        try classificationStep(batch, loss: CrossEntropyLoss(labels: labels), arena: arena, grads: grads,
+                               dropout: dropout)
+    }
+
+    /// Runs forward and backward over `batch`, adding the gradient of `loss` (over the
+    /// classifier's logits) into `grads`, and returns each text's loss and logits.
+    func classificationStep(_ batch: TokenBatch, loss: some LogitsLoss, arena: TrainingArena, grads: GradientTable,
+                            dropout: DropoutPlan) throws -> (losses: [Float], logits: [[Float]]) {
         guard let tb = backend as? any TrainingBackend else { throw TrainingError.backendCannotTrain(backend.name) }
         guard let classifier = heads.classifier else { throw ModelError.missingHead("sequence classification") }
         let classes = classifier.outFeatures
         try validate(batch)
-        guard labels.count == batch.batch else {
-            throw ModelError.malformedBatch("\(labels.count) labels for \(batch.batch) texts")
+        guard loss.rows == batch.batch else {
+            throw ModelError.malformedBatch("a loss over \(loss.rows) texts for a batch of \(batch.batch)")
         }
         let packed = try forwardForTraining(batch, arena: arena, dropout: dropout, backend: tb)
         let (s, d) = (batch.batch, config.hidden)
@@ -25,9 +33,8 @@ extension EncoderModel {
         try tb.activation(a.headPre, count: s * d, act, out: a.headAct)
         if let key = dropout.classifier { try tb.dropout(a.headAct, count: s * d, key: key, out: a.headAct) }
         try tb.linear(a.headAct, classifier, rows: s, activation: .none, out: a.logits)
-        try tb.upload(labels, to: a.labels)
-        try tb.softmaxCrossEntropy(logits: a.logits, labels: a.labels, rows: s, classes: classes,
-                                   gradScale: 1 / Float(s), losses: a.losses, dLogits: a.dLogits)
+        try loss.evaluate(logits: a.logits, classes: classes, backend: tb, scratch: a.labels, losses: a.losses,
+                          dLogits: a.dLogits)
 
         try tb.linearBackward(dOut: a.dLogits, input: a.headAct, classifier, rows: s, activation: .none,
                               preActivation: nil, dInput: a.dAct, accumulateInput: false,

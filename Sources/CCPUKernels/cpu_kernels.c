@@ -6,26 +6,8 @@
 #include "cpu_kernels.h"
 #include "kernels/math.h"
 
-#if defined(__x86_64__) && defined(__clang__)
-#define DCL_MULTI_ISA 1
-// The x86-64-v3 and -v4 feature sets, named feature by feature: `arch=x86-64-v4` would also
-// tune for 256-bit vectors, and these loops are written for 16 lanes.
-#define DCL_V3_FEATURES "avx,avx2,fma,bmi,bmi2,lzcnt,movbe,f16c,popcnt,sse4.2"
-#define DCL_FN(name) name##_v4
-#pragma clang attribute push(__attribute__((target(DCL_V3_FEATURES ",avx512f,avx512bw,avx512vl,avx512dq,avx512cd"))), \
-                             apply_to = function)
-#include "kernels/bodies.h"
-#pragma clang attribute pop
-#undef DCL_FN
-#define DCL_FN(name) name##_v3
-#pragma clang attribute push(__attribute__((target(DCL_V3_FEATURES))), apply_to = function)
-#include "kernels/bodies.h"
-#pragma clang attribute pop
-#undef DCL_FN
-#endif
-#define DCL_FN(name) name##_base
-#include "kernels/bodies.h"
-#undef DCL_FN
+#define DCL_BODIES "bodies.h"
+#include "kernels/each_isa.h"
 
 long dcl_attention_scratch(long n, long dh) {
     const long np = dcl_round_up(n, DCL_ATT_COLS), dp = dcl_round_up(dh, DCL_ATT_COLS);

@@ -7,24 +7,8 @@
 #include "kernels/math.h"
 #include "kernels/philox.h"
 
-#if defined(__x86_64__) && defined(__clang__)
-#define DCL_TRAIN_MULTI_ISA 1
-#define DCL_V3_FEATURES "avx,avx2,fma,bmi,bmi2,lzcnt,movbe,f16c,popcnt,sse4.2"
-#define DCL_FN(name) name##_v4
-#pragma clang attribute push(__attribute__((target(DCL_V3_FEATURES ",avx512f,avx512bw,avx512vl,avx512dq,avx512cd"))), \
-                             apply_to = function)
-#include "kernels/training_bodies.h"
-#pragma clang attribute pop
-#undef DCL_FN
-#define DCL_FN(name) name##_v3
-#pragma clang attribute push(__attribute__((target(DCL_V3_FEATURES))), apply_to = function)
-#include "kernels/training_bodies.h"
-#pragma clang attribute pop
-#undef DCL_FN
-#endif
-#define DCL_FN(name) name##_base
-#include "kernels/training_bodies.h"
-#undef DCL_FN
+#define DCL_BODIES "training_bodies.h"
+#include "kernels/each_isa.h"
 
 uint32_t dcl_philox(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
     uint32_t c[4] = {c0, c1, c2, c3};
@@ -32,7 +16,7 @@ uint32_t dcl_philox(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t
     return c[0];
 }
 
-#ifdef DCL_TRAIN_MULTI_ISA
+#ifdef DCL_MULTI_ISA
 #define DCL_DISPATCH(name, ...)                                                                    \
     switch (dcl_kernels_level_number()) {                                                          \
     case 4: return name##_v4(__VA_ARGS__);                                                         \

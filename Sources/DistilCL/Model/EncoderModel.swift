@@ -64,24 +64,15 @@ public final class EncoderModel: @unchecked Sendable {
                 capture: ((Int, [Float]) throws -> Void)? = nil) throws -> Workspace {
         try validate(batch)
         let b = backend, c = config
-        let (t, d, h, dh) = (batch.tokens, c.hidden, c.heads, c.headDim)
+        let (t, d) = (batch.tokens, c.hidden)
         let ws = try workspace(tokens: t, sequences: batch.batch)
 
         timer?.start()
-        try b.upload(batch.ids, to: ws.ids)
-        try b.upload(batch.positions, to: ws.positions)
-        if embeddings.tokenType != nil { try b.upload(batch.typeIds, to: ws.typeIds) }
-        try b.upload(batch.offsets.map { Int32($0) }, to: ws.offsets)
-        try b.upload(PackedSequences.ranges(for: batch.offsets), to: ws.ranges)
-        let packed = PackedSequences(offsets: batch.offsets, deviceOffsets: ws.offsets, ranges: ws.ranges)
+        let packed = try ws.inputs.upload(batch, typeIds: embeddings.tokenType != nil, to: b)
         ws.packed = packed
         timer?.mark("upload")
 
-        try b.embed(ids: ws.ids, positions: ws.positions, typeIds: embeddings.tokenType == nil ? nil : ws.typeIds,
-                    word: embeddings.word, position: embeddings.position, tokenType: embeddings.tokenType,
-                    tokens: t, dim: d, out: ws.hidden)
-        try b.layerNorm(ws.hidden, residual: nil, gamma: embeddingNorm.gamma, beta: embeddingNorm.beta,
-                        rows: t, cols: d, eps: c.layerNormEps, out: ws.hidden)
+        try embed(ws.inputs, tokens: t, sum: ws.hidden, out: ws.hidden, stats: nil)
         try capture?(0, try b.download(ws.hidden, count: t * d))
 
         let shared = LayerBuffers(workspace: ws)
@@ -100,6 +91,18 @@ public final class EncoderModel: @unchecked Sendable {
             timer.mark("compute")
         }
         return ws
+    }
+
+    /// The embeddings of the uploaded batch: `sum [tokens, d]` = word + position (+ token
+    /// type), then `out` = its LayerNorm (in place in inference; training keeps the sum and the
+    /// statistics `[tokens, 2]` for the backward).
+    func embed(_ inputs: BatchInputs, tokens t: Int, sum: any DeviceBuffer, out: any DeviceBuffer,
+               stats: (any DeviceBuffer)?) throws {
+        try backend.embed(ids: inputs.ids, positions: inputs.positions,
+                          typeIds: embeddings.tokenType == nil ? nil : inputs.typeIds, word: embeddings.word,
+                          position: embeddings.position, tokenType: embeddings.tokenType, tokens: t, dim: config.hidden,
+                          out: sum)
+        try norm(sum, residual: nil, embeddingNorm, rows: t, out: out, stats: stats)
     }
 
     /// One transformer block (post-norm, as BERT and DistilBERT) over `tokens` packed rows of

@@ -8,7 +8,8 @@ final class Workspace {
     let tokens: Int
     let sequences: Int
     let hidden, qkv, context, scratch, ffn: any DeviceBuffer
-    let ids, typeIds, positions, offsets, ranges: any DeviceBuffer
+    let inputs: BatchInputs
+    var offsets: any DeviceBuffer { inputs.offsets }
     /// The packing of the batch last encoded.
     var packed: PackedSequences?
 
@@ -20,6 +21,18 @@ final class Workspace {
         context = try b.makeBuffer(count: tokens * c.hidden)
         scratch = try b.makeBuffer(count: tokens * c.hidden)
         ffn = try b.makeBuffer(count: tokens * c.ffn)
+        inputs = try BatchInputs(backend: b, tokens: tokens, sequences: sequences)
+    }
+
+    func fits(tokens t: Int, sequences s: Int) -> Bool { t <= tokens && s <= sequences }
+}
+
+/// What goes up to the device per batch, int32: ids, typeIds, positions `[tokens]`, offsets
+/// `[sequences + 1]`, ranges `[tokens, 2]` (each token's sequence, as the attention kernels read).
+struct BatchInputs {
+    let ids, typeIds, positions, offsets, ranges: any DeviceBuffer
+
+    init(backend b: any ComputeBackend, tokens: Int, sequences: Int) throws {
         ids = try b.makeBuffer(count: tokens, type: .int32)
         typeIds = try b.makeBuffer(count: tokens, type: .int32)
         positions = try b.makeBuffer(count: tokens, type: .int32)
@@ -27,7 +40,15 @@ final class Workspace {
         ranges = try b.makeBuffer(count: 2 * tokens, type: .int32)
     }
 
-    func fits(tokens t: Int, sequences s: Int) -> Bool { t <= tokens && s <= sequences }
+    /// Uploads `batch` (its token types only when `typeIds`); returns its packing on the device.
+    func upload(_ batch: TokenBatch, typeIds withTypes: Bool, to b: any ComputeBackend) throws -> PackedSequences {
+        try b.upload(batch.ids, to: ids)
+        try b.upload(batch.positions, to: positions)
+        if withTypes { try b.upload(batch.typeIds, to: typeIds) }
+        try b.upload(batch.offsets.map { Int32($0) }, to: offsets)
+        try b.upload(PackedSequences.ranges(for: batch.offsets), to: ranges)
+        return PackedSequences(offsets: batch.offsets, deviceOffsets: offsets, ranges: ranges)
+    }
 }
 
 /// Where one transformer block reads and writes (`EncoderModel.forwardLayer`), all packed

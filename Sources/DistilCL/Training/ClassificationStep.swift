@@ -66,17 +66,8 @@ extension EncoderModel {
     func forwardForTraining(_ batch: TokenBatch, arena a: TrainingArena, dropout: DropoutPlan,
                             backend tb: any TrainingBackend) throws -> PackedSequences {
         let (t, d) = (batch.tokens, config.hidden)
-        try tb.upload(batch.ids, to: a.ids)
-        try tb.upload(batch.positions, to: a.positions)
-        if embeddings.tokenType != nil { try tb.upload(batch.typeIds, to: a.typeIds) }
-        try tb.upload(batch.offsets.map { Int32($0) }, to: a.offsets)
-        try tb.upload(PackedSequences.ranges(for: batch.offsets), to: a.ranges)
-        let packed = PackedSequences(offsets: batch.offsets, deviceOffsets: a.offsets, ranges: a.ranges)
-
-        try tb.embed(ids: a.ids, positions: a.positions, typeIds: embeddings.tokenType == nil ? nil : a.typeIds,
-                     word: embeddings.word, position: embeddings.position, tokenType: embeddings.tokenType,
-                     tokens: t, dim: d, out: a.embeddingSum)
-        try norm(a.embeddingSum, residual: nil, embeddingNorm, rows: t, out: a.hidden[0], stats: a.embeddingStats)
+        let packed = try a.inputs.upload(batch, typeIds: embeddings.tokenType != nil, to: tb)
+        try embed(a.inputs, tokens: t, sum: a.embeddingSum, out: a.hidden[0], stats: a.embeddingStats)
         if let key = dropout.embeddings { try tb.dropout(a.hidden[0], count: t * d, key: key, out: a.hidden[0]) }
         for (i, layer) in layers.enumerated() {
             let l = a.layers[i]

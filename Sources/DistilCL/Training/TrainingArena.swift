@@ -15,7 +15,9 @@
 final class TrainingArena {
     let tokens: Int
     let sequences: Int
-    let ids, typeIds, positions, offsets, ranges, labels: any DeviceBuffer
+    let inputs: BatchInputs
+    let labels: any DeviceBuffer
+    var offsets: any DeviceBuffer { inputs.offsets }
     let embeddingSum, embeddingStats: any DeviceBuffer
     let hidden: [any DeviceBuffer]
     let layers: [(buffers: LayerBuffers, lse: any DeviceBuffer, stats1: any DeviceBuffer, stats2: any DeviceBuffer)]
@@ -28,8 +30,8 @@ final class TrainingArena {
         let (d, f) = (c.hidden, c.ffn)
         func floats(_ n: Int) throws -> any DeviceBuffer { try b.makeBuffer(count: n) }
         func ints(_ n: Int) throws -> any DeviceBuffer { try b.makeBuffer(count: n, type: .int32) }
-        (ids, typeIds, positions, offsets, ranges, labels) = (try ints(t), try ints(t), try ints(t), try ints(s + 1),
-                                                              try ints(2 * t), try ints(s))
+        inputs = try BatchInputs(backend: b, tokens: t, sequences: s)
+        labels = try ints(s)
         (embeddingSum, embeddingStats) = (try floats(t * d), try floats(2 * t))
         let hidden = try (0...c.layers).map { _ in try floats(t * d) }
         self.hidden = hidden

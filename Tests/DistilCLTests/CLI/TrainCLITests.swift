@@ -98,6 +98,29 @@ struct TrainCLITests {
         #expect(c.status == 0 && ["happy", "sad"].contains(c.jsonLines().first?["label"] as? String), "\(c.stderr)")
     }
 
+    @Test("sentence pairs with class indices train a BERT pair classifier further, keeping its labels")
+    func pairs() throws {
+        let folder = try TemporaryFolder()
+        let lines: [[String: Any]] = [
+            ["text": "A man is playing a guitar.", "text_pair": "A person plays music.", "label": 2],
+            ["text": "A man is playing a guitar.", "text_pair": "Nobody is playing.", "label": 0],
+            ["text": "Two dogs run in a field.", "text_pair": "The animals are outside.", "label": 2],
+            ["text": "Two dogs run in a field.", "text_pair": "The dogs are asleep indoors.", "label": 0],
+            ["text": "A woman reads a book.", "text_pair": "She is in a library.", "label": 1],
+            ["text": "A child eats an apple.", "text_pair": "Someone is eating.", "label": "entailment"],
+        ]
+        try CLI.jsonl(lines).write(to: folder.file("pairs.jsonl"))
+        let out = folder.file("out").path
+        let r = try CLI.run(Self.common(fixturePath("tiny-bert-pairs"), folder.file("pairs.jsonl").path, out)
+                            + ["--epochs", "2", "--eval", folder.file("pairs.jsonl").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/config.json")))
+            as? [String: Any] ?? [:]
+        #expect((config["id2label"] as? [String: String]) == ["0": "contradiction", "1": "neutral", "2": "entailment"])
+        let log = try String(contentsOfFile: out + "/train_log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(log.count == 2)
+    }
+
     @Test("bad data: status 4 with file and line", arguments: ["no-text", "no-label", "unknown", "empty", "not-json"])
     func badData(_ kind: String) throws {
         let folder = try TemporaryFolder()

@@ -1,6 +1,9 @@
 import DistilCL
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `distilcl train` end to end on the tiny checkpoints: the output folder, the log, heads for
 /// bare encoders, and every documented refusal with its exit status.
@@ -119,6 +122,56 @@ struct TrainCLITests {
         #expect((config["id2label"] as? [String: String]) == ["0": "contradiction", "1": "neutral", "2": "entailment"])
         let log = try String(contentsOfFile: out + "/train_log.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(log.count == 2)
+    }
+
+    /// A real interruption: SIGINT after the first checkpoint lands, mid-way through epoch 2.
+    /// The run exits 130 leaving epoch 1 complete; `--resume` then ends with the same
+    /// model.safetensors, byte for byte, as a run that was never interrupted.
+    @Test("SIGINT mid-run: status 130, the last complete epoch kept, --resume gives the uninterrupted result")
+    func interruptAndResume() throws {
+        guard let binary = CLI.binary else { throw CLITestError.noBinary }
+        let folder = try TemporaryFolder()
+        let json = try Fixtures.json("tiny-distilbert-sst/train-golden.json")
+        var lines: [[String: Any]] = []
+        for _ in 0..<150 {   // 1,350 texts: epochs long enough to interrupt
+            for batch in json["batches"] as? [[String: Any]] ?? [] {
+                for (text, label) in zip(batch["texts"] as? [String] ?? [], ints(batch["labels"])) {
+                    lines.append(["text": text, "label": label])
+                }
+            }
+        }
+        try CLI.jsonl(lines).write(to: folder.file("train.jsonl"))
+        func arguments(_ out: String) -> [String] {
+            ["train", "--model", Self.sst, "--train", folder.file("train.jsonl").path, "--out", folder.file(out).path,
+             "--device", "cpu", "--batch-size", "2", "--lr", "1e-3", "--epochs", "3"]
+        }
+        let whole = try CLI.run(arguments("whole"))
+        #expect(whole.status == 0, "\(whole.stderr)")
+
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments("cut")
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let firstState = folder.file("cut/checkpoint-epoch1/trainer_state.json").path
+        let deadline = Date().addingTimeInterval(300)
+        while !FileManager.default.fileExists(atPath: firstState), process.isRunning, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        Thread.sleep(forTimeInterval: 0.05)   // inside epoch 2 (an epoch here takes over a second)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130, "interrupted run exited \(process.terminationStatus)")
+        let left = Set((try? FileManager.default.contentsOfDirectory(atPath: folder.file("cut").path)) ?? [])
+        #expect(left.contains("checkpoint-epoch1") && !left.contains("checkpoint-epoch3"), "\(left.sorted())")
+
+        let resumed = try CLI.run(arguments("cut") + ["--resume"])
+        #expect(resumed.status == 0 && resumed.stderr.contains("resuming after epoch"), "\(resumed.stderr)")
+        let a = try Data(contentsOf: folder.file("whole/model.safetensors"))
+        let b = try Data(contentsOf: folder.file("cut/model.safetensors"))
+        #expect(a == b, "the resumed run's weights differ from the uninterrupted run's")
+        let log = try String(contentsOfFile: folder.file("cut/train_log.jsonl").path, encoding: .utf8)
+        #expect(log.split(separator: "\n").count == 3)
     }
 
     @Test("bad data: status 4 with file and line", arguments: ["no-text", "no-label", "unknown", "empty", "not-json"])

@@ -11,9 +11,10 @@ extension EncoderModel {
     }
 
     /// Runs forward and backward over `batch`, adding the gradient of `loss` (over the
-    /// classifier's logits) into `grads`, and returns each text's loss and logits.
+    /// classifier's logits) into `grads`, and returns each text's loss, and its logits when
+    /// `withLogits` (else none: a training step brings down only the losses).
     func classificationStep(_ batch: TokenBatch, loss: some LogitsLoss, arena: TrainingArena, grads: GradientTable,
-                            dropout: DropoutPlan) throws -> (losses: [Float], logits: [[Float]]) {
+                            dropout: DropoutPlan, withLogits: Bool = true) throws -> (losses: [Float], logits: [[Float]]) {
         guard let tb = backend as? any TrainingBackend else { throw TrainingError.backendCannotTrain(backend.name) }
         guard let classifier = heads.classifier else { throw ModelError.missingHead("sequence classification") }
         let classes = classifier.outFeatures
@@ -46,7 +47,7 @@ extension EncoderModel {
         try backwardEncoder(batch, packed: packed, arena: a, grads: grads, dropout: dropout, backend: tb)
 
         let losses = try tb.download(a.losses, count: s)
-        let logits = rows(try tb.download(a.logits, count: s * classes), width: classes)
+        let logits = withLogits ? rows(try tb.download(a.logits, count: s * classes), width: classes) : []
         return (losses, logits)
     }
 

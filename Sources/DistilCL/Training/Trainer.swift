@@ -158,7 +158,8 @@ public final class Trainer {
                                seed: options.seed, step: UInt32(truncatingIfNeeded: optimizer.step),
                                layers: model.config.layers)
         try grads.zero(on: backend)
-        let out = try model.classificationStep(batch, labels: labels, arena: arena!, grads: grads, dropout: plan)
+        let out = try model.classificationStep(batch, loss: CrossEntropyLoss(labels: labels), arena: arena!, grads: grads,
+                                               dropout: plan, withLogits: false)
         let loss = out.losses.reduce(0.0) { $0 + Double($1) } / Double(out.losses.count)
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step + 1, loss: Float(loss)) }
         try optimizer.update(on: backend)

@@ -6,9 +6,14 @@ func checkDropout(_ key: DropoutKey) throws {
     }
 }
 
+/// Checks a `linearBackward` call; returns the layer's plain weight (a layer made for
+/// inference has none, and cannot be trained).
 func checkLinearBackward(dOut: any DeviceBuffer, input x: any DeviceBuffer, _ w: any DeviceLinear, rows: Int,
                          activation: Activation, preActivation: (any DeviceBuffer)?, dInput: (any DeviceBuffer)?,
-                         gradWeight: any DeviceBuffer, gradBias: (any DeviceBuffer)?) throws {
+                         gradWeight: any DeviceBuffer, gradBias: (any DeviceBuffer)?) throws -> any DeviceBuffer {
+    guard let weight = w.weight else {
+        throw BackendError.invalidArgument("linearBackward of a linear layer made for inference (not trainable)")
+    }
     let (n, k) = (w.outFeatures, w.inFeatures)
     try requirePositive([("rows", rows)])
     try requireBuffer(dOut, rows * n, .float32, "linearBackward dOut")
@@ -27,6 +32,7 @@ func checkLinearBackward(dOut: any DeviceBuffer, input x: any DeviceBuffer, _ w:
         }
         try requireBuffer(z, rows * n, .float32, "linearBackward preActivation")
     }
+    return weight
 }
 
 func checkLayerNormBackward(dOut: any DeviceBuffer, x: any DeviceBuffer, residual: (any DeviceBuffer)?,

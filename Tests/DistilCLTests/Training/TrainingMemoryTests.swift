@@ -81,4 +81,19 @@ struct TrainingMemoryTests {
                     atol: Precision.fp32.linearTolerance(k: k, sigmas: 5), rtol: 1e-5,
                     "\(bc.name) linear after adamW and refresh")
     }
+
+    /// A layer made for inference keeps only the packed weight: it exposes no plain weight, and
+    /// training it is refused with an error, not a crash.
+    @Test("an inference layer has no plain weight and refuses refresh and backward", arguments: BackendCase.all)
+    func inferenceLayerRefusesTraining(_ bc: BackendCase) throws {
+        let b = bc.trainer
+        let layer = try b.makeLinear(weight: [Float](repeating: 0.5, count: 6), bias: [1, 2], outFeatures: 2, inFeatures: 3)
+        #expect(layer.weight == nil && layer.bias == nil)
+        #expect(throws: BackendError.self) { try b.refresh(layer) }
+        #expect(throws: BackendError.self) {
+            try b.linearBackward(dOut: try b.buffer([Float](repeating: 1, count: 2)), input: try b.buffer([Float](repeating: 1, count: 3)),
+                                 layer, rows: 1, activation: .none, preActivation: nil, dInput: nil,
+                                 accumulateInput: false, gradWeight: try b.makeBuffer(count: 6), gradBias: nil)
+        }
+    }
 }

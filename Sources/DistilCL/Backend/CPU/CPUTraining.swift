@@ -77,11 +77,9 @@ extension CPUBackend: TrainingBackend {
                                dInput: (any DeviceBuffer)?, accumulateInput: Bool,
                                gradWeight: any DeviceBuffer, gradBias: (any DeviceBuffer)?) throws {
         guard let w = layer as? CPULinear else { preconditionFailure("foreign DeviceLinear") }
-        guard let plainWeight = w.plainWeight else {
-            throw BackendError.invalidArgument("linearBackward of a linear layer made for inference (not trainable)")
-        }
-        try checkLinearBackward(dOut: dOut, input: x, layer, rows: rows, activation: activation,
-                                preActivation: preActivation, dInput: dInput, gradWeight: gradWeight, gradBias: gradBias)
+        let plainWeight = cpu(try checkLinearBackward(dOut: dOut, input: x, layer, rows: rows, activation: activation,
+                                                      preActivation: preActivation, dInput: dInput,
+                                                      gradWeight: gradWeight, gradBias: gradBias))
         let (n, k) = (w.outFeatures, w.inFeatures)
         let dz = cpu(dOut).floats
         if activation != .none, let z = preActivation.map({ cpu($0).floats }) {

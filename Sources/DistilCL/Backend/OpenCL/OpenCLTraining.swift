@@ -72,11 +72,9 @@ extension OpenCLBackend: TrainingBackend {
                                dInput: (any DeviceBuffer)?, accumulateInput: Bool,
                                gradWeight: any DeviceBuffer, gradBias: (any DeviceBuffer)?) throws {
         guard let w = layer as? CLLinear else { preconditionFailure("foreign DeviceLinear") }
-        guard let weight = w.weight else {
-            throw BackendError.invalidArgument("linearBackward of a linear layer made for inference (not trainable)")
-        }
-        try checkLinearBackward(dOut: dOut, input: x, layer, rows: rows, activation: activation,
-                                preActivation: preActivation, dInput: dInput, gradWeight: gradWeight, gradBias: gradBias)
+        let weight = try checkLinearBackward(dOut: dOut, input: x, layer, rows: rows, activation: activation,
+                                             preActivation: preActivation, dInput: dInput, gradWeight: gradWeight,
+                                             gradBias: gradBias)
         let (n, k) = (w.outFeatures, w.inFeatures)
         if activation != .none, let z = preActivation {
             try launch("kernel_activation_backward", [.i(rows * n), .b(dOut), .b(z), .i(Int(activation.rawValue))],

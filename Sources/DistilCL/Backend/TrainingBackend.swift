@@ -73,16 +73,20 @@ public protocol TrainingBackend: ComputeBackend {
     func embeddingBackward(dOut: any DeviceBuffer, segments: EmbeddingSegments, dim: Int,
                            grad: any DeviceBuffer) throws
 
-    /// Backward of `gatherRows` with distinct indices: `dSource[index[r], :] += dOut[r, :]`.
-    func scatterAddRows(_ dOut: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
+    /// Backward of `gatherRows` with distinct indices: `dSource[index[r], :] += dOut[r, :]` for
+    /// r < index.count. The indices come from the host, are checked there (in range, distinct)
+    /// and go up into `indexBuffer` (int32, at least index.count): nothing comes back down.
+    func scatterAddRows(_ dOut: any DeviceBuffer, index: [Int32], indexBuffer: any DeviceBuffer, dim: Int,
                         dSource: any DeviceBuffer) throws
 
     // MARK: Losses
 
-    /// Softmax cross-entropy per row: logits `[rows, classes]`, labels `[rows]` int32;
+    /// Softmax cross-entropy per row over rows = labels.count: logits `[rows, classes]`;
     /// `losses[r] = logsumexp(logits[r]) − logits[r, label]`;
     /// `dLogits = (softmax(logits) − onehot(label))·gradScale` (gradScale = 1/rows for a mean).
-    func softmaxCrossEntropy(logits: any DeviceBuffer, labels: any DeviceBuffer, rows: Int, classes: Int,
+    /// The labels come from the host, are checked there (each in 0..<classes) and go up into
+    /// `labelBuffer` (int32, at least rows).
+    func softmaxCrossEntropy(logits: any DeviceBuffer, labels: [Int32], labelBuffer: any DeviceBuffer, classes: Int,
                              gradScale: Float, losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws
 
     // MARK: Optimiser

@@ -76,11 +76,34 @@ func checkEmbeddingBackward(dOut: any DeviceBuffer, segments: EmbeddingSegments,
     }
 }
 
-func checkCrossEntropy(logits: any DeviceBuffer, labels: any DeviceBuffer, rows: Int, classes: Int,
+/// Checks a `softmaxCrossEntropy` call and its host labels.
+func checkCrossEntropy(logits: any DeviceBuffer, labels: [Int32], labelBuffer: any DeviceBuffer, classes: Int,
                        losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws {
+    let rows = labels.count
     try requirePositive([("rows", rows), ("classes", classes)])
     try requireBuffer(logits, rows * classes, .float32, "softmaxCrossEntropy logits")
-    try requireBuffer(labels, rows, .int32, "softmaxCrossEntropy labels")
+    try requireBuffer(labelBuffer, rows, .int32, "softmaxCrossEntropy labels")
     try requireBuffer(losses, rows, .float32, "softmaxCrossEntropy losses")
     try requireBuffer(dLogits, rows * classes, .float32, "softmaxCrossEntropy dLogits")
+    for (r, label) in labels.enumerated() where !(0..<Int32(classes)).contains(label) {
+        throw BackendError.invalidArgument("label \(label) of row \(r) outside 0..<\(classes)")
+    }
+}
+
+/// Checks a `scatterAddRows` call and its host indices (in range, distinct).
+func checkScatterAddRows(_ dOut: any DeviceBuffer, index: [Int32], indexBuffer: any DeviceBuffer, dim: Int,
+                         dSource: any DeviceBuffer) throws {
+    try requirePositive([("rows", index.count), ("dim", dim)])
+    try requireBuffer(indexBuffer, index.count, .int32, "scatterAddRows index")
+    try requireBuffer(dOut, index.count * dim, .float32, "scatterAddRows dOut")
+    let sourceRows = dSource.count / dim
+    var seen = Set<Int32>()
+    for i in index {
+        guard i >= 0, Int(i) < sourceRows else {
+            throw BackendError.invalidArgument("scatterAddRows index \(i) outside 0..<\(sourceRows)")
+        }
+        guard seen.insert(i).inserted else {
+            throw BackendError.invalidArgument("scatterAddRows index \(i) repeats (indices must be distinct)")
+        }
+    }
 }

@@ -132,9 +132,10 @@ extension EncoderModel {
                                   gradBias: g.optional(layer.attentionOutput.bias))
             if last {   // back to every token: zero but for the [CLS] rows
                 try tb.fill(a.dContext, value: 0, count: t * d)
-                try tb.scatterAddRows(a.dClsContext, index: a.offsets, rows: r, dim: d, dSource: a.dContext)
+                let first = batch.offsets.prefix(r).map { Int32($0) }   // each text's [CLS] row
+                try tb.scatterAddRows(a.dClsContext, index: first, indexBuffer: a.clsIndex, dim: d, dSource: a.dContext)
                 try tb.fill(dIn, value: 0, count: t * d)
-                try tb.scatterAddRows(a.dClsIn, index: a.offsets, rows: r, dim: d, dSource: dIn)
+                try tb.scatterAddRows(a.dClsIn, index: first, indexBuffer: a.clsIndex, dim: d, dSource: dIn)
             }
             try tb.attentionBackward(qkv: x.qkv, out: x.context, lse: l.lse, dOut: a.dContext, sequences: packed,
                                      heads: c.heads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),

@@ -22,8 +22,7 @@ struct CrossEntropyLoss: LogitsLoss {
 
     func evaluate(logits: any DeviceBuffer, classes: Int, backend: any TrainingBackend, scratch: any DeviceBuffer,
                   losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws {
-        try backend.upload(labels, to: scratch)
-        try backend.softmaxCrossEntropy(logits: logits, labels: scratch, rows: rows, classes: classes,
+        try backend.softmaxCrossEntropy(logits: logits, labels: labels, labelBuffer: scratch, classes: classes,
                                         gradScale: 1 / Float(rows), losses: losses, dLogits: dLogits)
     }
 }

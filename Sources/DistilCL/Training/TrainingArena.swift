@@ -16,7 +16,8 @@ final class TrainingArena {
     let tokens: Int
     let sequences: Int
     let inputs: BatchInputs
-    let labels: any DeviceBuffer
+    /// `[s]` int32: a loss's labels, and the [CLS] rows the backward scatters into.
+    let labels, clsIndex: any DeviceBuffer
     var offsets: any DeviceBuffer { inputs.offsets }
     let embeddingSum, embeddingStats: any DeviceBuffer
     let hidden: [any DeviceBuffer]
@@ -31,7 +32,7 @@ final class TrainingArena {
         func floats(_ n: Int) throws -> any DeviceBuffer { try b.makeBuffer(count: n) }
         func ints(_ n: Int) throws -> any DeviceBuffer { try b.makeBuffer(count: n, type: .int32) }
         inputs = try BatchInputs(backend: b, tokens: t, sequences: s)
-        labels = try ints(s)
+        (labels, clsIndex) = (try ints(s), try ints(s))
         (embeddingSum, embeddingStats) = (try floats(t * d), try floats(2 * t))
         let hidden = try (0...c.layers).map { _ in try floats(t * d) }
         self.hidden = hidden

@@ -205,7 +205,8 @@ struct TrainingOpTests {
         let index: [Int32] = [5, 0, 17, 3]
         let src = rng.floats(4 * dim), base = rng.floats(20 * dim)
         let target = try b.buffer(base)
-        try b.scatterAddRows(try b.buffer(src), index: try b.buffer(index), rows: 4, dim: dim, dSource: target)
+        try b.scatterAddRows(try b.buffer(src), index: index, indexBuffer: try b.makeBuffer(count: 4, type: .int32), dim: dim,
+                             dSource: target)
         var wantScatter = base.doubles
         for r in 0..<4 { for c in 0..<dim { wantScatter[Int(index[r]) * dim + c] += Double(src[r * dim + c]) } }
         expectClose(try b.download(target), wantScatter, atol: 1e-6, rtol: 1e-6, "\(bc.name) scatterAddRows")
@@ -221,7 +222,8 @@ struct TrainingOpTests {
             let logits = rng.floats(rows * classes, -8...8)
             let labels = (0..<rows).map { _ in Int32(rng.int(0..<classes)) }
             let (losses, dl) = (try poisoned(b, rows), try poisoned(b, rows * classes))
-            try b.softmaxCrossEntropy(logits: try b.buffer(logits), labels: try b.buffer(labels), rows: rows,
+            try b.softmaxCrossEntropy(logits: try b.buffer(logits), labels: labels,
+                                      labelBuffer: try b.makeBuffer(count: rows, type: .int32),
                                       classes: classes, gradScale: 1 / Float(rows), losses: losses, dLogits: dl)
             var wantLoss: [Double] = [], wantGrad: [Double] = []
             for r in 0..<rows {
@@ -236,10 +238,15 @@ struct TrainingOpTests {
             expectClose(try b.download(losses), wantLoss, atol: 1e-5, rtol: 1e-5, "\(bc.name) cross-entropy loss")
             expectClose(try b.download(dl), wantGrad, atol: 1e-6, rtol: 1e-5, "\(bc.name) cross-entropy dLogits")
         }
-        let badLabel = try b.buffer([Int32(5)])
         #expect(throws: BackendError.self) {
-            try b.softmaxCrossEntropy(logits: try b.buffer([Float(0), 1]), labels: badLabel, rows: 1, classes: 2, gradScale: 1,
+            try b.softmaxCrossEntropy(logits: try b.buffer([Float(0), 1]), labels: [5],
+                                      labelBuffer: try b.makeBuffer(count: 1, type: .int32), classes: 2, gradScale: 1,
                                       losses: try b.makeBuffer(count: 1), dLogits: try b.makeBuffer(count: 2))
+        }
+        #expect(throws: BackendError.self) {   // repeated rows would race on a device
+            try b.scatterAddRows(try b.buffer([Float](repeating: 1, count: 4)), index: [1, 1],
+                                 indexBuffer: try b.makeBuffer(count: 2, type: .int32), dim: 2,
+                                 dSource: try b.makeBuffer(count: 8))
         }
 
         let count = 200_003

@@ -163,36 +163,25 @@ extension CPUBackend: TrainingBackend {
         }
     }
 
-    public func scatterAddRows(_ dOut: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
+    public func scatterAddRows(_ dOut: any DeviceBuffer, index: [Int32], indexBuffer: any DeviceBuffer, dim: Int,
                                dSource: any DeviceBuffer) throws {
-        try checkGatherRows(index: index, rows: rows, dim: dim, out: dOut)
-        let (pdo, pi, ps) = (cpu(dOut).floats, cpu(index).ints, cpu(dSource).floats)
-        let sourceRows = dSource.count / dim
-        var seen = Set<Int32>()
-        for r in 0..<rows {
-            let i = Int(pi[r])
-            guard i >= 0, i < sourceRows else {
-                throw BackendError.invalidArgument("scatterAddRows index \(i) outside 0..<\(sourceRows)")
-            }
-            guard seen.insert(pi[r]).inserted else {
-                throw BackendError.invalidArgument("scatterAddRows index \(i) repeats (indices must be distinct)")
-            }
-        }
-        for r in 0..<rows { addInPlace(ps + Int(pi[r]) * dim, pdo + r * dim, dim) }
+        try checkScatterAddRows(dOut, index: index, indexBuffer: indexBuffer, dim: dim, dSource: dSource)
+        try upload(index, to: indexBuffer)
+        let (pdo, ps) = (cpu(dOut).floats, cpu(dSource).floats)
+        for (r, i) in index.enumerated() { addInPlace(ps + Int(i) * dim, pdo + r * dim, dim) }
     }
 
     // MARK: - Losses
 
-    public func softmaxCrossEntropy(logits: any DeviceBuffer, labels: any DeviceBuffer, rows: Int, classes: Int,
-                                    gradScale: Float, losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws {
-        try checkCrossEntropy(logits: logits, labels: labels, rows: rows, classes: classes, losses: losses,
+    public func softmaxCrossEntropy(logits: any DeviceBuffer, labels: [Int32], labelBuffer: any DeviceBuffer,
+                                    classes: Int, gradScale: Float, losses: any DeviceBuffer,
+                                    dLogits: any DeviceBuffer) throws {
+        try checkCrossEntropy(logits: logits, labels: labels, labelBuffer: labelBuffer, classes: classes, losses: losses,
                               dLogits: dLogits)
-        let (pz, py, pl, pd) = (cpu(logits).floats, cpu(labels).ints, cpu(losses).floats, cpu(dLogits).floats)
-        for r in 0..<rows {
-            let label = Int(py[r])
-            guard (0..<classes).contains(label) else {
-                throw BackendError.invalidArgument("label \(label) of row \(r) outside 0..<\(classes)")
-            }
+        try upload(labels, to: labelBuffer)
+        let (pz, pl, pd) = (cpu(logits).floats, cpu(losses).floats, cpu(dLogits).floats)
+        for r in labels.indices {
+            let label = Int(labels[r])
             let z = pz + r * classes, d = pd + r * classes
             var m = -Float.infinity
             for c in 0..<classes { m = max(m, z[c]) }

@@ -146,39 +146,27 @@ extension OpenCLBackend: TrainingBackend {
                                                  .b(segments.rows), .b(grad)], global: [dim, segments.count])
     }
 
-    /// `kernel_scatter_add_rows`, dOut `[rows, dim]` into dSource `[?, dim]`. The index `[rows]`
-    /// is downloaded and checked first (a few integers; this waits for the queue): out of range
-    /// throws as on the CPU path, and so does a repeated index, which would race here.
-    public func scatterAddRows(_ dOut: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
+    /// `kernel_scatter_add_rows`, a work-item per (column, row): rows are distinct (checked on
+    /// the host), so there are no races.
+    public func scatterAddRows(_ dOut: any DeviceBuffer, index: [Int32], indexBuffer: any DeviceBuffer, dim: Int,
                                dSource: any DeviceBuffer) throws {
-        try checkGatherRows(index: index, rows: rows, dim: dim, out: dOut)
-        let sourceRows = dSource.count / dim
-        var seen = Set<Int>()
-        for i in try download(index, count: rows).map({ Int($0) }) {
-            guard i >= 0, i < sourceRows else {
-                throw BackendError.invalidArgument("scatterAddRows index \(i) outside 0..<\(sourceRows)")
-            }
-            guard seen.insert(i).inserted else {
-                throw BackendError.invalidArgument("scatterAddRows index \(i) repeats (indices must be distinct)")
-            }
-        }
-        try launch("kernel_scatter_add_rows", [.i(dim), .b(dOut), .b(index), .b(dSource)], global: [dim, rows])
+        try checkScatterAddRows(dOut, index: index, indexBuffer: indexBuffer, dim: dim, dSource: dSource)
+        try upload(index, to: indexBuffer)
+        try launch("kernel_scatter_add_rows", [.i(dim), .b(dOut), .b(indexBuffer), .b(dSource)],
+                   global: [dim, index.count])
     }
 
     // MARK: - Losses
 
     /// `kernel_cross_entropy`, a work-item a row: losses `[rows]`, dLogits `[rows, classes]`.
-    /// The labels `[rows]` are downloaded and checked first, as the CPU path checks them (a
-    /// batch's labels: a few integers; this waits for the queue, once a step).
-    public func softmaxCrossEntropy(logits: any DeviceBuffer, labels: any DeviceBuffer, rows: Int, classes: Int,
-                                    gradScale: Float, losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws {
-        try checkCrossEntropy(logits: logits, labels: labels, rows: rows, classes: classes, losses: losses,
+    public func softmaxCrossEntropy(logits: any DeviceBuffer, labels: [Int32], labelBuffer: any DeviceBuffer,
+                                    classes: Int, gradScale: Float, losses: any DeviceBuffer,
+                                    dLogits: any DeviceBuffer) throws {
+        try checkCrossEntropy(logits: logits, labels: labels, labelBuffer: labelBuffer, classes: classes, losses: losses,
                               dLogits: dLogits)
-        for (r, label) in try download(labels, count: rows).enumerated() where !(0..<classes).contains(Int(label)) {
-            throw BackendError.invalidArgument("label \(Int(label)) of row \(r) outside 0..<\(classes)")
-        }
-        try launch("kernel_cross_entropy", [.i(rows), .i(classes), .b(logits), .b(labels), .f(gradScale), .b(losses),
-                                            .b(dLogits)], global: [rows])
+        try upload(labels, to: labelBuffer)
+        try launch("kernel_cross_entropy", [.i(labels.count), .i(classes), .b(logits), .b(labelBuffer), .f(gradScale),
+                                            .b(losses), .b(dLogits)], global: [labels.count])
     }
 
     // MARK: - Optimiser

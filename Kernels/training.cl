@@ -30,6 +30,7 @@
 // kernel_embedding_backward      grad[erows[s], c] += Σ dy[order[i], c]       global (D, S)
 // kernel_scatter_add_rows        dsrc[index[r], :] += dy[r, :]                global (D, R)
 // kernel_cross_entropy           loss and dlogits of each row                 global (rows)
+// kernel_kl_divergence           distillation's soft-target loss and dlogits  global (rows)
 // kernel_sum_squares_partial     Σ x² of each SSQ_WG·SSQ_ITEMS block          a group a block
 // kernel_sum_squares_final       out[index] = Σ partials                      one group
 // kernel_adamw                   one fused torch.optim.AdamW update           global (count)
@@ -439,6 +440,36 @@ __kernel void kernel_cross_entropy(const int rows, const int classes, __global c
     const float lse = m + log(sum);
     losses[r] = lse - z[label];
     for (int c = 0; c < classes; c++) dz[c] = (exp(z[c] - lse) - (c == label ? 1.0f : 0.0f)) * grad_scale;
+}
+
+// -------------------------------------------------------------------------------------
+// kernel_kl_divergence: with p_t = softmax(t_r/T), p_s = softmax(s_r/T):
+// loss[r] (+)= weight·T²·Σ p_t(log p_t − log p_s), ds_r (+)= weight·grad_scale·T·(p_s − p_t).
+// -------------------------------------------------------------------------------------
+__kernel void kernel_kl_divergence(const int rows, const int classes, __global const float* restrict logits,
+                                   __global const float* restrict teacher, const float T, const float weight,
+                                   const float grad_scale, const int accumulate, __global float* restrict losses,
+                                   __global float* restrict dlogits)
+{
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    const __global float* s = logits + (size_t)r * classes;
+    const __global float* q = teacher + (size_t)r * classes;
+    __global float* ds = dlogits + (size_t)r * classes;
+    float ms = -INFINITY, mt = -INFINITY;
+    for (int c = 0; c < classes; c++) { ms = fmax(ms, s[c] / T); mt = fmax(mt, q[c] / T); }
+    float zs = 0.0f, zt = 0.0f;
+    for (int c = 0; c < classes; c++) { zs += exp(s[c] / T - ms); zt += exp(q[c] / T - mt); }
+    const float ls = ms + log(zs), lt = mt + log(zt);
+    float kl = 0.0f;
+    for (int c = 0; c < classes; c++) {
+        const float log_ps = s[c] / T - ls, log_pt = q[c] / T - lt, pt = exp(log_pt);
+        kl += pt * (log_pt - log_ps);
+        const float g = weight * grad_scale * T * (exp(log_ps) - pt);
+        ds[c] = accumulate ? ds[c] + g : g;
+    }
+    const float loss = weight * T * T * kl;
+    losses[r] = accumulate ? losses[r] + loss : loss;
 }
 
 // -------------------------------------------------------------------------------------

@@ -89,6 +89,15 @@ public protocol TrainingBackend: ComputeBackend {
     func softmaxCrossEntropy(logits: any DeviceBuffer, labels: [Int32], labelBuffer: any DeviceBuffer, classes: Int,
                              gradScale: Float, losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws
 
+    /// Distillation's soft-target term per row: with p_t = softmax(teacher/T) and
+    /// p_s = softmax(logits/T) over `classes`, `losses[r] (+)= weight·T²·KL(p_t ‖ p_s)` and
+    /// `dLogits[r] (+)= weight·gradScale·T·(p_s − p_t)` (its gradient; gradScale = 1/rows gives
+    /// PyTorch's `batchmean`). Written, or added to what the buffers hold when `accumulate` (so
+    /// a cross-entropy term can be written first). logits, teacher, dLogits `[rows, classes]`.
+    func softmaxKLDivergence(logits: any DeviceBuffer, teacher: any DeviceBuffer, rows: Int, classes: Int,
+                             temperature: Float, weight: Float, gradScale: Float, accumulate: Bool,
+                             losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws
+
     // MARK: Optimiser
 
     /// `out[index] = Σ x[i]²` over `count` elements, summed in a fixed order (for the

@@ -107,3 +107,16 @@ func checkScatterAddRows(_ dOut: any DeviceBuffer, index: [Int32], indexBuffer: 
         }
     }
 }
+
+/// Checks a `softmaxKLDivergence` call.
+func checkKLDivergence(logits: any DeviceBuffer, teacher: any DeviceBuffer, rows: Int, classes: Int, temperature: Float,
+                       losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws {
+    try requirePositive([("rows", rows), ("classes", classes)])
+    guard temperature.isFinite, temperature > 0 else {
+        throw BackendError.invalidArgument("softmaxKLDivergence temperature \(temperature) must be positive")
+    }
+    for (buffer, count, what) in [(logits, rows * classes, "logits"), (teacher, rows * classes, "teacher logits"),
+                                  (losses, rows, "losses"), (dLogits, rows * classes, "dLogits")] {
+        try requireBuffer(buffer, count, .float32, "softmaxKLDivergence \(what)")
+    }
+}

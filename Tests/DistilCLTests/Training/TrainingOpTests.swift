@@ -273,4 +273,59 @@ struct TrainingOpTests {
         expectClose(try b.download(mb), m, atol: 1e-8, rtol: 1e-5, "\(bc.name) adamW first moment")
         expectClose(try b.download(vb), v, atol: 1e-10, rtol: 1e-5, "\(bc.name) adamW second moment")
     }
+
+    /// Distillation's soft-target term, T²·KL(softmax(t/T) ‖ softmax(s/T)), against double
+    /// precision (its gradient checked by central differences), written and accumulated over a
+    /// cross-entropy term. Tolerance: a handful of float32 exp/log per element, values ≤ ~T²·8.
+    @Test("KL divergence to a teacher's softened logits", arguments: BackendCase.all)
+    func klDivergence(_ bc: BackendCase) throws {
+        let b = bc.trainer
+        var rng = SeededRandom(seed: 61)
+        for (rows, classes, t) in [(1, 2, Float(1)), (7, 3, 2), (33, 13, 4)] {
+            let s = rng.floats(rows * classes, -6...6), q = rng.floats(rows * classes, -6...6)
+            let (weight, scale) = (Float(0.5), 1 / Float(rows))
+            func reference(_ sv: [Double]) -> (loss: [Double], grad: [Double]) {
+                var loss: [Double] = [], grad: [Double] = []
+                for r in 0..<rows {
+                    let z = Array(sv[(r * classes)..<((r + 1) * classes)]).map { $0 / Double(t) }
+                    let y = Array(q[(r * classes)..<((r + 1) * classes)]).map { Double($0) / Double(t) }
+                    let lz = log(z.reduce(0) { $0 + exp($1) }), ly = log(y.reduce(0) { $0 + exp($1) })
+                    var kl = 0.0
+                    for c in 0..<classes {
+                        let pt = exp(y[c] - ly)
+                        kl += pt * ((y[c] - ly) - (z[c] - lz))
+                        grad.append(Double(weight) * Double(scale) * Double(t) * (exp(z[c] - lz) - pt))
+                    }
+                    loss.append(Double(weight) * Double(t * t) * kl)
+                }
+                return (loss, grad)
+            }
+            let want = reference(s.doubles)
+            if rows == 7 {   // the gradient formula against central differences of the batch-mean loss
+                expectMatchesFiniteDifferences(want.grad, at: s.doubles, probes: [0, 4, 10, 20], "KL dlogits") { sv in
+                    reference(sv).loss.reduce(0, +) * Double(scale)
+                }
+            }
+            let (losses, dl) = (try poisoned(b, rows), try poisoned(b, rows * classes))
+            let (sb, qb) = (try b.buffer(s), try b.buffer(q))
+            try b.softmaxKLDivergence(logits: sb, teacher: qb, rows: rows, classes: classes, temperature: t,
+                                      weight: weight, gradScale: scale, accumulate: false, losses: losses, dLogits: dl)
+            let what = "\(bc.name) KL rows \(rows) classes \(classes) T \(t)"
+            expectClose(try b.download(losses), want.loss, atol: 1e-5, rtol: 1e-4, what + " loss")
+            expectClose(try b.download(dl), want.grad, atol: 1e-6, rtol: 1e-4, what + " dLogits")
+            let (base, baseGrad) = (rng.floats(rows), rng.floats(rows * classes))
+            let (l2, d2) = (try b.buffer(base), try b.buffer(baseGrad))
+            try b.softmaxKLDivergence(logits: sb, teacher: qb, rows: rows, classes: classes, temperature: t,
+                                      weight: weight, gradScale: scale, accumulate: true, losses: l2, dLogits: d2)
+            expectClose(try b.download(l2), zip(want.loss, base).map { $0 + Double($1) }, atol: 1e-5, rtol: 1e-4,
+                        what + " loss, accumulated")
+            expectClose(try b.download(d2), zip(want.grad, baseGrad).map { $0 + Double($1) }, atol: 1e-6, rtol: 1e-4,
+                        what + " dLogits, accumulated")
+        }
+        #expect(throws: BackendError.self) {
+            try b.softmaxKLDivergence(logits: try b.buffer([Float(0), 1]), teacher: try b.buffer([Float(1), 0]), rows: 1,
+                                      classes: 2, temperature: 0, weight: 1, gradScale: 1, accumulate: false,
+                                      losses: try b.makeBuffer(count: 1), dLogits: try b.makeBuffer(count: 2))
+        }
+    }
 }

@@ -193,6 +193,34 @@ extension CPUBackend: TrainingBackend {
         }
     }
 
+    public func softmaxKLDivergence(logits: any DeviceBuffer, teacher: any DeviceBuffer, rows: Int, classes: Int,
+                                    temperature: Float, weight: Float, gradScale: Float, accumulate: Bool,
+                                    losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws {
+        try checkKLDivergence(logits: logits, teacher: teacher, rows: rows, classes: classes, temperature: temperature,
+                              losses: losses, dLogits: dLogits)
+        let (ps, pt, pl, pd) = (cpu(logits).floats, cpu(teacher).floats, cpu(losses).floats, cpu(dLogits).floats)
+        let t = temperature
+        for r in 0..<rows {
+            let (s, q, d) = (ps + r * classes, pt + r * classes, pd + r * classes)
+            // log-softmax of both at temperature T, each from its own maximum
+            var (ms, mt) = (-Float.infinity, -Float.infinity)
+            for c in 0..<classes { ms = max(ms, s[c] / t); mt = max(mt, q[c] / t) }
+            var (zs, zt): (Float, Float) = (0, 0)
+            for c in 0..<classes { zs += expf(s[c] / t - ms); zt += expf(q[c] / t - mt) }
+            let (ls, lt) = (ms + logf(zs), mt + logf(zt))
+            var kl: Float = 0
+            for c in 0..<classes {
+                let (logPs, logPt) = (s[c] / t - ls, q[c] / t - lt)
+                let pTeacher = expf(logPt)
+                kl += pTeacher * (logPt - logPs)
+                let g = weight * gradScale * t * (expf(logPs) - pTeacher)
+                d[c] = accumulate ? d[c] + g : g
+            }
+            let loss = weight * t * t * kl
+            pl[r] = accumulate ? pl[r] + loss : loss
+        }
+    }
+
     // MARK: - Optimiser
 
     public func sumOfSquares(_ x: any DeviceBuffer, count: Int, out: any DeviceBuffer, index: Int) throws {

@@ -169,6 +169,17 @@ extension OpenCLBackend: TrainingBackend {
                                             .b(losses), .b(dLogits)], global: [labels.count])
     }
 
+    /// `kernel_kl_divergence`, a work-item a row.
+    public func softmaxKLDivergence(logits: any DeviceBuffer, teacher: any DeviceBuffer, rows: Int, classes: Int,
+                                    temperature: Float, weight: Float, gradScale: Float, accumulate: Bool,
+                                    losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws {
+        try checkKLDivergence(logits: logits, teacher: teacher, rows: rows, classes: classes, temperature: temperature,
+                              losses: losses, dLogits: dLogits)
+        try launch("kernel_kl_divergence", [.i(rows), .i(classes), .b(logits), .b(teacher), .f(temperature), .f(weight),
+                                            .f(gradScale), .i(accumulate ? 1 : 0), .b(losses), .b(dLogits)],
+                   global: [rows])
+    }
+
     // MARK: - Optimiser
 
     /// Σ x² in two fixed-shape passes: `kernel_sum_squares_partial` (one partial per block of

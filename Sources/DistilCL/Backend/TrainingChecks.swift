@@ -50,9 +50,29 @@ func checkLayerNormBackward(dOut: any DeviceBuffer, x: any DeviceBuffer, residua
     }
 }
 
+/// Checks a `layerNorm` call that keeps its statistics (`out` must not alias an input).
+func checkLayerNormStats(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
+                         beta: any DeviceBuffer, rows: Int, cols: Int, out: any DeviceBuffer,
+                         stats: any DeviceBuffer) throws {
+    try checkLayerNorm(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, out: out)
+    try requireBuffer(stats, 2 * rows, .float32, "layerNorm stats")
+    guard out !== x, out !== residual else {
+        throw BackendError.invalidArgument("layerNorm with stats cannot write over its input")
+    }
+}
+
+/// Checks an `attention` call that keeps the log-sum-exp and may drop probabilities.
+func checkAttentionForward(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
+                           out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutKey?) throws {
+    try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
+    try requireBuffer(lse, sequences.tokens * heads, .float32, "attention lse")
+    if let dropout { try checkDropout(dropout) }
+}
+
 func checkAttentionBackward(qkv: any DeviceBuffer, out: any DeviceBuffer, lse: any DeviceBuffer,
                             dOut: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
-                            dQKV: any DeviceBuffer) throws {
+                            dropout: DropoutKey?, dQKV: any DeviceBuffer) throws {
+    if let dropout { try checkDropout(dropout) }
     try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
     let (t, d) = (sequences.tokens, heads * headDim)
     try requireBuffer(lse, t * heads, .float32, "attentionBackward lse")

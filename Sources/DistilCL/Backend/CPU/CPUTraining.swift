@@ -28,11 +28,8 @@ extension CPUBackend: TrainingBackend {
     public func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
                           beta: any DeviceBuffer, rows: Int, cols: Int, eps: Float, out: any DeviceBuffer,
                           stats: any DeviceBuffer) throws {
-        try checkLayerNorm(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, out: out)
-        try requireBuffer(stats, 2 * rows, .float32, "layerNorm stats")
-        guard out !== x, out !== residual else {
-            throw BackendError.invalidArgument("layerNorm with stats cannot write over its input")
-        }
+        try checkLayerNormStats(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, out: out,
+                                stats: stats)
         let (px, pr, pg, pb, py, ps) = (cpu(x).floats, residual.map { cpu($0).floats }, cpu(gamma).floats,
                                         cpu(beta).floats, cpu(out).floats, cpu(stats).floats)
         parallelChunks(rows, cost: rows * cols * 8) { range in
@@ -45,9 +42,8 @@ extension CPUBackend: TrainingBackend {
 
     public func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
                           out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutKey?) throws {
-        try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
-        try requireBuffer(lse, sequences.tokens * heads, .float32, "attention lse")
-        if let dropout { try checkDropout(dropout) }
+        try checkAttentionForward(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out, lse: lse,
+                                  dropout: dropout)
         let (pq, po, pl) = (cpu(qkv).floats, cpu(out).floats, cpu(lse).floats)
         let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens
         let key = dropout?.c ?? dcl_dropout_key(seed: 0, step: 0, site: 0, p: 0)
@@ -132,8 +128,7 @@ extension CPUBackend: TrainingBackend {
                                   dOut: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
                                   scale: Float, dropout: DropoutKey?, dQKV: any DeviceBuffer) throws {
         try checkAttentionBackward(qkv: qkv, out: out, lse: lse, dOut: dOut, sequences: sequences, heads: heads,
-                                   headDim: headDim, dQKV: dQKV)
-        if let dropout { try checkDropout(dropout) }
+                                   headDim: headDim, dropout: dropout, dQKV: dQKV)
         let (pq, po, pl, pdo, pd) = (cpu(qkv).floats, cpu(out).floats, cpu(lse).floats, cpu(dOut).floats,
                                      cpu(dQKV).floats)
         let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens

@@ -36,11 +36,8 @@ extension OpenCLBackend: TrainingBackend {
     public func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
                           beta: any DeviceBuffer, rows: Int, cols: Int, eps: Float, out: any DeviceBuffer,
                           stats: any DeviceBuffer) throws {
-        try checkLayerNorm(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, out: out)
-        try requireBuffer(stats, 2 * rows, .float32, "layerNorm stats")
-        guard out !== x, out !== residual else {
-            throw BackendError.invalidArgument("layerNorm with stats cannot write over its input")
-        }
+        try checkLayerNormStats(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, out: out,
+                                stats: stats)
         try launchLayerNorm(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, eps: eps,
                             out: out, stats: stats)
     }
@@ -49,9 +46,8 @@ extension OpenCLBackend: TrainingBackend {
     /// lse `[tokens, heads]`.
     public func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
                           out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutKey?) throws {
-        try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
-        if let dropout { try checkDropout(dropout) }
-        try requireBuffer(lse, sequences.tokens * heads, .float32, "attention lse")
+        try checkAttentionForward(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out, lse: lse,
+                                  dropout: dropout)
         try launch(try attentionKernel("kernel_attention_lse", headDim: headDim),
                    [.i(sequences.tokens), .i(heads * headDim), .i(headDim), .f(scale), .b(qkv), .b(sequences.ranges),
                     .b(out), .b(lse)] + dropoutArgs(dropout), global: [sequences.tokens, heads])
@@ -122,8 +118,7 @@ extension OpenCLBackend: TrainingBackend {
                                   dOut: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
                                   scale: Float, dropout: DropoutKey?, dQKV: any DeviceBuffer) throws {
         try checkAttentionBackward(qkv: qkv, out: out, lse: lse, dOut: dOut, sequences: sequences, heads: heads,
-                                   headDim: headDim, dQKV: dQKV)
-        if let dropout { try checkDropout(dropout) }
+                                   headDim: headDim, dropout: dropout, dQKV: dQKV)
         let tokens = sequences.tokens
         guard tokens > 0 else { return }
         let delta = try makeBuffer(count: tokens * heads, type: .float32)   // freed once the queue is done with it

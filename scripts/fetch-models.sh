@@ -167,6 +167,18 @@ done
 
 # movieReviewSnippets_GroundTruth.txt: "id<TAB>rating<TAB>text" per line, CRLF, UTF-8, last line
 # unterminated. Bytes pass through unchanged (LC_ALL=C); only the CR and the first two fields go.
+# Moves $WORK/NAME to $DATA_DIR/NAME unless the two are identical (the script is idempotent).
+install_data() {
+    local out="$1" lines
+    lines="$(wc -l <"$WORK/$out")"
+    if cmp -s "$WORK/$out" "$DATA_DIR/$out"; then
+        say "  up to date $DATA_DIR/$out ($lines lines)"
+    else
+        mv -f "$WORK/$out" "$DATA_DIR/$out"
+        say "  wrote     $DATA_DIR/$out ($lines lines)"
+    fi
+}
+
 say "movie-review conveniences -> $DATA_DIR/movie-reviews.{txt,labels}"
 LC_ALL=C awk -F'\t' -v texts="$WORK/movie-reviews.txt" -v labels="$WORK/movie-reviews.labels" \
     -v last_positive="$MOVIE_POSITIVE_LAST_ID" '
@@ -181,12 +193,7 @@ LC_ALL=C awk -F'\t' -v texts="$WORK/movie-reviews.txt" -v labels="$WORK/movie-re
 for out in movie-reviews.txt movie-reviews.labels; do
     lines="$(wc -l <"$WORK/$out")"
     [[ "$lines" -eq $MOVIE_COUNT ]] || die "$out: $lines lines, expected $MOVIE_COUNT"
-    if cmp -s "$WORK/$out" "$DATA_DIR/$out"; then
-        say "  up to date $DATA_DIR/$out ($lines lines)"
-    else
-        mv -f "$WORK/$out" "$DATA_DIR/$out"
-        say "  wrote     $DATA_DIR/$out ($lines lines)"
-    fi
+    install_data "$out"
 done
 positives="$(grep -c '^1$' "$DATA_DIR/movie-reviews.labels" || true)"
 say "  labels    $positives positive, $((MOVIE_COUNT - positives)) negative"
@@ -245,14 +252,7 @@ for split, start in (("train", 1), ("test", 0)):
     assert [r["label"] for r in rows[split]] == labels[start::2], split
 PY
 for split in train test dev fit; do
-    out="movie-$split.jsonl"
-    lines="$(wc -l <"$WORK/$out")"
-    if cmp -s "$WORK/$out" "$DATA_DIR/$out"; then
-        say "  up to date $DATA_DIR/$out ($lines lines)"
-    else
-        mv -f "$WORK/$out" "$DATA_DIR/$out"
-        say "  wrote     $DATA_DIR/$out ($lines lines)"
-    fi
+    install_data "movie-$split.jsonl"
 done
 
 say "done in $((SECONDS - START)) s"

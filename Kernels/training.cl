@@ -31,6 +31,7 @@
 // kernel_scatter_add_rows        dsrc[index[r], :] += dy[r, :]                global (D, R)
 // kernel_cross_entropy           loss and dlogits of each row                 global (rows)
 // kernel_kl_divergence           distillation's soft-target loss and dlogits  global (rows)
+// kernel_cosine_distance         distillation's hidden-state loss and dx      global (rows)
 // kernel_sum_squares_partial     Σ x² of each SSQ_WG·SSQ_ITEMS block          a group a block
 // kernel_sum_squares_final       out[index] = Σ partials                      one group
 // kernel_adamw                   one fused torch.optim.AdamW update           global (count)
@@ -422,7 +423,8 @@ __kernel void kernel_scatter_add_rows(const int D, __global const float* restric
 
 // -------------------------------------------------------------------------------------
 // kernel_cross_entropy: loss[r] = logsumexp(z_r) − z_r[label_r],
-// dz_r = (softmax(z_r) − onehot(label_r))·grad_scale. The host validated the labels.
+// dz_r = (softmax(z_r) − onehot(label_r))·grad_scale; label −1 (no label): loss and dz 0.
+// The host validated the labels.
 // -------------------------------------------------------------------------------------
 __kernel void kernel_cross_entropy(const int rows, const int classes, __global const float* restrict logits,
                                    __global const int* restrict labels, const float grad_scale,
@@ -433,6 +435,11 @@ __kernel void kernel_cross_entropy(const int rows, const int classes, __global c
     const __global float* z = logits + (size_t)r * classes;
     __global float* dz = dlogits + (size_t)r * classes;
     const int label = labels[r];
+    if (label < 0) {
+        losses[r] = 0.0f;
+        for (int c = 0; c < classes; c++) dz[c] = 0.0f;
+        return;
+    }
     float m = -INFINITY;
     for (int c = 0; c < classes; c++) m = fmax(m, z[c]);
     float sum = 0.0f;
@@ -470,6 +477,31 @@ __kernel void kernel_kl_divergence(const int rows, const int classes, __global c
     }
     const float loss = weight * T * T * kl;
     losses[r] = accumulate ? losses[r] + loss : loss;
+}
+
+// -------------------------------------------------------------------------------------
+// kernel_cosine_distance: rows of x (student) and y (teacher), [rows, D] row-major; with
+// a = x·x + ε, b = y·y + ε (ε = 1e-12, as PyTorch's cosine_embedding_loss), cos = x·y/√(ab):
+// loss[r] = weight·(1 − cos), dx_r = −weight·grad_scale·(y/√(ab) − cos·x/a). A work-item a
+// row (the term is off by default; its cost is three dot products per token).
+// -------------------------------------------------------------------------------------
+__kernel void kernel_cosine_distance(const int rows, const int D, __global const float* restrict x,
+                                     __global const float* restrict y, const float weight, const float grad_scale,
+                                     __global float* restrict losses, __global float* restrict dx)
+{
+    const int r = get_global_id(0);
+    if (r >= rows) return;
+    const __global float* a = x + (size_t)r * D;
+    const __global float* b = y + (size_t)r * D;
+    __global float* g = dx + (size_t)r * D;
+    float xy = 0.0f, xx = 0.0f, yy = 0.0f;
+    for (int j = 0; j < D; j++) { xy += a[j] * b[j]; xx += a[j] * a[j]; yy += b[j] * b[j]; }
+    xx += 1e-12f;
+    yy += 1e-12f;
+    const float inv = rsqrt(xx * yy), cosine = xy * inv;
+    losses[r] = weight * (1.0f - cosine);
+    const float cy = -weight * grad_scale * inv, cx = weight * grad_scale * cosine / xx;
+    for (int j = 0; j < D; j++) g[j] = cy * b[j] + cx * a[j];
 }
 
 // -------------------------------------------------------------------------------------

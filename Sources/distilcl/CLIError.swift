@@ -73,6 +73,9 @@ struct CLIError: Error, CustomStringConvertible {
             }
         case let e as BackendError: return .device(e.description)
         case let e as LabeledDataError: return .input(e.description)
+        case let e as StudentError:
+            if case .badLayers = e { return .usage(e.description) }
+            return .model(e.description)
         case let e as TrainingError:
             switch e {
             case .headMismatch: return .model(e.description)

@@ -7,6 +7,7 @@ struct DistilCLCommand: ParsableCommand {
         commandName: "distilcl",
         abstract: "Run Hugging Face BERT and DistilBERT checkpoints on OpenCL or the CPU.",
         subcommands: [DevicesCommand.self, BenchCommand.self, TokenizeCommand.self, ClassifyCommand.self, EmbedCommand.self,
-                      QACommand.self, FillMaskCommand.self, NERCommand.self, ParityCommand.self, TrainCommand.self]
+                      QACommand.self, FillMaskCommand.self, NERCommand.self, ParityCommand.self, TrainCommand.self,
+                      DistillCommand.self]
     )
 }

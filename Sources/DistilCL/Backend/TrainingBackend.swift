@@ -84,8 +84,9 @@ public protocol TrainingBackend: ComputeBackend {
     /// Softmax cross-entropy per row over rows = labels.count: logits `[rows, classes]`;
     /// `losses[r] = logsumexp(logits[r]) − logits[r, label]`;
     /// `dLogits = (softmax(logits) − onehot(label))·gradScale` (gradScale = 1/rows for a mean).
-    /// The labels come from the host, are checked there (each in 0..<classes) and go up into
-    /// `labelBuffer` (int32, at least rows).
+    /// A label of −1 marks a row without one (distillation's unlabelled text): its loss and
+    /// gradient are 0. The labels come from the host, are checked there (each in −1..<classes)
+    /// and go up into `labelBuffer` (int32, at least rows).
     func softmaxCrossEntropy(logits: any DeviceBuffer, labels: [Int32], labelBuffer: any DeviceBuffer, classes: Int,
                              gradScale: Float, losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws
 
@@ -97,6 +98,14 @@ public protocol TrainingBackend: ComputeBackend {
     func softmaxKLDivergence(logits: any DeviceBuffer, teacher: any DeviceBuffer, rows: Int, classes: Int,
                              temperature: Float, weight: Float, gradScale: Float, accumulate: Bool,
                              losses: any DeviceBuffer, dLogits: any DeviceBuffer) throws
+
+    /// Distillation's hidden-state term, row by row over x (the student's) and target (the
+    /// teacher's), both `[rows, dim]`: with cos = x·y / √((x·x + ε)(y·y + ε)), ε = 1e-12 (as
+    /// PyTorch's `cosine_embedding_loss`), `losses[r] = weight·(1 − cos)` `[rows]` and
+    /// `dX[r] = −weight·gradScale·(y/√((x·x + ε)(y·y + ε)) − cos·x/(x·x + ε))` (written;
+    /// gradScale = 1/rows for a mean over the rows).
+    func cosineDistance(_ x: any DeviceBuffer, target: any DeviceBuffer, rows: Int, dim: Int, weight: Float,
+                        gradScale: Float, losses: any DeviceBuffer, dX: any DeviceBuffer) throws
 
     // MARK: Optimiser
 

@@ -105,8 +105,18 @@ func checkCrossEntropy(logits: any DeviceBuffer, labels: [Int32], labelBuffer: a
     try requireBuffer(labelBuffer, rows, .int32, "softmaxCrossEntropy labels")
     try requireBuffer(losses, rows, .float32, "softmaxCrossEntropy losses")
     try requireBuffer(dLogits, rows * classes, .float32, "softmaxCrossEntropy dLogits")
-    for (r, label) in labels.enumerated() where !(0..<Int32(classes)).contains(label) {
-        throw BackendError.invalidArgument("label \(label) of row \(r) outside 0..<\(classes)")
+    for (r, label) in labels.enumerated() where !(-1..<Int32(classes)).contains(label) {
+        throw BackendError.invalidArgument("label \(label) of row \(r) outside 0..<\(classes) (or -1: none)")
+    }
+}
+
+/// Checks a `cosineDistance` call.
+func checkCosineDistance(_ x: any DeviceBuffer, target: any DeviceBuffer, rows: Int, dim: Int, losses: any DeviceBuffer,
+                         dX: any DeviceBuffer) throws {
+    try requirePositive([("rows", rows), ("dim", dim)])
+    for (buffer, count, what) in [(x, rows * dim, "input"), (target, rows * dim, "target"), (losses, rows, "losses"),
+                                  (dX, rows * dim, "dX")] {
+        try requireBuffer(buffer, count, .float32, "cosineDistance \(what)")
     }
 }
 

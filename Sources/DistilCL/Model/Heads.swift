@@ -3,10 +3,17 @@ extension EncoderModel {
     /// Sequence classification logits, `[batch][labels]`. DistilBERT: `[CLS]` →
     /// `pre_classifier` → ReLU → `classifier`; BERT: `[CLS]` → pooler (tanh) → `classifier`.
     public func classificationLogits(_ batch: TokenBatch) throws -> [[Float]] {
+        try classificationLogits(batch, keepingHidden: false).logits
+    }
+
+    /// The logits and, when `keepingHidden`, the last hidden state of every token `[tokens, dim]`
+    /// (the workspace's, valid until the model runs again; else the [CLS] rows').
+    func classificationLogits(_ batch: TokenBatch, keepingHidden: Bool) throws -> (logits: [[Float]],
+                                                                                  hidden: any DeviceBuffer) {
         lock.lock()
         defer { lock.unlock() }
         guard let classifier = heads.classifier else { throw ModelError.missingHead("sequence classification") }
-        let pooled = try clsVectors(batch, pooled: config.modelType == .bert)
+        let pooled = try clsVectors(batch, pooled: config.modelType == .bert, everyToken: keepingHidden)
         let ws = try workspaceAfterEncode()
         var x = pooled
         if let pre = heads.preClassifier {
@@ -15,7 +22,15 @@ extension EncoderModel {
         }
         let labels = classifier.outFeatures
         try backend.linear(x, classifier, rows: batch.batch, activation: .none, out: ws.qkv)
-        return rows(try backend.download(ws.qkv, count: batch.batch * labels), width: labels)
+        return (rows(try backend.download(ws.qkv, count: batch.batch * labels), width: labels), ws.hidden)
+    }
+
+    /// The last hidden state of every token, `[tokens, dim]` on the device (the workspace's,
+    /// valid until the model runs again).
+    func lastHiddenStateOnDevice(_ batch: TokenBatch) throws -> any DeviceBuffer {
+        lock.lock()
+        defer { lock.unlock() }
+        return try encode(batch).hidden
     }
 
     /// BERT's pooler output (`tanh(W·h[CLS] + b)`), `[batch][dim]`.
@@ -115,11 +130,18 @@ extension EncoderModel {
 
     /// Encodes with the last layer over the `[CLS]` rows only: `ws.hidden` `[batch, dim]`, or
     /// through BERT's pooler (tanh) into `ws.ffn` when `pooled`.
-    private func clsVectors(_ batch: TokenBatch, pooled: Bool) throws -> any DeviceBuffer {
-        let ws = try encode(batch, rows: .firstToken)
-        guard pooled else { return ws.hidden }
+    /// Each text's [CLS] vector `[batch, dim]`, pooled (BERT) or not; `everyToken` runs the
+    /// last layer over every token (its hidden state stays whole) and gathers them.
+    private func clsVectors(_ batch: TokenBatch, pooled: Bool, everyToken: Bool = false) throws -> any DeviceBuffer {
+        let ws = try encode(batch, rows: everyToken ? .everyToken : .firstToken)
+        var cls = ws.hidden
+        if everyToken {
+            try backend.gatherRows(ws.hidden, index: ws.offsets, rows: batch.batch, dim: config.hidden, out: ws.scratch)
+            cls = ws.scratch
+        }
+        guard pooled else { return cls }
         guard let pooler = heads.pooler else { throw ModelError.missingHead("pooler") }
-        try backend.linear(ws.hidden, pooler, rows: batch.batch, activation: .tanh, out: ws.ffn)
+        try backend.linear(cls, pooler, rows: batch.batch, activation: .tanh, out: ws.ffn)
         return ws.ffn
     }
 

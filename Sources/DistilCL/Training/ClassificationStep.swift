@@ -6,15 +6,18 @@ extension EncoderModel {
     /// gradient of the mean cross-entropy into `grads`, and returns each text's loss and logits.
     func classificationStep(_ batch: TokenBatch, labels: [Int32], arena: TrainingArena, grads: GradientTable,
                             dropout: DropoutPlan) throws -> (losses: [Float], logits: [[Float]]) {
-        try classificationStep(batch, loss: CrossEntropyLoss(labels: labels), arena: arena, grads: grads,
-                               dropout: dropout)
+        let out = try classificationStep(batch, loss: CrossEntropyLoss(labels: labels), arena: arena, grads: grads,
+                                         dropout: dropout)
+        return (out.terms[0], out.logits)
     }
 
     /// Runs forward and backward over `batch`, adding the gradient of `loss` (over the
-    /// classifier's logits) into `grads`, and returns each text's loss, and its logits when
-    /// `withLogits` (else none: a training step brings down only the losses).
-    func classificationStep(_ batch: TokenBatch, loss: some LogitsLoss, arena: TrainingArena, grads: GradientTable,
-                            dropout: DropoutPlan, withLogits: Bool = true) throws -> (losses: [Float], logits: [[Float]]) {
+    /// classifier's logits) and of `hiddenTarget`'s term (over the last hidden state of every
+    /// token, when given) into `grads`. Returns the batch's loss, the loss's per-text terms, and
+    /// the logits when `withLogits` (else none: a training step brings down only the losses).
+    func classificationStep(_ batch: TokenBatch, loss: some LogitsLoss, hiddenTarget: HiddenTarget? = nil,
+                            arena: TrainingArena, grads: GradientTable, dropout: DropoutPlan,
+                            withLogits: Bool = true) throws -> StepResult {
         guard let tb = backend as? any TrainingBackend else { throw TrainingError.backendCannotTrain(backend.name) }
         guard let classifier = heads.classifier else { throw ModelError.missingHead("sequence classification") }
         let classes = classifier.outFeatures
@@ -22,14 +25,22 @@ extension EncoderModel {
         guard loss.rows == batch.batch else {
             throw ModelError.malformedBatch("a loss over \(loss.rows) texts for a batch of \(batch.batch)")
         }
-        let packed = try forwardForTraining(batch, arena: arena, dropout: dropout, backend: tb)
-        let (s, d) = (batch.batch, config.hidden)
+        guard loss.terms <= arena.losses.count else {
+            throw ModelError.malformedBatch("a loss of \(loss.terms) terms; the arena keeps \(arena.losses.count)")
+        }
+        let everyToken = hiddenTarget != nil
+        let packed = try forwardForTraining(batch, arena: arena, dropout: dropout, backend: tb, everyToken: everyToken)
+        let (s, t, d) = (batch.batch, batch.tokens, config.hidden)
         let a = arena
 
-        // Head: [CLS] (hidden[L] holds those rows alone) → pooler + tanh (BERT) or
-        // pre_classifier + ReLU → dropout → classifier.
+        // Head: [CLS] (hidden[L] holds those rows alone, unless every token went on) → pooler +
+        // tanh (BERT) or pre_classifier + ReLU → dropout → classifier.
         let (pre, act) = try headLayer()
-        let cls = a.hidden[layers.count]
+        var cls = a.hidden[layers.count]
+        if everyToken {
+            try tb.gatherRows(cls, index: a.offsets, rows: s, dim: d, out: a.clsHidden)
+            cls = a.clsHidden
+        }
         try tb.linear(cls, pre, rows: s, activation: .none, out: a.headPre)
         try tb.activation(a.headPre, count: s * d, act, out: a.headAct)
         if let key = dropout.classifier { try tb.dropout(a.headAct, count: s * d, key: key, out: a.headAct) }
@@ -42,13 +53,23 @@ extension EncoderModel {
                               gradWeight: grads[classifier.weight!], gradBias: grads.optional(classifier.bias))
         if let key = dropout.classifier { try tb.dropout(a.dAct, count: s * d, key: key, out: a.dAct) }
         try tb.linearBackward(dOut: a.dAct, input: cls, pre, rows: s, activation: act, preActivation: a.headPre,
-                              dInput: a.dHidden, accumulateInput: false, gradWeight: grads[pre.weight!],
-                              gradBias: grads.optional(pre.bias))
-        try backwardEncoder(batch, packed: packed, arena: a, grads: grads, dropout: dropout, backend: tb)
+                              dInput: everyToken ? a.dClsIn : a.dHidden, accumulateInput: false,
+                              gradWeight: grads[pre.weight!], gradBias: grads.optional(pre.bias))
+        var hiddenLoss = 0.0
+        if let target = hiddenTarget {
+            // ∂/∂hidden[L] of every token: the target's term, then the head's [CLS] rows on top.
+            try tb.cosineDistance(a.hidden[layers.count], target: target.states, rows: t, dim: d, weight: target.weight,
+                                  gradScale: 1 / Float(t), losses: a.tokenLosses, dX: a.dHidden)
+            try tb.scatterAddRows(a.dClsIn, index: batch.offsets.prefix(s).map { Int32($0) }, indexBuffer: a.clsIndex,
+                                  dim: d, dSource: a.dHidden)
+            hiddenLoss = try tb.download(a.tokenLosses, count: t).reduce(0.0) { $0 + Double($1) } / Double(t)
+        }
+        try backwardEncoder(batch, packed: packed, arena: a, grads: grads, dropout: dropout, backend: tb,
+                            everyToken: everyToken)
 
-        let losses = try tb.download(a.losses, count: s)
+        let terms = try (0..<loss.terms).map { try tb.download(a.losses[$0], count: s) }
         let logits = withLogits ? rows(try tb.download(a.logits, count: s * classes), width: classes) : []
-        return (losses, logits)
+        return StepResult(loss: loss.batchLoss(terms) + hiddenLoss, hiddenLoss: hiddenLoss, terms: terms, logits: logits)
     }
 
     /// The classification head's first layer and its activation: BERT's pooler (tanh) or
@@ -64,8 +85,10 @@ extension EncoderModel {
 
     /// Embeddings and every layer, keeping activations in `arena`; the last hidden state is
     /// `arena.hidden[layers]`.
+    /// `everyToken`: the last layer runs over every token (a loss reads them all), not the
+    /// [CLS] rows alone.
     func forwardForTraining(_ batch: TokenBatch, arena a: TrainingArena, dropout: DropoutPlan,
-                            backend tb: any TrainingBackend) throws -> PackedSequences {
+                            backend tb: any TrainingBackend, everyToken: Bool = false) throws -> PackedSequences {
         let (t, d) = (batch.tokens, config.hidden)
         let packed = try a.inputs.upload(batch, typeIds: embeddings.tokenType != nil, to: tb)
         try embed(a.inputs, tokens: t, sum: a.embeddingSum, out: a.hidden[0], stats: a.embeddingStats)
@@ -74,7 +97,7 @@ extension EncoderModel {
             let l = a.layers[i]
             // The last layer goes on from attention with the [CLS] rows alone, as inference's
             // classification does: nothing else reaches the loss.
-            let cls = i == layers.count - 1
+            let cls = i == layers.count - 1 && !everyToken
                 ? FirstTokenRows(index: a.offsets, rows: batch.batch, context: a.clsContext, residual: a.clsResidual,
                                  attentionOut: l.buffers.attentionOut) : nil
             try forwardLayer(layer, l.buffers, tokens: t, packed: packed, firstTokens: cls,
@@ -86,16 +109,16 @@ extension EncoderModel {
     }
 
     /// The encoder's backward from `arena.dHidden` (∂loss/∂ last hidden state, `[texts, d]`:
-    /// the [CLS] rows the last layer produced): each layer in reverse, then the embeddings'
-    /// LayerNorm and tables.
+    /// the [CLS] rows the last layer produced; `[tokens, d]` when `everyToken`): each layer in
+    /// reverse, then the embeddings' LayerNorm and tables.
     func backwardEncoder(_ batch: TokenBatch, packed: PackedSequences, arena a: TrainingArena, grads g: GradientTable,
-                         dropout: DropoutPlan, backend tb: any TrainingBackend) throws {
+                         dropout: DropoutPlan, backend tb: any TrainingBackend, everyToken: Bool = false) throws {
         let c = config, (t, d) = (batch.tokens, c.hidden)
         var (dOut, dIn) = (a.dHidden, a.dIn)
         for (i, layer) in layers.enumerated().reversed() {
             let l = a.layers[i], x = l.buffers
             // The last layer ran its projection, norms and FFN over the [CLS] rows alone.
-            let last = i == layers.count - 1
+            let last = i == layers.count - 1 && !everyToken
             let r = last ? batch.batch : t
             let (residual, context) = last ? (a.clsResidual, a.clsContext) : (x.input, x.context)
             // out = LN2(ffnOut + middle)
@@ -165,6 +188,26 @@ extension EncoderModel {
                                      grad: g[types])
         }
     }
+}
+
+/// What one `classificationStep` gives.
+struct StepResult {
+    /// The batch's loss (the logits loss and the hidden-state term).
+    var loss: Double
+    /// The hidden-state term alone (0 without one).
+    var hiddenLoss: Double
+    /// The logits loss's per-text terms, `[terms][texts]`.
+    var terms: [[Float]]
+    /// `[texts][classes]`, or empty when not asked for.
+    var logits: [[Float]]
+}
+
+/// A target for the last hidden state of every token: distillation's cosine term,
+/// `weight·mean over tokens of (1 − cos(h, states))`.
+struct HiddenTarget {
+    /// `[tokens, d]`, packed as the batch.
+    let states: any DeviceBuffer
+    let weight: Float
 }
 
 /// Errors of training that a caller can cause.

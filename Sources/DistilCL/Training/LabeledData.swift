@@ -2,7 +2,8 @@ import Foundation
 
 /// A labelled text of a JSON Lines training or evaluation file:
 /// `{"text": …, "label": …}` with an optional `"text_pair"`; the label is a name or an
-/// integer class index.
+/// integer class index (or, where the reader allows it, absent or null: distillation's
+/// unlabelled text).
 public struct LabeledExample: Sendable, Equatable {
     public enum Label: Sendable, Equatable, Hashable {
         case name(String)
@@ -11,7 +12,7 @@ public struct LabeledExample: Sendable, Equatable {
 
     public var text: String
     public var pair: String?
-    public var label: Label
+    public var label: Label?
     /// The 1-based line it came from (for messages).
     public var line: Int
 }
@@ -38,8 +39,9 @@ public enum LabeledDataError: Error, CustomStringConvertible, Equatable {
 }
 
 public enum LabeledData {
-    /// Reads every non-blank line of `url`.
-    public static func read(_ url: URL) throws -> [LabeledExample] {
+    /// Reads every non-blank line of `url`; a line without a label (none, or null) is refused
+    /// unless `labelsOptional`.
+    public static func read(_ url: URL, labelsOptional: Bool = false) throws -> [LabeledExample] {
         let path = url.path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -68,13 +70,15 @@ public enum LabeledData {
             guard let text = object["text"] as? String else {
                 throw LabeledDataError.badLine(path, line: i + 1, "no \"text\" string")
             }
-            let label: LabeledExample.Label
+            let label: LabeledExample.Label?
             switch object["label"] {
             case let name as String: label = .name(name)
             case let number as NSNumber where !["true", "false"].contains(number.stringValue)
                 && number.doubleValue == number.doubleValue.rounded() && number.intValue >= 0:
                 label = .index(number.intValue)
-            case nil, is NSNull: throw LabeledDataError.badLine(path, line: i + 1, "no \"label\"")
+            case nil, is NSNull:
+                guard labelsOptional else { throw LabeledDataError.badLine(path, line: i + 1, "no \"label\"") }
+                label = nil
             default: throw LabeledDataError.badLine(path, line: i + 1, "\"label\" must be a name or a class index ≥ 0")
             }
             var pair: String?
@@ -101,13 +105,14 @@ public enum LabeledData {
             switch e.label {
             case .name(let n): names.insert(n)
             case .index(let i): top = max(top, i)
+            case nil: break
             }
         }
-        if names.isEmpty { return (0...max(top, 1)).map { "LABEL_\($0)" } }
+        if names.isEmpty { return top < 0 ? [] : (0...max(top, 1)).map { "LABEL_\($0)" } }
         return names.sorted()
     }
 
-    /// The class index of every example under `labels`.
+    /// The class index of every example under `labels` (−1 for one without a label).
     public static func classes(_ examples: [LabeledExample], labels: [String], path: String) throws -> [Int32] {
         let index = Dictionary(labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         return try examples.map { e in
@@ -123,6 +128,7 @@ public enum LabeledData {
                                                         known: labels.indices.map(String.init))
                 }
                 return Int32(i)
+            case nil: return -1
             }
         }
     }

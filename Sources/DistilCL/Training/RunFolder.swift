@@ -80,8 +80,10 @@ struct RunFolder {
         var complete = false
         defer { if !complete { try? fm.removeItem(at: partial) } }
         let b = model.backend
-        // config.json: the source's, now naming the classification head and its labels.
+        // config.json: the source's, now naming the classification head and its labels (a
+        // distilled student's first: the model's own, the source being its BERT teacher).
         var config = try Self.json(source.appendingPathComponent("config.json"))
+        if config["model_type"] as? String != model.config.modelType.rawValue { config = model.config.jsonObject() }
         config["architectures"] = model.config.architectures
         config["id2label"] = Dictionary(uniqueKeysWithValues: state.labels.enumerated().map { (String($0), $1) })
         config["label2id"] = Dictionary(state.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })

@@ -3,7 +3,10 @@ import Foundation
 /// Fine-tunes a checkpoint for sequence classification on JSON Lines data, the loop of
 /// transformers' Trainer: seeded shuffling, AdamW with clipping and a linear schedule,
 /// evaluation and an atomic checkpoint (`RunFolder`) after every epoch, `--resume` from the
-/// last complete epoch to the same result as an uninterrupted run.
+/// last complete epoch to the same result as an uninterrupted run. With
+/// `options.distillation` the same loop distils: the model folder is the teacher, the
+/// trained model a DistilBERT student built from its layers (`Checkpoint.distilBertStudent`),
+/// the loss `DistillationLoss` (and the cosine term) against the teacher's outputs.
 public final class Trainer {
     public let model: EncoderModel
     public let labels: [String]
@@ -25,6 +28,8 @@ public final class Trainer {
     private let optimizer: AdamWOptimizer
     private var arena: TrainingArena?
     private var reports: [EpochReport] = []
+    /// Distillation's teacher (nil when fine-tuning).
+    private let teacher: Teacher?
 
     /// Reads the data and the model and puts it on `backend`.
     /// - Parameters:
@@ -40,8 +45,9 @@ public final class Trainer {
         self.options = options
         folder = RunFolder(url: output)
 
-        let trainExamples = try LabeledData.read(trainURL)
-        let evalExamples = try evalURL.map(LabeledData.read) ?? []
+        let distilling = options.distillation
+        let trainExamples = try LabeledData.read(trainURL, labelsOptional: distilling != nil)
+        let evalExamples = try evalURL.map { try LabeledData.read($0) } ?? []
         var start = directory, state: RunFolder.State?
         if resume {
             guard let (dir, saved) = try folder.latest() else {
@@ -62,7 +68,26 @@ public final class Trainer {
         }
         source = start
 
-        let checkpoint = try Checkpoint(directory: start)
+        var checkpoint = try Checkpoint(directory: start)
+        var teacherCheckpoint: Checkpoint?
+        if let distilling {
+            let t = resume ? try Checkpoint(directory: directory) : checkpoint
+            if distilling.alphaKD > 0, t.config.task != .sequenceClassification {
+                throw TrainingError.headMismatch("""
+                    the teacher \(directory.path) (\(t.config.architectures.first ?? t.config.modelType.rawValue)) has no \
+                    sequence-classification head: the KL term needs its logits (fine-tune it with distilcl train first, \
+                    or pass --alpha-kd 0)
+                    """)
+            }
+            if !resume {
+                checkpoint = try t.distilBertStudent(layers: distilling.studentLayers
+                                                     ?? Checkpoint.defaultStudentLayers(teacherLayers: t.config.layers))
+            }
+            guard checkpoint.config.hidden == t.config.hidden else {
+                throw TrainingError.resume("--resume: the student in \(start.path) has width \(checkpoint.config.hidden), the teacher \(t.config.hidden)")
+            }
+            teacherCheckpoint = t
+        }
         let hasNames = checkpoint.config.task == .sequenceClassification
         let names = state?.labels ?? LabeledData.labelNames(given: given, model: hasNames ? checkpoint.config.labels : nil,
                                                             examples: trainExamples)
@@ -95,6 +120,9 @@ public final class Trainer {
         // The output folder is checked (and created) once the data and model have passed theirs.
         try folder.prepare(model: directory, resume: resume)
         model = try EncoderModel(checkpoint: prepared, backend: backend, trainable: true)
+        teacher = try teacherCheckpoint.map { t in
+            Teacher(model: try EncoderModel(checkpoint: t, backend: backend), options: distilling!, backend: tb)
+        }
         grads = try GradientTable(model.trainableParameters(), backend: backend)
         optimizer = try AdamWOptimizer(settings: options.optimizer(examples: train.count), gradients: grads, backend: tb)
         if let state {
@@ -158,9 +186,16 @@ public final class Trainer {
                                seed: options.seed, step: UInt32(truncatingIfNeeded: optimizer.step),
                                layers: model.config.layers)
         try grads.zero(on: backend)
-        let out = try model.classificationStep(batch, loss: CrossEntropyLoss(labels: labels), arena: arena!, grads: grads,
+        let out: StepResult
+        if let teacher {
+            let (loss, hidden) = try teacher.targets(batch, labels: labels)
+            out = try model.classificationStep(batch, loss: loss, hiddenTarget: hidden, arena: arena!, grads: grads,
                                                dropout: plan, withLogits: false)
-        let loss = out.losses.reduce(0.0) { $0 + Double($1) } / Double(out.losses.count)
+        } else {
+            out = try model.classificationStep(batch, loss: CrossEntropyLoss(labels: labels), arena: arena!,
+                                               grads: grads, dropout: plan, withLogits: false)
+        }
+        let loss = out.loss
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step + 1, loss: Float(loss)) }
         try optimizer.update(on: backend)
         return loss
@@ -187,5 +222,9 @@ public final class Trainer {
         "epochs \(o.epochs), batch \(o.batchSize), lr \(o.learningRate), warmup \(o.warmup), weight decay \(o.weightDecay), "
             + "max grad norm \(o.maxGradNorm), dropout \(o.dropout.map { "\($0)" } ?? "config"), seed \(o.seed), "
             + "shuffle \(o.shuffle), max length \(o.maxLength.map(String.init) ?? "model")"
+            + (o.distillation.map { d in
+                ", temperature \(d.temperature), alpha kd \(d.alphaKD), alpha ce \(d.alphaCE), alpha cos \(d.alphaCos), "
+                    + "student layers \(d.studentLayers.map { $0.map(String.init).joined(separator: ",") } ?? "default")"
+            } ?? "")
     }
 }

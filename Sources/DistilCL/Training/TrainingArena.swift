@@ -8,8 +8,10 @@
 ///   per layer   qkv [t, 3d], context [t, d], lse [t, h], attentionOut, middle [t, d],
 ///               ffnPre, ffn [t, f], ffnOut [t, d], stats1, stats2 [t, 2]
 ///   last layer  clsContext, clsResidual [s, d]: after attention it runs over the [CLS] rows
-///               alone (the loss reads nothing else), so its hidden[L] is [s, d]
-///   head        pre, act [s, d], logits, dLogits [s, labels], losses [s]
+///               alone (the loss reads nothing else), so its hidden[L] is [s, d]; unless a
+///               loss reads every token (distillation's cosine term): then hidden[L] is
+///               [t, d], clsHidden [s, d] its [CLS] rows, tokenLosses [t]
+///   head        pre, act [s, d], logits, dLogits [s, labels], losses: lossTerms × [s]
 ///   gradients   dHidden, dMiddle, dTmp, dIn, dContext [t, d], dFfn [t, f], dQKV [t, 3d],
 ///               dAct, dClsIn, dClsContext [s, d]
 final class TrainingArena {
@@ -22,7 +24,10 @@ final class TrainingArena {
     let embeddingSum, embeddingStats: any DeviceBuffer
     let hidden: [any DeviceBuffer]
     let layers: [(buffers: LayerBuffers, lse: any DeviceBuffer, stats1: any DeviceBuffer, stats2: any DeviceBuffer)]
-    let clsContext, clsResidual, headPre, headAct, logits, dLogits, losses: any DeviceBuffer
+    /// The most per-text loss terms a `LogitsLoss` may write.
+    static let lossTerms = 2
+    let clsContext, clsResidual, clsHidden, tokenLosses, headPre, headAct, logits, dLogits: any DeviceBuffer
+    let losses: [any DeviceBuffer]
     let dHidden, dMiddle, dTmp, dIn, dContext, dFfn, dQKV, dAct, dClsIn, dClsContext: any DeviceBuffer
 
     init(backend b: any ComputeBackend, config c: ModelConfig, labels classes: Int, tokens t: Int, sequences s: Int) throws {
@@ -43,9 +48,11 @@ final class TrainingArena {
                                        output: hidden[i + 1])
             return (buffers, try floats(t * c.heads), try floats(2 * t), try floats(2 * t))
         }
-        (clsContext, clsResidual) = (try floats(s * d), try floats(s * d))
+        (clsContext, clsResidual, clsHidden) = (try floats(s * d), try floats(s * d), try floats(s * d))
+        tokenLosses = try floats(t)
         (headPre, headAct) = (try floats(s * d), try floats(s * d))
-        (logits, dLogits, losses) = (try floats(s * classes), try floats(s * classes), try floats(s))
+        (logits, dLogits) = (try floats(s * classes), try floats(s * classes))
+        losses = try (0..<Self.lossTerms).map { _ in try floats(s) }
         (dHidden, dMiddle, dTmp, dIn, dContext) = (try floats(t * d), try floats(t * d), try floats(t * d),
                                                    try floats(t * d), try floats(t * d))
         (dFfn, dQKV, dAct) = (try floats(t * f), try floats(t * 3 * d), try floats(s * d))

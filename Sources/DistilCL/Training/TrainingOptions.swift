@@ -17,6 +17,9 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var shuffle = true
     /// Tokens per text, [CLS] and [SEP] included; nil for the model's positions.
     public var maxLength: Int?
+    /// Distillation (`distilcl distill`): the model is the teacher, the student is built from
+    /// its layers and trained on this loss. Nil for fine-tuning.
+    public var distillation: DistillationOptions?
 
     public init() {}
 
@@ -62,6 +65,7 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         guard maxGradNorm >= 0, maxGradNorm.isFinite else { throw bad("--max-grad-norm must be ≥ 0, got \(maxGradNorm)") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw bad("--dropout must be in [0, 1), got \(dropout)") }
         if let maxLength, maxLength < 3 { throw bad("--max-length must be at least 3, got \(maxLength)") }
+        try distillation?.validate()
     }
 }
 

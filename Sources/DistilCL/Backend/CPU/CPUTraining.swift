@@ -178,6 +178,11 @@ extension CPUBackend: TrainingBackend {
         for r in labels.indices {
             let label = Int(labels[r])
             let z = pz + r * classes, d = pd + r * classes
+            guard label >= 0 else {   // no label: no loss, no gradient
+                pl[r] = 0
+                for c in 0..<classes { d[c] = 0 }
+                continue
+            }
             var m = -Float.infinity
             for c in 0..<classes { m = max(m, z[c]) }
             var sum: Float = 0
@@ -185,6 +190,24 @@ extension CPUBackend: TrainingBackend {
             let lse = m + logf(sum)
             pl[r] = lse - z[label]
             for c in 0..<classes { d[c] = (expf(z[c] - lse) - (c == label ? 1 : 0)) * gradScale }
+        }
+    }
+
+    public func cosineDistance(_ x: any DeviceBuffer, target: any DeviceBuffer, rows: Int, dim: Int, weight: Float,
+                               gradScale: Float, losses: any DeviceBuffer, dX: any DeviceBuffer) throws {
+        try checkCosineDistance(x, target: target, rows: rows, dim: dim, losses: losses, dX: dX)
+        let (px, py, pl, pd) = (cpu(x).floats, cpu(target).floats, cpu(losses).floats, cpu(dX).floats)
+        for r in 0..<rows {
+            let (a, b, g) = (px + r * dim, py + r * dim, pd + r * dim)
+            var (xy, xx, yy): (Float, Float, Float) = (0, 0, 0)
+            for j in 0..<dim { xy += a[j] * b[j]; xx += a[j] * a[j]; yy += b[j] * b[j] }
+            xx += 1e-12
+            yy += 1e-12
+            let inv = 1 / (xx * yy).squareRoot()
+            let cos = xy * inv
+            pl[r] = weight * (1 - cos)
+            let (cy, cx) = (-weight * gradScale * inv, weight * gradScale * cos / xx)
+            for j in 0..<dim { g[j] = cy * b[j] + cx * a[j] }
         }
     }
 

@@ -175,6 +175,14 @@ extension OpenCLBackend: TrainingBackend {
                    global: [rows])
     }
 
+    /// `kernel_cosine_distance`, a work-item a row.
+    public func cosineDistance(_ x: any DeviceBuffer, target: any DeviceBuffer, rows: Int, dim: Int, weight: Float,
+                               gradScale: Float, losses: any DeviceBuffer, dX: any DeviceBuffer) throws {
+        try checkCosineDistance(x, target: target, rows: rows, dim: dim, losses: losses, dX: dX)
+        try launch("kernel_cosine_distance", [.i(rows), .i(dim), .b(x), .b(target), .f(weight), .f(gradScale),
+                                              .b(losses), .b(dX)], global: [rows])
+    }
+
     // MARK: - Optimiser
 
     /// Σ x² in two fixed-shape passes: `kernel_sum_squares_partial` (one partial per block of

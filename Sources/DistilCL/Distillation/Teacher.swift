@@ -1,0 +1,35 @@
+/// The teacher of a distillation run: a model in inference mode (no dropout) on the student's
+/// backend, giving each batch's targets: its logits (on the device, for the KL term) and, when
+/// the cosine term is on, its last hidden state of every token.
+final class Teacher {
+    let model: EncoderModel
+    let options: DistillationOptions
+    private let backend: any TrainingBackend
+    /// `[batch, classes]`: the logits of the batch last run, uploaded.
+    private var logits: (any DeviceBuffer)?
+
+    init(model: EncoderModel, options: DistillationOptions, backend: any TrainingBackend) {
+        self.model = model
+        self.options = options
+        self.backend = backend
+    }
+
+    var classes: Int { model.heads.classifier?.outFeatures ?? 0 }
+
+    /// The loss and hidden-state target of `batch` with `labels` (`[batch]`, −1 for none).
+    /// The hidden target is the teacher's workspace: valid until the teacher runs again.
+    func targets(_ batch: TokenBatch, labels: [Int32]) throws -> (DistillationLoss, HiddenTarget?) {
+        let everyToken = options.alphaCos > 0
+        guard classes > 0 else {   // no classifier (α_kd = 0, checked at the start): hidden states alone
+            let hidden = everyToken ? try model.lastHiddenStateOnDevice(batch) : nil
+            return (DistillationLoss(labels: labels, teacher: nil, options: options),
+                    hidden.map { HiddenTarget(states: $0, weight: options.alphaCos) })
+        }
+        let out = try model.classificationLogits(batch, keepingHidden: everyToken)
+        let flat = out.logits.flatMap { $0 }
+        if logits == nil || logits!.count < flat.count { logits = try backend.makeBuffer(count: flat.count) }
+        try backend.upload(flat, to: logits!)
+        return (DistillationLoss(labels: labels, teacher: logits!, options: options),
+                everyToken ? HiddenTarget(states: out.hidden, weight: options.alphaCos) : nil)
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import DistilCL
+import Foundation
+
+struct DistillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "distill",
+        abstract: "Distil a BERT teacher into a DistilBERT student built from its own layers (CPU path or OpenCL).",
+        discussion: """
+        The student is DistilBERT's: the teacher's layers --student-layers (default every other \
+        one from 0: 0,2,4 of 6), its word embeddings and embedding LayerNorm, its position table \
+        with token-type row 0 folded in, and, when the teacher classifies, its head (pooler → \
+        pre_classifier, classifier as is). Before training, the student's hidden state after its \
+        i-th layer equals the teacher's after layer --student-layers[i] with the others removed.
+
+        The student is trained on the teacher's outputs, the teacher running in inference mode \
+        (no dropout) on the same device:
+          loss = α_kd·T²·KL(softmax(t/T) ‖ softmax(s/T)) + α_ce·CE(s, label) + α_cos·(1 − cos(h_s, h_t))
+        with t, s the teacher's and student's logits (KL averaged over the batch), CE averaged \
+        over the batch's labelled lines, and the cosine over the last hidden state of every \
+        token (averaged over tokens). Lines of --train without a "label" add the KL and cosine \
+        terms alone, so unlabelled text can be added; --eval needs labels. --alpha-kd 0 \
+        --alpha-ce 1 trains the same student without a teacher (a baseline). --alpha-kd > 0 \
+        needs a teacher with a sequence-classification head (fine-tune it with distilcl train).
+
+        Everything else is train's (see distilcl train --help): the optimiser, schedule, \
+        dropout and seed flags, evaluation and OUT/train_log.jsonl after every epoch, OUT as a \
+        Hugging Face DistilBertForSequenceClassification folder, OUT/checkpoint-epochN, \
+        --resume (same flags) and the exit statuses.
+
+        Example:
+          distilcl distill --teacher models/minilm-sentiment --train data/movie-train.jsonl \\
+            --eval data/movie-test.jsonl --out models/minilm-sentiment-student --lr 1e-4 --max-length 128
+
+        Exit status: 0 success; 1 other failure (a loss or gradient that stops being finite, an \
+        --out that cannot be written); 3 teacher folder missing or broken, not a BERT, or \
+        without the classification head the KL term needs; 4 bad data (the message gives file \
+        and line); 5 device or OpenCL failure; 64 bad flag or flag value (--student-layers not \
+        increasing layer indices of the teacher, a negative --alpha-*, --temperature ≤ 0, --out \
+        the teacher's folder, --resume with other flags); 130 interrupted (SIGINT), 143 (SIGTERM).
+        """)
+
+    @Option(name: .long, help: ArgumentHelp("The BERT teacher, a Hugging Face folder (fine-tuned for classification).",
+                                            valueName: "dir"))
+    var teacher: String
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Teacher layers the student keeps, in increasing order, comma-separated.",
+        discussion: "Default: every other layer from 0 (0,2,4 of 6 layers; 0,2,…,10 of 12).", valueName: "list"))
+    var studentLayers: String?
+
+    @Option(name: .long, help: ArgumentHelp("T, the softmax temperature of the KL term.", valueName: "t"))
+    var temperature: Float = 2
+
+    @Option(name: .long, help: ArgumentHelp("Weight of T²·KL(teacher ‖ student).", valueName: "w"))
+    var alphaKd: Float = 0.5
+
+    @Option(name: .long, help: ArgumentHelp("Weight of the cross-entropy with the labels.", valueName: "w"))
+    var alphaCe: Float = 0.5
+
+    @Option(name: .long, help: ArgumentHelp("Weight of 1 − cos(student, teacher) over last hidden states.",
+                                            valueName: "w"))
+    var alphaCos: Float = 0
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Most tokens per input, [CLS] and [SEP] included; longer inputs are cut.",
+        discussion: "Default: the teacher's max_position_embeddings.", valueName: "n"))
+    var maxLength: Int?
+
+    @OptionGroup var device: DeviceOptions
+    @OptionGroup var recipe: TrainingFlags
+
+    /// `--student-layers` parsed; nil when not given.
+    func layers() throws -> [Int]? {
+        guard let studentLayers else { return nil }
+        let parts = studentLayers.split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        let values = parts.compactMap { Int($0) }
+        guard !parts.isEmpty, values.count == parts.count, values.allSatisfy({ $0 >= 0 }),
+              zip(values, values.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw ValidationError("--student-layers takes increasing layer indices such as 0,2,4; got '\(studentLayers)'")
+        }
+        return values
+    }
+
+    func options() throws -> TrainingOptions {
+        var o = recipe.options(batchSize: device.batchSize, maxLength: maxLength)
+        var d = DistillationOptions()
+        d.temperature = temperature
+        d.alphaKD = alphaKd
+        d.alphaCE = alphaCe
+        d.alphaCos = alphaCos
+        d.studentLayers = try layers()
+        o.distillation = d
+        return o
+    }
+
+    func validate() throws {
+        if let maxLength, maxLength < 3 {
+            throw ValidationError("--max-length must be at least 3 (room for [CLS], a token and [SEP]), got \(maxLength)")
+        }
+        do { try options().validate() } catch let e as ValidationError { throw e } catch { throw ValidationError("\(error)") }
+    }
+
+    func run() throws {
+        let options = try options()
+        let d = options.distillation!
+        try recipe.run(model: requireTeacher, device: device, options: options, verb: "distilling",
+                       describe: { t in
+                           String(format: " from %@ (T %g, α_kd %g, α_ce %g, α_cos %g)", teacher,
+                                  Double(d.temperature), Double(d.alphaKD), Double(d.alphaCE), Double(d.alphaCos))
+                       })
+    }
+
+    /// The teacher's folder, or `CLIError.model`.
+    func requireTeacher() throws -> URL {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: teacher, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CLIError.model("teacher folder '\(teacher)' not found (a Hugging Face BERT folder, e.g. from distilcl train)")
+        }
+        return URL(fileURLWithPath: teacher)
+    }
+}

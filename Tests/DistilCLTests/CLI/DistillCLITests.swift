@@ -1,0 +1,143 @@
+import DistilCL
+import Foundation
+import Testing
+
+/// `distilcl distill` end to end on the tiny BERT pair classifier as the teacher: the student
+/// folder, the log, `--resume`, and every documented refusal with its exit status.
+@Suite("CLI: distill")
+struct DistillCLITests {
+    static let teacher = fixturePath("tiny-bert-pairs")
+
+    /// The distillation golden's 6 single sentences twice (12 lines), label names from the
+    /// teacher's id2label, the golden's unlabelled texts without a "label" (or with null).
+    static func data(_ folder: TemporaryFolder, name: String = "train.jsonl") throws -> String {
+        let json = try Fixtures.json("tiny-bert-pairs/distill-golden.json")
+        let names = ["contradiction", "neutral", "entailment"]
+        var lines: [[String: Any]] = []
+        for copy in 0..<2 {
+            for (text, label) in zip(json["texts"] as? [String] ?? [], ints(json["labels"])) {
+                var line: [String: Any] = ["text": text]
+                if label >= 0 { line["label"] = copy == 0 ? names[label] as Any : label as Any }
+                if label < 0 && copy == 1 { line["label"] = NSNull() }
+                lines.append(line)
+            }
+        }
+        #expect(lines.count == 12 && lines.filter { $0["label"] == nil || $0["label"] is NSNull }.count == 4)
+        try CLI.jsonl(lines).write(to: folder.file(name))
+        return folder.file(name).path
+    }
+
+    static func common(_ train: String, _ out: String, device: String = "cpu") -> [String] {
+        ["distill", "--teacher", teacher, "--train", train, "--out", out, "--device", device, "--batch-size", "4",
+         "--lr", "1e-3"]
+    }
+
+    @Test("distils a 2-layer student, logs every epoch and leaves a folder classify reads", arguments: CLI.devices)
+    func distilThenClassify(_ device: String) throws {
+        let folder = try TemporaryFolder()
+        let train = try Self.data(folder), out = folder.file("out").path
+        let r = try CLI.run(Self.common(train, out, device: device) + ["--epochs", "2", "--alpha-cos", "0.2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("distilling DistilBertForSequenceClassification") && r.stderr.contains("12 texts")
+                && r.stderr.contains("epoch 2/2"), "\(r.stderr)")
+        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [])
+        for file in ["config.json", "model.safetensors", "vocab.txt", "train_log.jsonl", "checkpoint-epoch2"] {
+            #expect(names.contains(file), "\(file) missing from \(names.sorted())")
+        }
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/config.json")))
+            as? [String: Any] ?? [:]
+        #expect(config["architectures"] as? [String] == ["DistilBertForSequenceClassification"])
+        #expect(config["model_type"] as? String == "distilbert" && config["n_layers"] as? Int == 2
+                && config["dim"] as? Int == 48, "\(config)")
+        #expect((config["id2label"] as? [String: String]) == ["0": "contradiction", "1": "neutral", "2": "entailment"])
+        let weights = try SafeTensorsFile(url: URL(fileURLWithPath: out + "/model.safetensors"))
+        #expect(weights.names.contains("distilbert.transformer.layer.1.ffn.lin2.weight")
+                && !weights.names.contains { $0.contains("layer.2.") || $0.hasPrefix("bert.") }, "\(weights.names)")
+
+        let log = try String(contentsOfFile: out + "/train_log.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(log.count == 2)
+        for (i, line) in log.enumerated() {
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            #expect(o["epoch"] as? Int == i + 1 && o["step"] as? Int == 3 * (i + 1), "\(line)")
+            #expect((o["train_loss"] as? Double)?.isFinite == true, "\(line)")
+        }
+
+        let c = try CLI.run(["classify", "--model", out, "--device", device, "--logits"],
+                            stdin: Data("Wonderful.\nNobody is outside.\n".utf8))
+        #expect(c.status == 0, "\(c.stderr)")
+        let lines = c.jsonLines()
+        #expect(lines.count == 2 && lines.allSatisfy { doubles($0["logits"]).count == 3 }, "\(c.out)")
+        #expect(lines.allSatisfy { ["contradiction", "neutral", "entailment"].contains($0["label"] as? String ?? "") })
+    }
+
+    /// An interruption after epoch 1 of 2 (`Trainer.run(stopAfterEpoch:)`, the recipe the CLI
+    /// builds from the same flags), then `distilcl distill --resume`: the same
+    /// model.safetensors, byte for byte, as an uninterrupted CLI run (the CPU path is
+    /// deterministic; the teacher's outputs and the student's start are rebuilt on resume).
+    @Test("--resume after epoch 1 of 2 gives the uninterrupted run's weights")
+    func resume() throws {
+        let folder = try TemporaryFolder()
+        let train = try Self.data(folder)
+        let flags = ["--epochs", "2", "--alpha-cos", "0.2", "--student-layers", "1,2", "--warmup", "0.2"]
+        let whole = try CLI.run(Self.common(train, folder.file("whole").path) + flags)
+        #expect(whole.status == 0, "\(whole.stderr)")
+
+        var options = TrainingOptions()
+        (options.epochs, options.batchSize, options.learningRate, options.warmup) = (2, 4, 1e-3, 0.2)
+        var d = DistillationOptions()
+        (d.alphaCos, d.studentLayers) = (0.2, [1, 2])
+        options.distillation = d
+        let cut = try Trainer(model: Fixtures.model("tiny-bert-pairs"), train: URL(fileURLWithPath: train), eval: nil,
+                              labels: nil, output: folder.file("cut"), backend: CPUBackend(), options: options,
+                              resume: false)
+        #expect(try cut.run(stopAfterEpoch: 1).count == 1)
+        let left = Set((try? FileManager.default.contentsOfDirectory(atPath: folder.file("cut").path)) ?? [])
+        #expect(left.contains("checkpoint-epoch1") && !left.contains("checkpoint-epoch2"), "\(left.sorted())")
+
+        let resumed = try CLI.run(Self.common(train, folder.file("cut").path) + flags + ["--resume"])
+        #expect(resumed.status == 0 && resumed.stderr.contains("resuming after epoch 1"), "\(resumed.stderr)")
+        let a = try Data(contentsOf: folder.file("whole/model.safetensors"))
+        let b = try Data(contentsOf: folder.file("cut/model.safetensors"))
+        // A Bool, not `a == b` inside #expect: on failure Swift Testing would diff the two
+        // files' bytes (a Myers diff of megabytes, which runs for many minutes).
+        let same = a == b
+        #expect(same, "the resumed run's weights differ from the uninterrupted run's (\(a.count) and \(b.count) bytes)")
+        let log = try String(contentsOfFile: folder.file("cut/train_log.jsonl").path, encoding: .utf8)
+        #expect(log.split(separator: "\n").count == 2)
+    }
+
+    /// Each bad flag value exits 64 with a message naming it, before any output is written.
+    @Test("bad flags: status 64 with a message", arguments: [
+        (["--student-layers", "0,5"], "0..<3"),
+        (["--student-layers", "2,0"], "--student-layers"),
+        (["--temperature", "0"], "--temperature"),
+        (["--alpha-kd=-1"], "--alpha-kd"),
+        (["--alpha-kd", "0", "--alpha-ce", "0"], "all 0"),
+    ])
+    func badFlags(_ extra: [String], _ needle: String) throws {
+        let folder = try TemporaryFolder()
+        let train = try Self.data(folder), out = folder.file("out").path
+        let r = try CLI.run(Self.common(train, out) + extra)
+        #expect(r.status == 64, "\(extra): \(r.stderr)")
+        #expect(r.stderr.contains("rror: ") && r.stderr.contains(needle), "\(extra): \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out), "\(extra): output written")
+    }
+
+    @Test("refusals: a missing teacher and a DistilBERT teacher (3), an unlabelled eval line (4)")
+    func refusals() throws {
+        let folder = try TemporaryFolder()
+        let train = try Self.data(folder), out = folder.file("out").path
+        func distil(_ teacher: String, _ extra: [String] = []) throws -> CLI.Result {
+            try CLI.run(["distill", "--teacher", teacher, "--train", train, "--out", out, "--device", "cpu"] + extra)
+        }
+        let missing = try distil(folder.file("no-such-teacher").path)
+        #expect(missing.status == 3 && missing.stderr.contains("no-such-teacher"), "\(missing.stderr)")
+        let distilbert = try distil(fixturePath("tiny-distilbert-sst"))
+        #expect(distilbert.status == 3 && distilbert.stderr.contains("BERT"), "\(distilbert.stderr)")
+        let eval = folder.file("eval.jsonl")
+        try Data("{\"text\": \"fine\", \"label\": \"neutral\"}\n{\"text\": \"no label here\"}\n".utf8).write(to: eval)
+        let unlabelled = try distil(Self.teacher, ["--eval", eval.path])
+        #expect(unlabelled.status == 4 && unlabelled.stderr.contains("eval.jsonl:2"), "\(unlabelled.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out), "no output after a refusal")
+    }
+}

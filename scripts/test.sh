@@ -10,7 +10,7 @@ bash scripts/setup.sh
 bash scripts/fetch-models.sh
 swift test "$@"
 if [ $# -eq 0 ]; then
-  cpu_suites='GEMMTests|PrecisionTests|NormActivationTests|AttentionOpTests|GlueOpTests|GoldenModelTests|PipelineGoldenTests|InvarianceTests|TrainingOpTests|TrainingGoldenTests'
+  cpu_suites='GEMMTests|PrecisionTests|NormActivationTests|AttentionOpTests|GlueOpTests|GoldenModelTests|PipelineGoldenTests|InvarianceTests|TrainingOpTests|TrainingGoldenTests|DistillationOpTests|DistillationLossTests|DistillationGoldenTests'
   for isa in AVX512_CORE AVX2; do
     echo "== CPU path again with ONEDNN_MAX_CPU_ISA=$isa =="
     ONEDNN_MAX_CPU_ISA=$isa DISTILCL_TEST_CPU_ONLY=1 swift test --skip-build --filter "$cpu_suites"

@@ -20,7 +20,8 @@ final class Teacher {
     /// The hidden target is the teacher's workspace: valid until the teacher runs again.
     func targets(_ batch: TokenBatch, labels: [Int32]) throws -> (DistillationLoss, HiddenTarget?) {
         let everyToken = options.alphaCos > 0
-        guard classes > 0 else {   // no classifier (α_kd = 0, checked at the start): hidden states alone
+        // Without the KL term the logits go unused: the teacher runs only for hidden states.
+        guard classes > 0, options.alphaKD > 0 else {   // hidden states alone, or nothing
             let hidden = everyToken ? try model.lastHiddenStateOnDevice(batch) : nil
             return (DistillationLoss(labels: labels, teacher: nil, options: options),
                     hidden.map { HiddenTarget(states: $0, weight: options.alphaCos) })

@@ -11,7 +11,7 @@
 # complete epoch is resumed (--resume); so a second run only classifies.
 #
 #   bash scripts/setup.sh && bash scripts/fetch-models.sh && swift build -c release
-#   bash scripts/sentiment.sh                 # the pipeline (about 10 minutes on 2 cores)
+#   bash scripts/sentiment.sh                 # the pipeline (about 4 minutes on 2 Zen 4 cores)
 #   bash scripts/sentiment.sh --zero-shot     # zero-shot MiniLM on the even ids instead (no training)
 #
 # Environment: DISTILCL_BIN (default .build/release/distilcl); DISTILCL_DEVICE (default cpu);

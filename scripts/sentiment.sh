@@ -53,23 +53,33 @@ student=models/minilm-sentiment-student
 recipe=(--batch-size 32 --warmup 0.1 --weight-decay 0.01 --max-grad-norm 1.0 --seed 0 --max-length 128
         --device "$device" --progress)
 
-# Runs `distilcl <command> … --out DIR --epochs N`, unless DIR's checkpoint of epoch N is complete
-# (then DIR is reused); resumes from DIR's last complete checkpoint when there is one.
+# Runs `distilcl <command> … --out DIR --epochs N`, unless DIR is complete: its checkpoint of
+# epoch N is complete, DIR's model is that checkpoint's (an interrupted save can leave them apart),
+# and it is newer than `newer_than` (the student is redone when the teacher was). Otherwise
+# resumes from DIR's last complete checkpoint when there is one (the same flags are needed:
+# changing TEACHER_EPOCHS or STUDENT_* between runs makes distilcl refuse with status 64).
 train_once() {
-  local title=$1 out=$2 epochs=$3; shift 3
-  if [ -f "$out/checkpoint-epoch$epochs/trainer_state.json" ] && [ -f "$out/model.safetensors" ]; then
+  local title=$1 out=$2 epochs=$3 newer_than=$4; shift 4
+  if [ -f "$out/checkpoint-epoch$epochs/trainer_state.json" ] \
+     && [ "$out/model.safetensors" -ef "$out/checkpoint-epoch$epochs/model.safetensors" ] \
+     && ! [ "$newer_than" -nt "$out/model.safetensors" ]; then
     echo "== $title: reusing $out (complete: $epochs epochs)" >&2
     return
   fi
   local resume=()
-  if compgen -G "$out/checkpoint-epoch*/trainer_state.json" > /dev/null; then resume=(--resume); fi
-  echo "== $title -> $out${resume:+ (resuming)}" >&2
-  "$bin" "$@" --out "$out" --epochs "$epochs" "${resume[@]}"
+  if [ "$newer_than" -nt "$out/model.safetensors" ] && [ -e "$out/model.safetensors" ]; then
+    echo "== $title: $newer_than is newer than $out: starting again" >&2
+    rm -rf "$out"
+  elif compgen -G "$out/checkpoint-epoch*/trainer_state.json" > /dev/null; then
+    resume=(--resume)
+  fi
+  echo "== $title -> $out${resume[0]:+ (resuming)}" >&2
+  "$bin" "$@" --out "$out" --epochs "$epochs" ${resume[@]+"${resume[@]}"}
 }
 
-train_once "1/3 fine-tuning the teacher (6 layers)" "$teacher" "${TEACHER_EPOCHS:-3}" \
+train_once "1/3 fine-tuning the teacher (6 layers)" "$teacher" "${TEACHER_EPOCHS:-3}" models/all-MiniLM-L6-v2/model.safetensors \
   train --model models/all-MiniLM-L6-v2 --train data/movie-train.jsonl --lr 1e-4 "${recipe[@]}"
-train_once "2/3 distilling the student (3 layers)" "$student" "${STUDENT_EPOCHS:-3}" \
+train_once "2/3 distilling the student (3 layers)" "$student" "${STUDENT_EPOCHS:-3}" "$teacher/model.safetensors" \
   distill --teacher "$teacher" --train data/movie-train.jsonl --lr "${STUDENT_LR:-1e-4}" \
   --student-layers 0,2,4 --temperature 2 --alpha-kd 0.5 --alpha-ce 0.5 "${recipe[@]}"
 

@@ -32,12 +32,19 @@ struct DistillCommand: ParsableCommand {
           distilcl distill --teacher models/minilm-sentiment --train data/movie-train.jsonl \\
             --eval data/movie-test.jsonl --out models/minilm-sentiment-student --lr 1e-4 --max-length 128
 
+        Text pairs ("text_pair") are refused: the student has no token types, so it starts out \
+        equal to the teacher on single texts only.
+
         Exit status: 0 success; 1 other failure (a loss or gradient that stops being finite, an \
-        --out that cannot be written); 3 teacher folder missing or broken, not a BERT, or \
-        without the classification head the KL term needs; 4 bad data (the message gives file \
-        and line); 5 device or OpenCL failure; 64 bad flag or flag value (--student-layers not \
-        increasing layer indices of the teacher, a negative --alpha-*, --temperature ≤ 0, --out \
-        the teacher's folder, --resume with other flags); 130 interrupted (SIGINT), 143 (SIGTERM).
+        --out that cannot be written); 3 teacher folder missing or broken, not a BERT, without \
+        the classification head the KL term needs, or with other labels than the data's; 4 bad \
+        data (an unreadable or empty file, a line without "text", a "text_pair", an unknown \
+        label, an --eval line without a label: the message gives file and line); 5 device or \
+        OpenCL failure; 64 bad flag or flag value (--student-layers not increasing layer \
+        indices of the teacher, a negative --alpha-*, --temperature ≤ 0, --out the teacher's \
+        folder or holding a run without --resume, --resume with other flags or another \
+        teacher, --labels that reorder the teacher's, --precision other than fp32); 130 \
+        interrupted (SIGINT), 143 (SIGTERM).
         """)
 
     @Option(name: .long, help: ArgumentHelp("The BERT teacher, a Hugging Face folder (fine-tuned for classification).",

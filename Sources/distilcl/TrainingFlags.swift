@@ -4,7 +4,7 @@ import Foundation
 
 /// The data, recipe and output flags `train` and `distill` share.
 struct TrainingFlags: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Training data, JSON Lines (see below).", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Training data, JSON Lines: {\"text\": …, \"label\": …} a line.", valueName: "file"))
     var train: String
 
     @Option(name: .long, help: ArgumentHelp("Evaluation data after every epoch, JSON Lines.", valueName: "file"))

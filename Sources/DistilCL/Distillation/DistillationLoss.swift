@@ -6,8 +6,8 @@
 struct DistillationLoss: LogitsLoss {
     /// `[rows]` class ids, −1 for a text without a label.
     let labels: [Int32]
-    /// The teacher's logits `[rows, classes]`, on the device (nil: a teacher without a
-    /// classifier, and α_kd = 0).
+    /// The teacher's logits `[rows, classes]`, on the device; nil when α_kd = 0 (the KL term is
+    /// off, whether or not the teacher classifies).
     let teacher: (any DeviceBuffer)?
     let options: DistillationOptions
 

@@ -1,8 +1,8 @@
 /// The distillation part of a recipe (`distilcl distill`): the loss
 /// `α_kd·T²·KL(softmax(t/T) ‖ softmax(s/T)) + α_ce·CE(s, label) + α_cos·(1 − cos(h_s, h_t))`
 /// over the teacher's and student's logits t, s and last hidden states h_t, h_s, and the
-/// teacher's layers the student keeps. The defaults are DistilBERT's paper's (T = 2, KL and CE
-/// weighted equally, the cosine term off).
+/// teacher's layers the student keeps. Defaults: T = 2, KL and CE weighted equally, the cosine
+/// term off (the DistilBERT paper's T, without its masked-LM objective).
 public struct DistillationOptions: Sendable, Equatable, Codable {
     public var temperature: Float = 2
     public var alphaKD: Float = 0.5

@@ -128,10 +128,10 @@ extension EncoderModel {
 
     // MARK: - Helpers
 
-    /// Encodes with the last layer over the `[CLS]` rows only: `ws.hidden` `[batch, dim]`, or
-    /// through BERT's pooler (tanh) into `ws.ffn` when `pooled`.
-    /// Each text's [CLS] vector `[batch, dim]`, pooled (BERT) or not; `everyToken` runs the
-    /// last layer over every token (its hidden state stays whole) and gathers them.
+    /// Each text's [CLS] vector `[batch, dim]`: the last layer over the `[CLS]` rows only
+    /// (`ws.hidden`), or with `everyToken` over every token (its hidden state stays whole) and
+    /// the `[CLS]` rows gathered into `ws.scratch`; through BERT's pooler (tanh) into `ws.ffn`
+    /// when `pooled`.
     private func clsVectors(_ batch: TokenBatch, pooled: Bool, everyToken: Bool = false) throws -> any DeviceBuffer {
         let ws = try encode(batch, rows: everyToken ? .everyToken : .firstToken)
         var cls = ws.hidden

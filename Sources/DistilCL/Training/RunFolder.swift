@@ -21,6 +21,24 @@ struct RunFolder {
         var labels: [String]
         var trainExamples: Int
         var options: TrainingOptions
+        /// A distillation's teacher, `fingerprint` of its weights (nil when fine-tuning).
+        var teacher: String? = nil
+    }
+
+    /// Identifies a weights file by its size and a 64-bit FNV-1a hash of its contents, read
+    /// mapped (a 90 MB file in tens of milliseconds).
+    static func fingerprint(_ url: URL) throws -> String {
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
+            throw CheckpointError.fileNotFound(file: url.path)
+        }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        data.withUnsafeBytes { raw in
+            let words = raw.count / 8
+            for i in 0..<words { hash = (hash ^ raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) &* 0x100_0000_01b3 }
+            for i in (words * 8)..<raw.count { hash = (hash ^ UInt64(raw[i])) &* 0x100_0000_01b3 }
+        }
+        return "\(data.count)-\(String(hash, radix: 16))"
     }
 
     func checkpoint(_ epoch: Int) -> URL { url.appendingPathComponent("checkpoint-epoch\(epoch)") }
@@ -70,9 +88,10 @@ struct RunFolder {
     }
 
     /// Writes epoch `state.epoch`'s checkpoint, with `log` (every epoch's report so far), and
-    /// makes it the folder's model.
-    func save(_ model: EncoderModel, optimizer: AdamWOptimizer, state: State, log reports: [EpochReport],
-              source: URL) throws {
+    /// makes it the folder's model. `config`: the model's configuration as it is to be saved
+    /// (without a `--dropout` override), used when `source` holds another kind of model.
+    func save(_ model: EncoderModel, config modelConfig: ModelConfig, optimizer: AdamWOptimizer, state: State,
+              log reports: [EpochReport], source: URL) throws {
         try fm.createDirectory(at: url, withIntermediateDirectories: true)
         let partial = url.appendingPathComponent(".checkpoint-epoch\(state.epoch).partial")
         try? fm.removeItem(at: partial)
@@ -83,7 +102,7 @@ struct RunFolder {
         // config.json: the source's, now naming the classification head and its labels (a
         // distilled student's first: the model's own, the source being its BERT teacher).
         var config = try Self.json(source.appendingPathComponent("config.json"))
-        if config["model_type"] as? String != model.config.modelType.rawValue { config = model.config.jsonObject() }
+        if config["model_type"] as? String != modelConfig.modelType.rawValue { config = modelConfig.jsonObject() }
         config["architectures"] = model.config.architectures
         config["id2label"] = Dictionary(uniqueKeysWithValues: state.labels.enumerated().map { (String($0), $1) })
         config["label2id"] = Dictionary(state.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })

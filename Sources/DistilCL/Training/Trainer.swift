@@ -28,8 +28,12 @@ public final class Trainer {
     private let optimizer: AdamWOptimizer
     private var arena: TrainingArena?
     private var reports: [EpochReport] = []
-    /// Distillation's teacher (nil when fine-tuning).
+    /// Distillation's teacher (nil when fine-tuning, or when no loss term reads it).
     private let teacher: Teacher?
+    /// The configuration the output folder gets (the recipe's `--dropout` is not the model's).
+    private let savedConfig: ModelConfig
+    /// The teacher's `RunFolder.fingerprint`, kept in every checkpoint (nil when fine-tuning).
+    private let teacherPrint: String?
 
     /// Reads the data and the model and puts it on `backend`.
     /// - Parameters:
@@ -39,6 +43,7 @@ public final class Trainer {
     public init(model directory: URL, train trainURL: URL, eval evalURL: URL?, labels given: [String]?, output: URL,
                 backend: any ComputeBackend, options: TrainingOptions, resume: Bool) throws {
         try options.validate()
+        let options = try Self.resolved(options, model: directory)
         guard let tb = backend as? any TrainingBackend else { throw TrainingError.backendCannotTrain(backend.name) }
         if let cpu = backend as? CPUBackend, cpu.precision != .fp32 { throw TrainingError.notFloat32("\(cpu.precision)") }
         self.backend = tb
@@ -48,6 +53,17 @@ public final class Trainer {
         let distilling = options.distillation
         let trainExamples = try LabeledData.read(trainURL, labelsOptional: distilling != nil)
         let evalExamples = try evalURL.map { try LabeledData.read($0) } ?? []
+        if distilling != nil {   // the student has no token types: its start equals the teacher on single texts only
+            for (url, examples) in [(trainURL, trainExamples), (evalURL, evalExamples)] {
+                if let i = examples.firstIndex(where: { $0.pair != nil }) {
+                    throw LabeledDataError.badLine(url?.path ?? "", line: i + 1, """
+                        "text_pair": distillation takes single texts (a DistilBERT student has no token types to tell \
+                        the segments apart)
+                        """)
+                }
+            }
+        }
+        let teacherPrint = try distilling.map { _ in try RunFolder.fingerprint(directory.appendingPathComponent("model.safetensors")) }
         var start = directory, state: RunFolder.State?
         if resume {
             guard let (dir, saved) = try folder.latest() else {
@@ -58,6 +74,9 @@ public final class Trainer {
             }
             guard saved.trainExamples == trainExamples.count else {
                 throw TrainingError.resume("--resume: the run trained on \(saved.trainExamples) texts, --train has \(trainExamples.count)")
+            }
+            if saved.teacher != teacherPrint {
+                throw TrainingError.resume("--resume: the run in \(output.path) distilled another teacher than \(directory.path) (its model.safetensors differs)")
             }
             if let given, given != saved.labels {
                 throw TrainingError.resume("--resume: the run's labels are \(saved.labels.joined(separator: ",")), not \(given.joined(separator: ","))")
@@ -83,10 +102,12 @@ public final class Trainer {
                 checkpoint = try t.distilBertStudent(layers: distilling.studentLayers
                                                      ?? Checkpoint.defaultStudentLayers(teacherLayers: t.config.layers))
             }
-            guard checkpoint.config.hidden == t.config.hidden else {
-                throw TrainingError.resume("--resume: the student in \(start.path) has width \(checkpoint.config.hidden), the teacher \(t.config.hidden)")
+            let (sc, tc) = (checkpoint.config, t.config)
+            guard sc.hidden == tc.hidden, sc.vocabSize == tc.vocabSize, sc.maxPositions == tc.maxPositions else {
+                throw TrainingError.resume("--resume: the student in \(start.path) (width \(sc.hidden), vocabulary \(sc.vocabSize), \(sc.maxPositions) positions) does not fit the teacher (\(tc.hidden), \(tc.vocabSize), \(tc.maxPositions))")
             }
-            teacherCheckpoint = t
+            // Without the KL term or the cosine term the teacher has nothing to give.
+            if distilling.alphaKD > 0 || distilling.alphaCos > 0 { teacherCheckpoint = t }
         }
         let hasNames = checkpoint.config.task == .sequenceClassification
         let names = state?.labels ?? LabeledData.labelNames(given: given, model: hasNames ? checkpoint.config.labels : nil,
@@ -103,8 +124,13 @@ public final class Trainer {
         guard names.count >= 2 else {
             throw LabeledDataError.tooFewLabels(trainURL.path, names)
         }
+        // The KL term compares the teacher's logits with the student's row for row.
+        if let t = teacherCheckpoint, distilling!.alphaKD > 0, t.config.labels != names {
+            throw TrainingError.headMismatch("the teacher's labels (\(t.config.labels.joined(separator: ","))) are not the run's (\(names.joined(separator: ","))): the KL term compares their logits label for label")
+        }
         labels = names
         var prepared = try checkpoint.forSequenceClassification(labels: names, seed: options.seed)
+        savedConfig = prepared.config
         if let p = options.dropout { prepared.config.dropout = .all(p) }
         let tokenizer = try BertTokenizer(modelDirectory: start)
         let maxLength = options.maxLength ?? prepared.config.maxPositions
@@ -120,6 +146,7 @@ public final class Trainer {
         // The output folder is checked (and created) once the data and model have passed theirs.
         try folder.prepare(model: directory, resume: resume)
         model = try EncoderModel(checkpoint: prepared, backend: backend, trainable: true)
+        self.teacherPrint = teacherPrint
         teacher = try teacherCheckpoint.map { t in
             Teacher(model: try EncoderModel(checkpoint: t, backend: backend), options: distilling!, backend: tb)
         }
@@ -161,8 +188,9 @@ public final class Trainer {
             let report = EpochReport(epoch: epoch, step: optimizer.step, trainLoss: lossSum / Double(seen),
                                      evalLoss: evalLoss, evalAccuracy: accuracy,
                                      trainSamplesPerSecond: Double(seen) / seconds, seconds: seconds)
-            try folder.save(model, optimizer: optimizer, state: RunFolder.State(
-                epoch: epoch, step: optimizer.step, labels: labels, trainExamples: train.count, options: options),
+            try folder.save(model, config: savedConfig, optimizer: optimizer, state: RunFolder.State(
+                epoch: epoch, step: optimizer.step, labels: labels, trainExamples: train.count, options: options,
+                teacher: teacherPrint),
                 log: reports + [report], source: source)
             source = folder.checkpoint(epoch)
             reports.append(report)
@@ -191,6 +219,9 @@ public final class Trainer {
             let (loss, hidden) = try teacher.targets(batch, labels: labels)
             out = try model.classificationStep(batch, loss: loss, hiddenTarget: hidden, arena: arena!, grads: grads,
                                                dropout: plan, withLogits: false)
+        } else if let d = options.distillation {   // labels alone, averaged over the labelled texts
+            out = try model.classificationStep(batch, loss: DistillationLoss(labels: labels, teacher: nil, options: d),
+                                               arena: arena!, grads: grads, dropout: plan, withLogits: false)
         } else {
             out = try model.classificationStep(batch, loss: CrossEntropyLoss(labels: labels), arena: arena!,
                                                grads: grads, dropout: plan, withLogits: false)
@@ -216,6 +247,17 @@ public final class Trainer {
             }
         }
         return (loss / Double(eval.count), Double(correct) / Double(eval.count))
+    }
+
+    /// `options` with what the model folder decides made explicit (a distillation's default
+    /// student layers), so that a resumed run compares like with like.
+    static func resolved(_ options: TrainingOptions, model directory: URL) throws -> TrainingOptions {
+        guard var d = options.distillation, d.studentLayers == nil else { return options }
+        let config = try ModelConfig(contentsOf: directory.appendingPathComponent("config.json"))
+        d.studentLayers = Checkpoint.defaultStudentLayers(teacherLayers: config.layers)
+        var o = options
+        o.distillation = d
+        return o
     }
 
     static func describe(_ o: TrainingOptions) -> String {

@@ -106,6 +106,35 @@ struct DistillCLITests {
         #expect(log.split(separator: "\n").count == 2)
     }
 
+    /// A run started with the default layers resumes under the same layers spelled out, a
+    /// 13-line file leaves a short last batch (1 text: the teacher's buffers and the arena only
+    /// partly used), and a resume against another teacher (its weights changed) is refused.
+    @Test("--resume: default layers spelled out; another teacher refused; a short last batch")
+    func resumeGuards() throws {
+        let folder = try TemporaryFolder()
+        var train = try Self.data(folder)
+        let extra = try Data(contentsOf: URL(fileURLWithPath: train)) + Data("{\"text\": \"one more line\"}\n".utf8)
+        try extra.write(to: URL(fileURLWithPath: train))
+        let out = folder.file("out").path
+        let first = try CLI.run(Self.common(train, out) + ["--epochs", "1"])
+        #expect(first.status == 0 && first.stderr.contains("13 texts") && first.stderr.contains("4 steps"), "\(first.stderr)")
+        // The recipe is the same with the default layers written out; --epochs differs (refused).
+        let spelled = try CLI.run(Self.common(train, out) + ["--epochs", "1", "--student-layers", "0,2", "--resume"])
+        #expect(spelled.status == 0, "\(spelled.stderr)")
+
+        // Another teacher: the same folder with one weight changed.
+        let other = folder.file("other-teacher")
+        try FileManager.default.copyItem(at: Fixtures.model("tiny-bert-pairs"), to: other)
+        var bytes = try Data(contentsOf: other.appendingPathComponent("model.safetensors"))
+        bytes[bytes.count - 1] ^= 0x01
+        try bytes.write(to: other.appendingPathComponent("model.safetensors"))
+        train = try Self.data(folder)   // 12 lines again would be a different run: keep the 13
+        try extra.write(to: URL(fileURLWithPath: train))
+        let swapped = try CLI.run(["distill", "--teacher", other.path] + Array(Self.common(train, out).dropFirst(3))
+                                  + ["--epochs", "1", "--resume"])
+        #expect(swapped.status == 64 && swapped.stderr.contains("another teacher"), "\(swapped.stderr)")
+    }
+
     /// Each bad flag value exits 64 with a message naming it, before any output is written.
     @Test("bad flags: status 64 with a message", arguments: [
         (["--student-layers", "0,5"], "0..<3"),
@@ -138,6 +167,24 @@ struct DistillCLITests {
         try Data("{\"text\": \"fine\", \"label\": \"neutral\"}\n{\"text\": \"no label here\"}\n".utf8).write(to: eval)
         let unlabelled = try distil(Self.teacher, ["--eval", eval.path])
         #expect(unlabelled.status == 4 && unlabelled.stderr.contains("eval.jsonl:2"), "\(unlabelled.stderr)")
+        // A text pair: the student has no token types (4, the line named).
+        let pairs = folder.file("pairs.jsonl")
+        try Data("{\"text\": \"a\", \"label\": \"neutral\"}\n{\"text\": \"b\", \"text_pair\": \"c\"}\n".utf8).write(to: pairs)
+        let pair = try CLI.run(["distill", "--teacher", Self.teacher, "--train", pairs.path, "--out", out, "--device", "cpu"])
+        #expect(pair.status == 4 && pair.stderr.contains("pairs.jsonl:2") && pair.stderr.contains("text_pair"), "\(pair.stderr)")
+        // A teacher without a classification head cannot give the KL term its logits (3) …
+        let bare = folder.file("bare-teacher")
+        try FileManager.default.copyItem(at: Fixtures.model("tiny-bert-pairs"), to: bare)
+        let configURL = bare.appendingPathComponent("config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any] ?? [:]
+        config["architectures"] = ["BertModel"]
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        let headless = try distil(bare.path)
+        #expect(headless.status == 3 && headless.stderr.contains("--alpha-kd 0"), "\(headless.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out), "no output after a refusal")
+        // … but trains without it on the labels and hidden states (α_kd 0, α_cos > 0).
+        let cosine = try distil(bare.path, ["--alpha-kd", "0", "--alpha-cos", "0.5", "--epochs", "1", "--batch-size", "5"])
+        #expect(cosine.status == 0, "\(cosine.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out + "/model.safetensors"), "no student written")
     }
 }

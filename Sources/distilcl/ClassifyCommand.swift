@@ -16,7 +16,8 @@ struct ClassifyCommand: ParsableCommand {
         Zero-shot by similarity: for a model with no classification head (such as \
         all-MiniLM-L6-v2), --labels "NAME=description,NAME=description,…" classifies each text \
         by the cosine between its embedding and each description's (mean pooling over the real \
-        tokens, L2-normalised, the same --max-length). "label" is the label whose description \
+        tokens, or a sentence-transformers folder's Pooling module; L2-normalised; inputs and \
+        descriptions cut at --max-length, else the folder's max_seq_length as in embed). "label" is the label whose description \
         is most similar and "score" is that cosine similarity, in [-1, 1], not a probability; \
         --top-k lists the cosines of the N most similar labels. A comma followed by text \
         without "=" continues the previous description; --labels may be repeated.
@@ -98,8 +99,10 @@ struct ClassifyCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let session = try Session(model)
             let zeroShot = labels.isEmpty ? nil : try Self.parseLabels(labels)
+            let session = try Session(model, embedding: zeroShot != nil)
+            // Zero-shot embeds as the folder's sentence-transformers settings say (default mean).
+            let pooling: SentencePooling = session.sentenceTransformers?.pooling == .cls ? .cls : .mean
             if zeroShot == nil {
                 guard session.config.task == .sequenceClassification else {
                     let what = session.config.architectures.first ?? "an encoder with no classification head"
@@ -115,11 +118,11 @@ struct ClassifyCommand: ParsableCommand {
             if let zeroShot {
                 // Descriptions are not inputs: not counted in the truncation warning.
                 let anchors = try embed(zeroShot.map { session.tokenizer.encode($0.description, maxLength: session.maxLength) },
-                                        session: session, encoder: encoder)
+                                        session: session, encoder: encoder, pooling: pooling)
                 let names = zeroShot.map(\.name)
                 try flow.run(inputs, batchSize: device.batchSize, session: session,
                              prepare: { session.encode($0.text, pair: $0.pair) }, length: \.count) { encodings in
-                    let vectors = try encoder.embeddings(session.batch(encodings), pooling: .mean, normalize: true)
+                    let vectors = try encoder.embeddings(session.batch(encodings), pooling: pooling, normalize: true)
                     return vectors.map { v in
                         let sims = anchors.map { cosine(v, $0) }
                         let order = PipelineMath.topK(sims, sims.count)
@@ -145,12 +148,13 @@ struct ClassifyCommand: ParsableCommand {
         }
     }
 
-    /// Mean-pooled, normalised embeddings of `encodings`, in order, in batches.
-    private func embed(_ encodings: [Encoding], session: Session, encoder: EncoderModel) throws -> [[Float]] {
+    /// Pooled, normalised embeddings of `encodings`, in order, in batches.
+    private func embed(_ encodings: [Encoding], session: Session, encoder: EncoderModel,
+                       pooling: SentencePooling) throws -> [[Float]] {
         var vectors: [[Float]] = []
         for start in stride(from: 0, to: encodings.count, by: device.batchSize) {
             let slice = Array(encodings[start..<min(start + device.batchSize, encodings.count)])
-            vectors += try encoder.embeddings(session.batch(slice), pooling: .mean, normalize: true)
+            vectors += try encoder.embeddings(session.batch(slice), pooling: pooling, normalize: true)
         }
         return vectors
     }

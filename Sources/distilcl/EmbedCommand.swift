@@ -12,11 +12,15 @@ struct EmbedCommand: ParsableCommand {
         vector), or with --pooling none "hidden", one vector per real token ([CLS] and [SEP] \
         included, padding left out). --normalize divides each vector by its L2 norm.
 
-        For sentence-transformers/all-MiniLM-L6-v2 use --pooling mean --normalize (the model's \
-        own recipe; cosine similarity is then a dot product).
+        A sentence-transformers folder (modules.json, sentence_bert_config.json, as \
+        all-MiniLM-L6-v2's) sets the defaults as sentence-transformers and \
+        text-embeddings-inference apply them: inputs cut at its max_seq_length (256 for \
+        all-MiniLM-L6-v2), the pooling of its Pooling module, and normalisation when a Normalize \
+        module follows; --max-length, --pooling and --normalize/--no-normalize override them. \
+        Otherwise: the model's max_position_embeddings, mean pooling, no normalisation.
 
         Examples:
-          distilcl embed --normalize --input sentences.txt --output vectors.jsonl
+          distilcl embed --input sentences.txt --output vectors.jsonl
           distilcl embed --model DIR --pooling none --jsonl < pairs.jsonl
 
         \(ExitStatus.helpText)
@@ -30,11 +34,14 @@ struct EmbedCommand: ParsableCommand {
     @OptionGroup var device: DeviceOptions
     @OptionGroup var io: IOOptions
 
-    @Option(help: "mean, cls or none (per-token vectors).")
-    var pooling: Pooling = .mean
+    @Option(help: ArgumentHelp("mean, cls or none (per-token vectors).",
+                               discussion: "Default: a sentence-transformers folder's Pooling module, else mean."))
+    var pooling: Pooling?
 
-    @Flag(help: "L2-normalise each vector.")
-    var normalize = false
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "L2-normalise each vector (or not).",
+        discussion: "Default: normalise pooled vectors when a sentence-transformers folder's modules.json has a Normalize module."))
+    var normalize: Bool?
 
     struct Output: Encodable {
         var embedding: [Float]?
@@ -43,7 +50,11 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let session = try Session(model)
+            let session = try Session(model, embedding: true)
+            let st = session.sentenceTransformers
+            let pooling = self.pooling ?? (st?.pooling == .cls ? .cls : .mean)
+            // Normalize follows pooling in sentence-transformers: per-token vectors only on request.
+            let normalize = self.normalize ?? (pooling != .none && st?.normalize == true)
             var flow = try CommandFlow(io: io)
             let inputs = try flow.reader.texts(allowPair: true, command: "embed")
             let encoder = try session.start(device)

@@ -7,24 +7,36 @@ final class Session {
     let directory: URL
     let checkpoint: Checkpoint
     let tokenizer: BertTokenizer
-    /// `--max-length`, or the model's positions.
+    /// `--max-length`, else (for embeddings) a sentence-transformers folder's `max_seq_length`,
+    /// else the model's positions.
     let maxLength: Int
+    /// The folder's sentence-transformers settings (pooling, normalisation), when read.
+    let sentenceTransformers: SentenceTransformersConfig?
     private(set) var model: EncoderModel?
     /// Inputs `encode` had to cut.
     private(set) var truncatedInputs = 0
 
     var config: ModelConfig { checkpoint.config }
 
-    /// Reads the folder `options` names.
-    init(_ options: ModelOptions) throws {
+    /// Reads the folder `options` names. `embedding`: the command embeds text (embed,
+    /// zero-shot classify), so a sentence-transformers folder's settings apply as
+    /// sentence-transformers applies them: inputs cut at its `max_seq_length` unless
+    /// `--max-length` says otherwise.
+    init(_ options: ModelOptions, embedding: Bool = false) throws {
         directory = try options.requireDirectory()
         do {
             checkpoint = try Checkpoint(directory: directory)
             tokenizer = try BertTokenizer(modelDirectory: directory)
+            sentenceTransformers = embedding ? try SentenceTransformersConfig.read(directory: directory) : nil
         } catch {
             throw CLIError.from(error)
         }
-        maxLength = try options.effectiveMaxLength(positions: checkpoint.config.maxPositions)
+        let positions = checkpoint.config.maxPositions
+        if options.maxLength == nil, let n = sentenceTransformers?.maxSeqLength {
+            maxLength = min(n, positions)
+        } else {
+            maxLength = try options.effectiveMaxLength(positions: positions)
+        }
         if tokenizer.vocabSize > checkpoint.config.vocabSize {
             throw CLIError.model("\(directory.path): vocab.txt has \(tokenizer.vocabSize) tokens but the model only \(checkpoint.config.vocabSize)")
         }

@@ -86,6 +86,44 @@ struct TokenizeEmbedCLITests {
         }
     }
 
+    /// sentence-transformers cuts all-MiniLM-L6-v2's inputs at its max_seq_length, 256, and
+    /// normalises (modules.json): without flags `embed` gives what `SentenceTransformer.encode`
+    /// gives for texts of 52 to 713 tokens (`minilm-long-golden.json`); at the model's 512
+    /// positions the 303- and 713-token texts' embeddings would differ (cosine about 0.97).
+    /// Flags override the folder: --max-length 512 changes the long texts, --no-normalize the norm.
+    @Test("embed: a sentence-transformers folder's max_seq_length, pooling and Normalize are the defaults",
+          arguments: CLI.devices)
+    func embedSentenceTransformersDefaults(device: String) throws {
+        try Fixtures.requireRealData()
+        let golden = try Fixtures.json("minilm-long-golden.json")
+        let texts = golden["texts"] as? [String] ?? []
+        let want = (golden["embeddings"] as? [Any] ?? []).map(doubles)
+        #expect(texts.count == 5 && want.count == 5 && golden["max_seq_length"] as? Int == 256)
+        let stdin = try CLI.jsonl(texts.map { ["text": $0] })
+        let base = ["embed", "--jsonl", "--device", device, "--batch-size", "2"]
+        let r = try CLI.run(base, stdin: stdin)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("longer than 256 tokens"), "\(r.stderr)")
+        let lines = r.jsonLines()
+        #expect(lines.count == texts.count)
+        for (i, line) in lines.enumerated() where i < want.count {
+            let got = doubles(line["embedding"])
+            let c = cosineSimilarity(got, want[i])
+            #expect(c >= 0.99999, "\(device) text \(i): cosine \(c)")
+            #expect(abs(got.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4, "\(device) text \(i) is not unit length")
+        }
+
+        let longer = try CLI.run(base + ["--max-length", "512", "--no-normalize"], stdin: stdin).jsonLines()
+        #expect(longer.count == texts.count)
+        for (i, line) in longer.enumerated() where i < want.count {
+            let got = doubles(line["embedding"])
+            let c = cosineSimilarity(got, want[i])
+            // Text 0 (52 tokens) is the same; texts 1-4 (over 256 tokens) now see more.
+            #expect(i == 0 ? c >= 0.99999 : c < 0.999, "\(device) --max-length 512 text \(i): cosine \(c)")
+            #expect(abs(got.reduce(0) { $0 + $1 * $1 } - 1) > 1e-2, "\(device) --no-normalize text \(i) is unit length")
+        }
+    }
+
     @Test("embed: batching by length keeps input order; pooling none gives one vector per real token",
           arguments: CLI.devices)
     func embedOrderAndTokens(device: String) throws {

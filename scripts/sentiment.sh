@@ -84,27 +84,36 @@ train_once "2/3 distilling the student (3 layers)" "$student" "${STUDENT_EPOCHS:
   --student-layers 0,2,4 --temperature 2 --alpha-kd 0.5 --alpha-ce 0.5 "${recipe[@]}"
 
 echo "== 3/3 classifying the 5,303 odd-id snippets with both" >&2
-# Each model classifies the same texts; the time is the whole command's (loading included).
-nanoseconds=()
 for m in "$teacher" "$student"; do
-  start=$(date +%s%N)
   "$bin" classify --model "$m" --jsonl --input data/movie-test.jsonl --output "$m/movie-test.predictions.jsonl" \
     --batch-size 32 --max-length 128 --device "$device" --progress
-  nanoseconds+=($(( $(date +%s%N) - start )))
+done
+# Speed: `distilcl bench model` on the same texts, teacher and student alternated three times
+# (the machine may be shared): the median sequences/s of each.
+python3 -c 'import json, sys
+for l in open("data/movie-test.jsonl", encoding="utf-8"): print(json.loads(l)["text"])' > data/movie-test.txt
+bench=()
+for round in 1 2 3; do
+  for m in "$teacher" "$student"; do
+    echo "   timing $m (round $round of 3)" >&2
+    bench+=("$("$bin" bench model --model "$m" --input data/movie-test.txt --batch-size 32 --max-length 128 \
+      --device "$device" $([ "$device" = cpu ] || echo --no-cpu) --json)")
+  done
 done
 
-python3 - "$teacher" "$student" "${nanoseconds[@]}" <<'PY'
-import json, sys
-teacher, student = sys.argv[1], sys.argv[2]
-t_sec, s_sec = int(sys.argv[3]) / 1e9, int(sys.argv[4]) / 1e9
+python3 - "$teacher" "$student" "${bench[@]}" <<'PY'
+import json, statistics, sys
+teacher, student, runs = sys.argv[1], sys.argv[2], [json.loads(r) for r in sys.argv[3:]]
+rate = {m: statistics.median(r["results"][0]["sequencesPerSecond"] for r in runs[i::2])
+        for i, m in enumerate((teacher, student))}
 gold = [json.loads(l)["label"] for l in open("data/movie-test.jsonl", encoding="utf-8")]
 def accuracy(folder):
     pred = [json.loads(l)["label"] for l in open(f"{folder}/movie-test.predictions.jsonl", encoding="utf-8")]
     assert len(pred) == len(gold), f"{folder}: {len(pred)} predictions for {len(gold)} texts"
     return sum(p == g for p, g in zip(pred, gold)) / len(gold)
 ta, sa = accuracy(teacher), accuracy(student)
-n = len(gold)
-print(f"teacher {teacher} (6 layers): accuracy {ta:.4f}, {n / t_sec:.0f} texts/s")
-print(f"student {student} (3 layers): accuracy {sa:.4f} ({100 * sa / ta:.1f}% of the teacher's), {n / s_sec:.0f} texts/s")
-print(f"speed-up {t_sec / s_sec:.2f}x on {n} odd-id movie snippets (classify, loading included)")
+print(f"teacher {teacher} (6 layers): accuracy {ta:.4f}, {rate[teacher]:.0f} texts/s")
+print(f"student {student} (3 layers): accuracy {sa:.4f} ({100 * sa / ta:.1f}% of the teacher's), {rate[student]:.0f} texts/s")
+print(f"speed-up {rate[student] / rate[teacher]:.2f}x on {len(gold)} odd-id movie snippets "
+      f"(distilcl bench model, median of 3, {runs[0]['results'][0]['backend']})")
 PY

@@ -38,6 +38,7 @@ struct InputReader {
 
     /// Every line of the input, decoded, with its line number; invalid UTF-8 handled as above.
     mutating func lines() throws -> [(line: Int, text: String)] {
+        let shard = try io.shard.map { try Shard(parsing: $0) }
         let bytes = try readAll()
         var result: [(line: Int, text: String)] = []
         var start = bytes.startIndex
@@ -47,6 +48,10 @@ struct InputReader {
             var end = newline ?? bytes.endIndex
             number += 1
             let next = newline.map { $0 + 1 } ?? bytes.endIndex
+            if let shard, !shard.contains(line: number) {   // another shard's line: not even decoded
+                start = next
+                continue
+            }
             if end > start, bytes[end - 1] == 0x0D { end -= 1 }
             var lineStart = start
             // A UTF-8 byte order mark at the very start of the input is not text.

@@ -123,6 +123,16 @@ struct IOOptions: ParsableArguments {
 
     @Flag(name: .long, help: "Show the progress bar on stderr even when it is not a terminal.")
     var progress = false
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Only the input lines whose 0-based index mod N is K, their outputs in input order.",
+        discussion: "auto/N takes K from $JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or $SLURM_ARRAY_TASK_ID (Slurm job array). Shard K's j-th output line is input line K + j·N.",
+        valueName: "K/N"))
+    var shard: String?
+
+    func validate() throws {
+        if let shard { _ = try Shard(parsing: shard) }
+    }
 }
 
 extension Precision: ExpressibleByArgument {

@@ -4,12 +4,16 @@
 // kernel_activation  y[i] = act(x[i]) for i < count (GELU erf/tanh, ReLU, tanh)
 // kernel_embed       out[t, :] = word[ids[t], :] + pos[positions[t], :] (+ type[types[t], :])
 //                      ids, positions, types [T] int32; word [V, D], pos [P, D], type [Y, D]
-// kernel_gather_rows out[r, :] = src[index[r], :]           index [R] int32, src [?, D]
+// kernel_gather_rows out[r, :] = src[index[r], :]           index [R] int32, src [S, D]
 // kernel_mean_pool   out[b, :] = mean of h[offsets[b] ..< offsets[b+1], :]  (0 when empty)
 //                      h [T, D] packed sequences, offsets [B + 1] int32
 // Global sizes: ceil(count/16) for kernel_activation, (D, rows) for the others.
 // Out-of-range ids are clamped (the host validates them before upload).
 // =====================================================================================
+
+#ifdef DISTILCL_INJECT_BUILD_ERROR
+#error "DISTILCL_INJECT_BUILD_ERROR: a build failure on purpose (tests of the build log)"
+#endif
 
 /// The activation `act` (0 none, 1 GELU erf, 2 GELU tanh, 3 ReLU, 4 tanh) on 16 elements at
 /// once; the vector erf/exp is what makes this fast on CPUs.
@@ -57,12 +61,12 @@ __kernel void kernel_embed(const int D, const int V, const int P, const int Y,
     out[(size_t)t * D + d] = v;
 }
 
-__kernel void kernel_gather_rows(const int D, __global const float* restrict src,
+__kernel void kernel_gather_rows(const int D, const int S, __global const float* restrict src,
                                  __global const int* restrict index, __global float* restrict out)
 {
     const int d = get_global_id(0);
     const int r = get_global_id(1);
-    if (d < D) out[(size_t)r * D + d] = src[(size_t)index[r] * D + d];
+    if (d < D) out[(size_t)r * D + d] = src[(size_t)clamp(index[r], 0, S - 1) * D + d];
 }
 
 __kernel void kernel_mean_pool(const int D, __global const float* restrict h,

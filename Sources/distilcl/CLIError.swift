@@ -72,6 +72,7 @@ struct CLIError: Error, CustomStringConvertible {
                 return CLIError(.failure, e.description)
             }
         case let e as BackendError: return .device(e.description)
+        case let e as KernelTuningError: return .usage(e.description)
         case let e as LabeledDataError: return .input(e.description)
         case let e as StudentError:
             if case .badLayers = e { return .usage(e.description) }

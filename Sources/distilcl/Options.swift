@@ -65,8 +65,8 @@ struct ModelOptions: ParsableArguments {
 /// `--device` and `--batch-size`.
 struct DeviceOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "auto, cpu, opencl or opencl:N (see `distilcl devices`).",
-        discussion: "Default: $DISTILCL_DEVICE, else auto (an OpenCL GPU when there is one, else the CPU path).",
+        "auto, cpu, gpu, opencl or opencl:N (see `distilcl devices`).",
+        discussion: "Default: $DISTILCL_DEVICE, else auto (an OpenCL GPU when there is one, else the CPU path). gpu: the first OpenCL GPU, an error when there is none; opencl: the first GPU, else the first OpenCL device of any kind (PoCL's CPU device).",
         valueName: "device"))
     var device: String?
 

@@ -45,9 +45,9 @@ struct ParityCommand: ParsableCommand {
             let device = self.device ?? (precision == .fp32 ? "opencl" : "cpu")
             let choice = try DeviceChoice(parsing: device)
             switch (choice, precision) {
-            case (.opencl, .fp32), (.cpu, .bf16), (.cpu, .int8): break
+            case (.opencl, .fp32), (.gpu, .fp32), (.cpu, .bf16), (.cpu, .int8): break
             case (_, .fp32):
-                throw CLIError.usage("--device must name an OpenCL device (opencl or opencl:N), got '\(device)'")
+                throw CLIError.usage("--device must name an OpenCL device (opencl, opencl:N or gpu), got '\(device)'")
             default:
                 throw CLIError.usage("--precision \(precision) checks the CPU path (--device cpu), got '\(device)'")
             }

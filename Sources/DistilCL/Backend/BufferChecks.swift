@@ -80,8 +80,11 @@ func checkEmbed(ids: any DeviceBuffer, positions: any DeviceBuffer, typeIds: (an
     if let typeIds { try requireBuffer(typeIds, tokens, .int32, "embed typeIds") }
 }
 
-func checkGatherRows(index: any DeviceBuffer, rows: Int, dim: Int, out: any DeviceBuffer) throws {
+/// `src` must hold at least one row; the indices themselves live on the device (the CPU path
+/// checks each, OpenCL's kernel clamps them into `src`).
+func checkGatherRows(_ src: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int, out: any DeviceBuffer) throws {
     try requirePositive([("rows", rows), ("dim", dim)])
+    try requireBuffer(src, dim, .float32, "gatherRows source")
     try requireBuffer(index, rows, .int32, "gatherRows index")
     try requireBuffer(out, rows * dim, .float32, "gatherRows output")
 }

@@ -161,7 +161,9 @@ public protocol ComputeBackend: AnyObject, Sendable {
                word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
                tokens: Int, dim: Int, out: any DeviceBuffer) throws
 
-    /// `out[r, :] = src[index[r], :]`; index `[rows]` int32, out `[rows, dim]`.
+    /// `out[r, :] = src[index[r], :]`; src `[S, dim]`, index `[rows]` int32 in `0..<S`, out
+    /// `[rows, dim]`. An index outside `0..<S` is an error on the CPU path and clamped into
+    /// `src` on OpenCL (the indices are on the device): never a read outside `src`.
     func gatherRows(_ src: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
                     out: any DeviceBuffer) throws
 

@@ -1,14 +1,17 @@
 import Foundation
 
-/// Which backend to run on: `auto`, `cpu`, `opencl` or `opencl:N` (N from `distilcl devices`).
+/// Which backend to run on: `auto`, `cpu`, `gpu`, `opencl` or `opencl:N` (N from `distilcl devices`).
 /// The environment variable `DISTILCL_DEVICE` gives the default.
 public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
     /// An OpenCL GPU when one exists, else the CPU path.
     case auto
     /// The CPU path (oneDNN), no OpenCL.
     case cpu
-    /// An OpenCL device: the given index, or when nil the first GPU, else the first device.
+    /// An OpenCL device: the given index, or when nil the first GPU, else the first device
+    /// (PoCL's CPU device on a machine without a GPU).
     case opencl(Int?)
+    /// The first OpenCL GPU; an error when there is none (never a CPU device in its place).
+    case gpu
 
     public static let environmentVariable = "DISTILCL_DEVICE"
 
@@ -17,7 +20,8 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
         switch t {
         case "auto", "": self = .auto
         case "cpu": self = .cpu
-        case "opencl", "gpu": self = .opencl(nil)
+        case "opencl": self = .opencl(nil)
+        case "gpu": self = .gpu
         default:
             if t.hasPrefix("opencl:"), let n = Int(t.dropFirst(7)), n >= 0 {
                 self = .opencl(n)
@@ -38,6 +42,7 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
         case .auto: return "auto"
         case .cpu: return "cpu"
         case .opencl(nil): return "opencl"
+        case .gpu: return "gpu"
         case .opencl(let n?): return "opencl:\(n)"
         }
     }
@@ -55,6 +60,11 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
         case .opencl(let n?):
             guard n < devices.count else { throw DeviceSelectionError.noSuchDevice(n, devices.count) }
             return devices[n]
+        case .gpu:
+            guard let d = devices.first(where: \.isGPU) else {
+                throw DeviceSelectionError.noGPU(devices.map { "\($0.name) (\($0.typeName))" })
+            }
+            return d
         }
     }
 }
@@ -63,13 +73,18 @@ public enum DeviceSelectionError: Error, CustomStringConvertible, Equatable {
     case badChoice(String)
     case noOpenCLDevice
     case noSuchDevice(Int, Int)
+    /// `--device gpu` on a machine whose OpenCL devices (named) are not GPUs.
+    case noGPU([String])
 
     public var description: String {
         switch self {
         case .badChoice(let t):
-            return "unknown device '\(t)': use auto, cpu, opencl or opencl:N (see `distilcl devices`)"
+            return "unknown device '\(t)': use auto, cpu, gpu, opencl or opencl:N (see `distilcl devices`)"
         case .noOpenCLDevice:
             return "no OpenCL device found (on Debian: apt-get install pocl-opencl-icd for the CPU device)"
+        case .noGPU(let devices):
+            return "no OpenCL GPU found (OpenCL devices: \(devices.isEmpty ? "none" : devices.joined(separator: ", "))); "
+                + "--device opencl runs on the first OpenCL device whatever its kind, --device cpu on the CPU path"
         case .noSuchDevice(let n, let count):
             return "no OpenCL device \(n): \(count) device(s) found (see `distilcl devices`)"
         }

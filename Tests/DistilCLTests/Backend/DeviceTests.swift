@@ -1,4 +1,4 @@
-import DistilCL
+@testable import DistilCL
 import Foundation
 import Testing
 
@@ -10,8 +10,28 @@ struct DeviceTests {
         #expect(try DeviceChoice(parsing: "CPU") == .cpu)
         #expect(try DeviceChoice(parsing: "opencl") == .opencl(nil))
         #expect(try DeviceChoice(parsing: "opencl:3") == .opencl(3))
+        #expect(try DeviceChoice(parsing: "GPU") == .gpu)
         for bad in ["gpu:1", "opencl:-1", "opencl:x", "cuda"] {
             #expect(throws: DeviceSelectionError.badChoice(bad)) { try DeviceChoice(parsing: bad) }
+        }
+    }
+
+    /// `gpu` never falls back to a CPU device: on a machine with PoCL alone it is an error
+    /// naming the devices there are (`opencl` takes PoCL's CPU device, as documented).
+    @Test("gpu takes the first OpenCL GPU, and is an error without one")
+    func gpuChoice() throws {
+        let cpuDevice = CLDeviceInfo(index: 0, platformName: "PoCL", name: "pthread", vendor: "x", driverVersion: "3",
+                                     deviceVersion: "OpenCL 3.0", isGPU: false, isCPU: true, computeUnits: 2,
+                                     globalMemoryBytes: 1 << 30, maxWorkGroupSize: 4096, localMemoryBytes: 1 << 20)
+        var gpuDevice = cpuDevice
+        (gpuDevice.index, gpuDevice.name, gpuDevice.isGPU, gpuDevice.isCPU) = (1, "H200", true, false)
+        #expect(throws: DeviceSelectionError.noGPU(["pthread (CPU)"])) { try DeviceChoice.gpu.resolve(among: [cpuDevice]) }
+        #expect(throws: DeviceSelectionError.noGPU([])) { try DeviceChoice.gpu.resolve(among: []) }
+        #expect(try DeviceChoice.gpu.resolve(among: [cpuDevice, gpuDevice]) == gpuDevice)
+        #expect(try DeviceChoice.opencl(nil).resolve(among: [cpuDevice]) == cpuDevice)
+        let devices = try listOpenCLDevices()
+        if !devices.contains(where: \.isGPU) {
+            #expect(throws: DeviceSelectionError.self) { try makeBackend(.gpu) }
         }
     }
 
@@ -30,14 +50,13 @@ struct DeviceTests {
 
     @Test("a failed build carries the build log", arguments: (try? listOpenCLDevices()) ?? [])
     func buildLog(_ device: CLDeviceInfo) throws {
-        var tuning = KernelTuning.default(for: device)
-        tuning.panelWidth = 7   // gemm.cl: #error "PN must be 8, 16 or 32"
-        do {
-            _ = try OpenCLBackend(device: device, tuning: tuning, cacheDirectory: FileManager.default.temporaryDirectory)
+        do {   // elementwise.cl: #error "DISTILCL_INJECT_BUILD_ERROR: …"
+            _ = try OpenCLBackend(device: device, extraOptions: "-DDISTILCL_INJECT_BUILD_ERROR",
+                                  cacheDirectory: FileManager.default.temporaryDirectory)
             Issue.record("the build should have failed")
         } catch let error as CLError {
-            #expect(String(describing: error).contains("PN must be 8, 16 or 32"), "\(error)")
-            #expect(String(describing: error).contains("-DPN=7"))
+            #expect(String(describing: error).contains("a build failure on purpose"), "\(error)")
+            #expect(String(describing: error).contains("-DDISTILCL_INJECT_BUILD_ERROR") && String(describing: error).contains("-DPN=32"))
         }
     }
 

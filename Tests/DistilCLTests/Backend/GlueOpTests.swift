@@ -46,6 +46,24 @@ struct GlueOpTests {
         let wantRows = (0..<batch * dim).map { Double(hidden[Int(index[$0 / dim]) * dim + $0 % dim]) }
         expectClose(try b.download(rows), wantRows, atol: 0, rtol: 0, "\(bc.name) gatherRows")
 
+        // An index outside the source never reads past it: the CPU path refuses it, OpenCL's
+        // kernel clamps it to the first or last row. A source without a whole row is refused.
+        let s = batch * seq
+        let wild: [Int32] = [-3, Int32(s + 5), 2]
+        let clamped = try poisoned(b, 3 * dim)
+        if b is CPUBackend {
+            #expect(throws: BackendError.self) {
+                try b.gatherRows(hBuf, index: try b.buffer(wild), rows: 3, dim: dim, out: clamped)
+            }
+        } else {
+            try b.gatherRows(hBuf, index: try b.buffer(wild), rows: 3, dim: dim, out: clamped)
+            let want = [0, s - 1, 2].flatMap { r in (0..<dim).map { Double(hidden[r * dim + $0]) } }
+            expectClose(try b.download(clamped), want, atol: 0, rtol: 0, "\(bc.name) gatherRows clamped")
+        }
+        #expect(throws: BackendError.self) {
+            try b.gatherRows(try b.makeBuffer(count: dim - 1), index: try b.buffer(index), rows: batch, dim: dim, out: rows)
+        }
+
         // packed sequences of 7, 3, 1, 0 (no tokens: zeros) and 5 rows of hidden
         let lengths = [7, 3, 1, 0, 5]
         var offsets = [0]

@@ -48,6 +48,12 @@ struct BackendCase: Sendable, CustomTestStringConvertible {
 
     static let all: [BackendCase] = [cpu] + openCL
 
+    /// Every OpenCL device (none under `DISTILCL_TEST_CPU_ONLY`), for tests that build their own backends.
+    static let openCLDevices: [CLDeviceInfo] = {
+        if ProcessInfo.processInfo.environment["DISTILCL_TEST_CPU_ONLY"] == "1" { return [] }
+        return (try? listOpenCLDevices()) ?? []
+    }()
+
     /// The tiled GEMM on every OpenCL device built with `-DGEMM_PREFETCH=0` (both tile kernels).
     static let noPrefetch: [BackendCase] = {
         if ProcessInfo.processInfo.environment["DISTILCL_TEST_CPU_ONLY"] == "1" { return [] }

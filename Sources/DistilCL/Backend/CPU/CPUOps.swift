@@ -84,7 +84,7 @@ extension CPUBackend {
 
     public func gatherRows(_ src: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
                            out: any DeviceBuffer) throws {
-        try checkGatherRows(index: index, rows: rows, dim: dim, out: out)
+        try checkGatherRows(src, index: index, rows: rows, dim: dim, out: out)
         let (ps, pi, py) = (cpu(src).floats, cpu(index).ints, cpu(out).floats)
         let srcRows = src.count / dim
         for r in 0..<rows {

@@ -30,6 +30,10 @@ public struct KernelTuning: Sendable, Equatable {
     /// local size, and its own choice follows the global size, which changes with every
     /// batch's token count: a fixed size on CPU devices compiles each kernel once.
     public var fixedGroup = 0
+    /// Largest head size the attention kernels hold in registers (`ATT_DH_MAX`).
+    public var attentionHeadMax = 128
+    /// Keys scored per block before attention's running softmax is rescaled (`ATT_KB`).
+    public var attentionKeyBlock = 16
 
     public init(gemm: GEMM, panelWidth: Int = 32, panelRows: Int = 8,
                 tile: (m: Int, n: Int, k: Int, wm: Int, wn: Int) = (128, 128, 16, 8, 8),
@@ -68,12 +72,106 @@ public struct KernelTuning: Sendable, Equatable {
          "-DTM=\(tile.m)", "-DTN=\(tile.n)", "-DTK=\(tile.k)", "-DWM=\(tile.wm)", "-DWN=\(tile.wn)",
          "-DTM_S=\(smallTile.m)", "-DTN_S=\(smallTile.n)", "-DTK_S=\(smallTile.k)", "-DWM_S=\(smallTile.wm)",
          "-DWN_S=\(smallTile.wn)",
-         "-DSM_WG=\(rowGroup)", "-DLN_WG=\(rowGroup)", "-DBM=\(bmmTile.m)", "-DBN=\(bmmTile.n)"]
+         "-DSM_WG=\(rowGroup)", "-DLN_WG=\(rowGroup)", "-DBM=\(bmmTile.m)", "-DBN=\(bmmTile.n)",
+         "-DATT_DH_MAX=\(attentionHeadMax)", "-DATT_KB=\(attentionKeyBlock)"]
             .joined(separator: " ")
+    }
+
+    /// Sets the tunable the kernels call `macro`; false when no tunable has that name.
+    /// `SM_WG` and `LN_WG` are one setting (`rowGroup`).
+    mutating func set(macro: String, to v: Int) -> Bool {
+        switch macro {
+        case "PN": panelWidth = v
+        case "MR": panelRows = v
+        case "TM": tile.m = v
+        case "TN": tile.n = v
+        case "TK": tile.k = v
+        case "WM": tile.wm = v
+        case "WN": tile.wn = v
+        case "TM_S": smallTile.m = v
+        case "TN_S": smallTile.n = v
+        case "TK_S": smallTile.k = v
+        case "WM_S": smallTile.wm = v
+        case "WN_S": smallTile.wn = v
+        case "SM_WG", "LN_WG": rowGroup = v
+        case "BM": bmmTile.m = v
+        case "BN": bmmTile.n = v
+        case "ATT_DH_MAX": attentionHeadMax = v
+        case "ATT_KB": attentionKeyBlock = v
+        default: return false
+        }
+        return true
+    }
+
+    /// This configuration with the tunables that `options` (OpenCL build options, as in
+    /// `DISTILCL_CL_OPTIONS`) defines with `-DNAME=VALUE` applied, so that the host sizes its
+    /// grids from the same values the kernels are built with, and the other options, which
+    /// pass to the build as they are. A tunable without an integer value is an error.
+    public func applying(options: String) throws -> (KernelTuning, String) {
+        var tuning = self, rest: [String] = []
+        var words = options.split(whereSeparator: \.isWhitespace).map(String.init)[...]
+        var rowGroups: Set<Int> = []
+        while let word = words.popFirst() {
+            var definition: String
+            if word == "-D", let next = words.first { definition = next; words = words.dropFirst() }
+            else if word.hasPrefix("-D") { definition = String(word.dropFirst(2)) }
+            else { rest.append(word); continue }
+            let parts = definition.split(separator: "=", maxSplits: 1).map(String.init)
+            var probe = tuning
+            guard probe.set(macro: parts[0], to: 0) else { rest.append("-D" + definition); continue }
+            guard parts.count == 2, let value = Int(parts[1]) else {
+                throw KernelTuningError.invalid("-D\(definition): the tunable \(parts[0]) needs an integer value (-D\(parts[0])=N)")
+            }
+            if parts[0].hasSuffix("_WG") { rowGroups.insert(value) }
+            _ = tuning.set(macro: parts[0], to: value)
+        }
+        if rowGroups.count > 1 {
+            throw KernelTuningError.invalid("SM_WG and LN_WG are one setting (the row kernels' work-group); give them one value")
+        }
+        return (tuning, rest.joined(separator: " "))
+    }
+
+    /// Checks that the kernels can be built and launched with these values on `device`.
+    public func validate(for device: CLDeviceInfo) throws {
+        func bad(_ what: String) -> KernelTuningError { .invalid(what + " (\(buildOptions))") }
+        guard [8, 16, 32].contains(panelWidth) else { throw bad("PN must be 8, 16 or 32, got \(panelWidth)") }
+        guard (1...32).contains(panelRows) else { throw bad("MR must be from 1 to 32, got \(panelRows)") }
+        for (name, t) in [("", tile), ("_S", smallTile)] {
+            guard t.m > 0, t.n > 0, t.k > 0, t.wm > 0, t.wn > 0, t.m % t.wm == 0, t.n % t.wn == 0,
+                  t.k % 4 == 0, t.wm % 4 == 0, t.wn % 4 == 0 else {
+                throw bad("the GEMM tile TM\(name)=\(t.m) TN\(name)=\(t.n) TK\(name)=\(t.k) WM\(name)=\(t.wm) WN\(name)=\(t.wn) "
+                          + "needs WM, WN and TK multiples of 4, TM a multiple of WM and TN of WN")
+            }
+            let group = (t.m / t.wm) * (t.n / t.wn)
+            let local = 4 * ((t.m + 4) * t.k + t.k * t.n)
+            if gemm == .tiled, group > device.maxWorkGroupSize || UInt64(local) > device.localMemoryBytes {
+                throw bad("the GEMM tile TM\(name)=\(t.m) TN\(name)=\(t.n) needs \(group) work-items and \(local) bytes of local memory; "
+                          + "the device allows \(device.maxWorkGroupSize) and \(device.localMemoryBytes)")
+            }
+        }
+        guard rowGroup >= 1, rowGroup & (rowGroup - 1) == 0, rowGroup <= device.maxWorkGroupSize else {
+            throw bad("SM_WG/LN_WG must be a power of two up to the device's \(device.maxWorkGroupSize), got \(rowGroup)")
+        }
+        guard bmmTile.m >= 1, bmmTile.n >= 1 else { throw bad("BM and BN must be at least 1") }
+        guard attentionHeadMax >= 16, attentionHeadMax % 16 == 0 else {
+            throw bad("ATT_DH_MAX must be a multiple of 16, got \(attentionHeadMax)")
+        }
+        guard attentionKeyBlock >= 1 else { throw bad("ATT_KB must be at least 1, got \(attentionKeyBlock)") }
     }
 
     public static func == (l: KernelTuning, r: KernelTuning) -> Bool {
         l.buildOptions == r.buildOptions && l.gemm == r.gemm && l.fixedGroup == r.fixedGroup
+    }
+}
+
+/// A kernel configuration the kernels cannot be built or launched with.
+public enum KernelTuningError: Error, CustomStringConvertible, Equatable {
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let what): return "kernel tunables: \(what)"
+        }
     }
 }
 

@@ -26,16 +26,22 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     /// - Parameters:
     ///   - extraOptions: appended to the build options (tests use it to inject faults).
     ///   - cacheDirectory: where compiled binaries are cached; nil for the default (see `ProgramCache`).
+    ///   - environment: `DISTILCL_CL_OPTIONS` (build options; a `-DNAME=VALUE` naming a tunable
+    ///     of `KernelTuning` changes that tunable, so the host's grids agree with the kernels, and
+    ///     a value they cannot run with is refused), `DISTILCL_CACHE_DIR`, `DISTILCL_NO_CACHE`.
     public init(device: CLDeviceInfo, tuning: KernelTuning? = nil, extraOptions: String = "",
-                cacheDirectory: URL? = nil) throws {
+                cacheDirectory: URL? = nil,
+                environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.device = device
-        self.tuning = tuning ?? .default(for: device)
+        // Tunables come from one place: the configuration, overrides included.
+        let (tuned, passed) = try (tuning ?? .default(for: device))
+            .applying(options: (env["DISTILCL_CL_OPTIONS"] ?? "") + " " + extraOptions)
+        try tuned.validate(for: device)
+        self.tuning = tuned
         context = try CLContext(device: device.device)
         queue = try CLQueue(context: context, device: device.device)
 
-        let env = ProcessInfo.processInfo.environment
-        let options = ["-cl-std=CL1.2", self.tuning.buildOptions, env["DISTILCL_CL_OPTIONS"] ?? "", extraOptions]
-            .filter { !$0.isEmpty }.joined(separator: " ")
+        let options = ["-cl-std=CL1.2", tuned.buildOptions, passed].filter { !$0.isEmpty }.joined(separator: " ")
         var cacheEnv = env
         if let cacheDirectory { cacheEnv["DISTILCL_CACHE_DIR"] = cacheDirectory.path; cacheEnv["DISTILCL_NO_CACHE"] = nil }
         let cache = ProgramCache(environment: cacheEnv)

@@ -130,8 +130,8 @@ extension OpenCLBackend {
 
     public func gatherRows(_ src: any DeviceBuffer, index: any DeviceBuffer, rows: Int, dim: Int,
                            out: any DeviceBuffer) throws {
-        try checkGatherRows(index: index, rows: rows, dim: dim, out: out)
-        try launch("kernel_gather_rows", [.i(dim), .b(src), .b(index), .b(out)], global: [dim, rows])
+        try checkGatherRows(src, index: index, rows: rows, dim: dim, out: out)
+        try launch("kernel_gather_rows", [.i(dim), .i(src.count / dim), .b(src), .b(index), .b(out)], global: [dim, rows])
     }
 
     public func meanPool(_ hidden: any DeviceBuffer, sequences: PackedSequences, dim: Int, out: any DeviceBuffer) throws {
@@ -151,7 +151,9 @@ extension OpenCLBackend {
     /// The variant of an attention kernel (`<base>_v1`, `_v4`, `_v16`: the vector width over the
     /// head dimension) for a head size: float16 only on CPU devices, where it maps onto AVX-512.
     func attentionKernel(_ base: String, headDim: Int) throws -> String {
-        guard headDim <= 128 else { throw BackendError.invalidArgument("head size \(headDim) above the kernels' 128") }
+        guard headDim <= tuning.attentionHeadMax else {
+            throw BackendError.invalidArgument("head size \(headDim) above the kernels' \(tuning.attentionHeadMax) (ATT_DH_MAX)")
+        }
         return "\(base)_v\(headDim % 16 == 0 && !device.isGPU ? 16 : (headDim % 4 == 0 ? 4 : 1))"
     }
 }

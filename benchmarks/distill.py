@@ -65,7 +65,7 @@ import argparse, datetime, json, math, os, shutil, subprocess, sys, tempfile, ti
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune import cpu_name, log, read_jsonl, run_child  # noqa: E402  (imports neither torch nor transformers)
+from finetune import checked_engines, cpu_name, log, read_jsonl, run_child  # noqa: E402  (imports neither torch nor transformers)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHER = ROOT / "models/minilm-sentiment"
@@ -484,12 +484,8 @@ def main():
     if args.child_transformers:
         return transformers_child(args)
 
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    if unknown := [e for e in engines if e not in ENGINES]:
-        sys.exit(f"unknown engine(s) {unknown}; choose from {', '.join(ENGINES)}")
-    for path in (args.teacher, args.train, args.eval):
-        if not Path(path).exists():
-            sys.exit(f"{path} is missing: run `bash scripts/fetch-models.sh` and `bash scripts/make-sentiment-model.sh`")
+    engines = checked_engines(args.engines, ENGINES, (args.teacher, args.train, args.eval),
+                              "bash scripts/fetch-models.sh` and `bash scripts/make-sentiment-model.sh")
     epochs = {e: args.epochs if args.epochs is not None else (OPENCL_EPOCHS if e == "opencl" else EPOCHS)
               for e in ENGINES}
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))

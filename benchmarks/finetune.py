@@ -182,6 +182,18 @@ def run_distilcl(args, device, train, test, n_train, env):
 
 # MARK: - main
 
+def checked_engines(spec, known, paths, remedy):
+    """The engines a comma list names, each one of `known`, once `paths` all exist (else exit
+    with `remedy`)."""
+    engines = [e.strip() for e in spec.split(",") if e.strip()]
+    if unknown := [e for e in engines if e not in known]:
+        sys.exit(f"unknown engine(s) {unknown}; choose from {', '.join(known)}")
+    for path in paths:
+        if not Path(path).exists():
+            sys.exit(f"{path} is missing: run `{remedy}`")
+    return engines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--engines", default=",".join(ENGINES), help="comma list of: " + ", ".join(ENGINES))
@@ -201,12 +213,7 @@ def main():
     if args.child_transformers:
         return transformers_child(args)
 
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    if unknown := [e for e in engines if e not in ENGINES]:
-        sys.exit(f"unknown engine(s) {unknown}; choose from {', '.join(ENGINES)}")
-    for path in (args.model, args.train, args.eval):
-        if not Path(path).exists():
-            sys.exit(f"{path} is missing: run `bash scripts/fetch-models.sh`")
+    engines = checked_engines(args.engines, ENGINES, (args.model, args.train, args.eval), "bash scripts/fetch-models.sh")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     started = datetime.datetime.now().astimezone()
     results = {}

@@ -104,39 +104,21 @@ public struct KernelBench {
         }
         #endif
 
-        // Attention for batch 8 × 12 heads × seq 128, head size 64, heads read from fused QKV.
-        let (batch, heads, seq, dh) = (8, 12, 128, 64)
-        let d = heads * dh
-        let qkv = rng.floats(batch * seq * 3 * d)
-        let probs = rng.floats(batch * heads * seq * seq, 0...1)
-        var mask = [Float](repeating: 0, count: batch * seq)
-        for b in 0..<batch { for s in (seq - 8 * b)..<seq where s < seq { mask[b * seq + s] = -.greatestFiniteMagnitude } }
-        let attnShape = "B\(batch) H\(heads) S\(seq) dh\(dh)"
-        add(try measure(op: "attention Q·Kᵀ", shape: attnShape, work: 2 * Double(batch * heads * seq * seq * dh),
+        // Attention as the model runs it: the fused kernel over packed sequences, 12 heads of 64,
+        // Q, K and V read from the fused QKV projection; 8 texts of 128 down to 72 tokens (no
+        // padding: each text's own length). Work: Q·Kᵀ and P·V, 4·S²·dh per text and head.
+        let (heads, dh) = (12, 64)
+        let lengths = (0..<8).map { 128 - 8 * $0 }
+        var offsets = [0]
+        for n in lengths { offsets.append(offsets.last! + n) }
+        let tokens = offsets.last!
+        let qkv = rng.floats(tokens * 3 * heads * dh)
+        let attentionWork = lengths.reduce(0.0) { $0 + 4 * Double($1 * $1 * heads * dh) }
+        add(try measure(op: "attention (fused)", shape: "B\(lengths.count) S72…128 H\(heads) dh\(dh)", work: attentionWork,
                         unit: "GFLOP/s", tolerance: 1e-5) { b in
-            let q = try b.buffer(qkv), out = try b.makeBuffer(count: batch * heads * seq * seq)
-            return ({
-                try b.batchedMatmul(a: MatrixView(q, stride1: seq * 3 * d, stride2: dh, ld: 3 * d),
-                                    b: MatrixView(q, offset: d, stride1: seq * 3 * d, stride2: dh, ld: 3 * d),
-                                    c: MatrixView(out, stride1: heads * seq * seq, stride2: seq * seq, ld: seq),
-                                    m: seq, n: seq, k: dh, transposeB: true, alpha: 0.125, batch: (batch, heads))
-            }, out)
-        })
-        add(try measure(op: "attention softmax+mask", shape: attnShape, work: 8 * Double(batch * heads * seq * seq),
-                        unit: "GB/s", tolerance: 1e-6) { b in
-            let x = try b.buffer(probs), mk = try b.buffer(mask), out = try b.makeBuffer(count: probs.count)
-            return ({ try b.softmax(x, rows: batch * heads * seq, cols: seq, scale: 0.125, mask: mk,
-                                    rowsPerMaskRow: heads * seq, out: out) }, out)
-        })
-        add(try measure(op: "attention P·V", shape: attnShape, work: 2 * Double(batch * heads * seq * seq * dh),
-                        unit: "GFLOP/s", tolerance: 1e-5) { b in
-            let p = try b.buffer(probs), q = try b.buffer(qkv), out = try b.makeBuffer(count: batch * seq * d)
-            return ({
-                try b.batchedMatmul(a: MatrixView(p, stride1: heads * seq * seq, stride2: seq * seq, ld: seq),
-                                    b: MatrixView(q, offset: 2 * d, stride1: seq * 3 * d, stride2: dh, ld: 3 * d),
-                                    c: MatrixView(out, stride1: seq * d, stride2: dh, ld: d),
-                                    m: seq, n: dh, k: seq, transposeB: false, alpha: 1, batch: (batch, heads))
-            }, out)
+            let q = try b.buffer(qkv), out = try b.makeBuffer(count: tokens * heads * dh)
+            let packed = try PackedSequences.upload(offsets, to: b)
+            return ({ try b.attention(qkv: q, sequences: packed, heads: heads, headDim: dh, scale: 0.125, out: out) }, out)
         })
 
         // Row and element-wise ops over M × 768 and M × 3072.
@@ -146,10 +128,6 @@ public struct KernelBench {
                 let gamma = rng.floats(cols), beta = rng.floats(cols)
                 let shape = "M\(m) × \(cols)"
                 let bytes = Double(m * cols * 4)
-                add(try measure(op: "softmax", shape: shape, work: 2 * bytes, unit: "GB/s", tolerance: 1e-6) { b in
-                    let xb = try b.buffer(x), out = try b.makeBuffer(count: x.count)
-                    return ({ try b.softmax(xb, rows: m, cols: cols, scale: 1, mask: nil, rowsPerMaskRow: 1, out: out) }, out)
-                })
                 add(try measure(op: "layernorm+residual", shape: shape, work: 3 * bytes, unit: "GB/s", tolerance: 1e-4) { b in
                     let xb = try b.buffer(x), rb = try b.buffer(r), g = try b.buffer(gamma), be = try b.buffer(beta)
                     let out = try b.makeBuffer(count: x.count)

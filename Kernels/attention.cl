@@ -1,5 +1,5 @@
 // =====================================================================================
-// Attention: strided batched GEMM and masked softmax.
+// Attention: strided batched GEMM (the OpenCL training backward's GEMMs) and fused attention.
 //
 // kernel_bmm: for every batch index (b1, b2) in [B1] × [B2], one launch for all heads:
 //   C[b1,b2][i, j] = alpha · Σ_p A'[b1,b2][i, p] · B'[b1,b2][p, j] + beta · C[b1,b2][i, j]
@@ -13,10 +13,6 @@
 //   scores [B, H, S, S]: off 0, s1 = H·S·S, s2 = S·S, ld = S
 //   context [B·S, D]: off h·dh via s2 = dh, s1 = S·D, ld = D
 //
-// kernel_softmax: rows of length n, y = softmax(scale·x + mask[row / rows_per_mask]),
-//   mask [rows / rows_per_mask, n] additive (0 or a large negative), optional (has_mask).
-//   Rows whose every entry is -inf produce zeros instead of NaN.
-//
 // kernel_attention_v{1,4,16}: fused self-attention over packed sequences, every head in one
 //   launch, no scores in memory. Work-item (t, h) computes, for token t of a sequence whose rows
 //   are [ranges[2t], ranges[2t+1]) of qkv, out[t, h·dh ..< h·dh + dh] =
@@ -29,9 +25,6 @@
 #endif
 #ifndef BN
 #define BN 4           // columns per work-item in kernel_bmm
-#endif
-#ifndef SM_WG
-#define SM_WG 1        // work-items per softmax row (1 on CPUs: no barriers)
 #endif
 
 __kernel void kernel_bmm(const int M, const int N, const int K, const int B2,
@@ -74,57 +67,6 @@ __kernel void kernel_bmm(const int M, const int N, const int K, const int B2,
             *out = beta == 0.0f ? alpha * acc[r][s] : fma(beta, *out, alpha * acc[r][s]);
         }
     }
-}
-
-// -------------------------------------------------------------------------------------
-// kernel_softmax: local size SM_WG, global size rows · SM_WG. In place allowed (x == y).
-// -------------------------------------------------------------------------------------
-__kernel __attribute__((reqd_work_group_size(SM_WG, 1, 1)))
-void kernel_softmax(const int n, __global const float* x, __global float* y,
-                    const float scale, __global const float* restrict mask,
-                    const int has_mask, const int rows_per_mask)
-{
-    const int row = get_group_id(0);
-    const int lid = get_local_id(0);
-    const __global float* xr = x + (size_t)row * n;
-    __global float* yr = y + (size_t)row * n;
-    const __global float* mr = mask + (size_t)(has_mask ? row / rows_per_mask : 0) * n;
-
-    float mx = -INFINITY;
-    for (int j = lid; j < n; j += SM_WG) {
-        const float v = scale * xr[j] + (has_mask ? mr[j] : 0.0f);
-        mx = fmax(mx, v);
-    }
-#if SM_WG > 1
-    __local float red[SM_WG];
-    red[lid] = mx;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = SM_WG / 2; s > 0; s >>= 1) {
-        if (lid < s) red[lid] = fmax(red[lid], red[lid + s]);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    mx = red[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-#endif
-    // A fully masked row (all -inf) would give exp(-inf - -inf) = NaN: emit zeros instead.
-    const float shift = (mx == -INFINITY) ? 0.0f : mx;
-    float sum = 0.0f;
-    for (int j = lid; j < n; j += SM_WG) {
-        const float e = exp(scale * xr[j] + (has_mask ? mr[j] : 0.0f) - shift);
-        yr[j] = e;
-        sum += e;
-    }
-#if SM_WG > 1
-    red[lid] = sum;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = SM_WG / 2; s > 0; s >>= 1) {
-        if (lid < s) red[lid] += red[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    sum = red[0];
-#endif
-    const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-    for (int j = lid; j < n; j += SM_WG) yr[j] *= inv;
 }
 
 // -------------------------------------------------------------------------------------

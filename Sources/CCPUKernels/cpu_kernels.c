@@ -18,7 +18,6 @@ typedef struct {
     const char *name;
     void (*bias_activation)(float *, const float *, long, int);
     void (*activation)(const float *, float *, long, int);
-    void (*softmax_row)(const float *, float *, long, float, const float *);
     void (*layernorm_row)(const float *, const float *, const float *, const float *, float, float *, long, float *);
     void (*attention_head)(const float *, const float *, const float *, long, long, long, float, float *, long, float *);
     void (*to_bf16)(const float *, uint16_t *, long);
@@ -30,8 +29,8 @@ typedef struct {
 } dcl_table;
 
 #define DCL_TABLE(level, label)                                                                    \
-    {label, dcl_bias_activation_##level, dcl_activation_##level, dcl_softmax_row_##level,           \
-     dcl_layernorm_row_##level, dcl_attention_head_##level, dcl_to_bf16_##level,                    \
+    {label, dcl_bias_activation_##level, dcl_activation_##level, dcl_layernorm_row_##level,         \
+     dcl_attention_head_##level, dcl_to_bf16_##level,                    \
      dcl_quantize_weight_row_##level, dcl_quantize_row_u8_##level, dcl_quantize_row_u8x2_##level,          \
      dcl_dequantize_row_##level}
 
@@ -76,9 +75,6 @@ int dcl_kernels_level_number(void) {
 
 void dcl_bias_activation(float *row, const float *bias, long n, int act) { active->bias_activation(row, bias, n, act); }
 void dcl_activation(const float *x, float *y, long n, int act) { active->activation(x, y, n, act); }
-void dcl_softmax_row(const float *x, float *y, long n, float scale, const float *mask) {
-    active->softmax_row(x, y, n, scale, mask);
-}
 void dcl_layernorm_row(const float *x, const float *residual, const float *gamma, const float *beta, float eps,
                        float *y, long n, float *scratch) {
     active->layernorm_row(x, residual, gamma, beta, eps, y, n, scratch);

@@ -18,7 +18,6 @@ void dcl_activation(const float *x, float *y, long n, int act);
 
 /// y = softmax(scale·x + mask) over n values (y may be x; mask may be NULL). A row whose
 /// every entry is -inf gives zeros.
-void dcl_softmax_row(const float *x, float *y, long n, float scale, const float *mask);
 
 /// y = LayerNorm(x + residual)·gamma + beta over n values, two-pass statistics; residual
 /// may be NULL; y may alias x or residual; scratch holds n floats.

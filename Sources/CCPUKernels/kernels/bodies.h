@@ -21,18 +21,6 @@ void DCL_FN(dcl_activation)(const float *x, float *y, long n, int act) {
     }
 }
 
-void DCL_FN(dcl_softmax_row)(const float *x, float *y, long n, float scale, const float *mask) {
-    for (long j = 0; j < n; j++) y[j] = scale * x[j] + (mask ? mask[j] : 0.0f);
-    const float mx = dcl_max(y, n);
-    if (mx == -INFINITY) {   // fully masked: zeros, not NaN
-        for (long j = 0; j < n; j++) y[j] = 0.0f;
-        return;
-    }
-    for (long j = 0; j < n; j++) y[j] = dcl_exp(y[j] - mx);
-    const float inv = 1.0f / dcl_sum(y, n);
-    for (long j = 0; j < n; j++) y[j] *= inv;
-}
-
 void DCL_FN(dcl_layernorm_row)(const float *x, const float *residual, const float *gamma, const float *beta,
                        float eps, float *y, long n, float *scratch) {
     for (long j = 0; j < n; j++) scratch[j] = x[j] + (residual ? residual[j] : 0.0f);

@@ -43,16 +43,6 @@ func checkLinear(_ x: any DeviceBuffer, _ w: any DeviceLinear, rows: Int, out: a
     guard x !== out else { throw BackendError.invalidArgument("linear cannot write its output over its input") }
 }
 
-func checkSoftmax(_ x: any DeviceBuffer, rows: Int, cols: Int, mask: (any DeviceBuffer)?, rowsPerMaskRow: Int,
-                  out: any DeviceBuffer) throws {
-    try requirePositive([("rows", rows), ("cols", cols), ("rowsPerMaskRow", rowsPerMaskRow)])
-    try requireBuffer(x, rows * cols, .float32, "softmax input")
-    try requireBuffer(out, rows * cols, .float32, "softmax output")
-    if let mask {
-        try requireBuffer(mask, (rows + rowsPerMaskRow - 1) / rowsPerMaskRow * cols, .float32, "softmax mask")
-    }
-}
-
 func checkLayerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
                     beta: any DeviceBuffer, rows: Int, cols: Int, out: any DeviceBuffer) throws {
     try requirePositive([("rows", rows), ("cols", cols)])

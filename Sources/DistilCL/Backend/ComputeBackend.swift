@@ -141,12 +141,6 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
                    out: any DeviceBuffer) throws
 
-    /// Row softmax of `scale·x + mask`, x and out `[rows, cols]` (out may be x). `mask`
-    /// `[rows / rowsPerMaskRow, cols]` is additive (0 keeps, a large negative drops). A row
-    /// whose every entry is -inf gives zeros.
-    func softmax(_ x: any DeviceBuffer, rows: Int, cols: Int, scale: Float,
-                 mask: (any DeviceBuffer)?, rowsPerMaskRow: Int, out: any DeviceBuffer) throws
-
     /// `out = LayerNorm(x + residual)·gamma + beta` over rows of `cols`; x, residual, out
     /// `[rows, cols]` (out may be x or residual), gamma and beta `[cols]`.
     func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,

@@ -15,12 +15,12 @@ struct KernelTuningTests {
     @Test("-D options that name a tunable set it; the others pass through to the build")
     func applying() throws {
         let base = KernelTuning.default(for: Self.device, environment: [:])
-        let (t, rest) = try base.applying(options: "-DMR=4 -DGEMM_PREFETCH=0 -D TM=64 -cl-mad-enable -DSM_WG=32 -DLN_WG=32")
+        let (t, rest) = try base.applying(options: "-DMR=4 -DGEMM_PREFETCH=0 -D TM=64 -cl-mad-enable -DLN_WG=32")
         #expect(t.panelRows == 4 && t.tile.m == 64 && t.rowGroup == 32)
         #expect(rest == "-DGEMM_PREFETCH=0 -cl-mad-enable")
         #expect(t.buildOptions.contains("-DMR=4") && t.buildOptions.contains("-DTM=64"))
         #expect(try base.applying(options: "") == (base, ""))
-        for bad in ["-DMR", "-DMR=four", "-DSM_WG=16 -DLN_WG=32"] {
+        for bad in ["-DMR", "-DMR=four", "-DLN_WG"] {
             #expect(throws: KernelTuningError.self, "\(bad)") { try base.applying(options: bad) }
         }
     }
@@ -29,7 +29,7 @@ struct KernelTuningTests {
     func validation() throws {
         let base = KernelTuning.default(for: Self.device, environment: [:])
         try base.validate(for: Self.device)
-        for options in ["-DPN=12", "-DMR=0", "-DTM=100", "-DWN=6 -DTN=120", "-DTK=18", "-DSM_WG=48", "-DSM_WG=2048",
+        for options in ["-DPN=12", "-DMR=0", "-DTM=100", "-DWN=6 -DTN=120", "-DTK=18", "-DLN_WG=48", "-DLN_WG=2048",
                         "-DTM=256 -DTN=256 -DWM=4 -DWN=4", "-DATT_DH_MAX=100", "-DBM=0"] {
             let (t, _) = try base.applying(options: options)
             #expect(throws: KernelTuningError.self, "\(options)") { try t.validate(for: Self.device) }

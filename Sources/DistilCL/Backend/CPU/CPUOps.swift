@@ -26,19 +26,6 @@ func applyActivation(_ act: Activation, _ x: UnsafePointer<Float>, _ y: UnsafeMu
 }
 
 extension CPUBackend {
-    // MARK: - Softmax
-
-    public func softmax(_ x: any DeviceBuffer, rows: Int, cols: Int, scale: Float,
-                        mask: (any DeviceBuffer)?, rowsPerMaskRow: Int, out: any DeviceBuffer) throws {
-        try checkSoftmax(x, rows: rows, cols: cols, mask: mask, rowsPerMaskRow: rowsPerMaskRow, out: out)
-        let (px, py, pm) = (cpu(x).floats, cpu(out).floats, mask.map { cpu($0).floats })
-        parallelChunks(rows, cost: rows * cols * 8) { range in
-            for r in range {
-                dcl_softmax_row(px + r * cols, py + r * cols, cols, scale, pm.map { $0 + (r / rowsPerMaskRow) * cols })
-            }
-        }
-    }
-
     // MARK: - LayerNorm
 
     public func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,

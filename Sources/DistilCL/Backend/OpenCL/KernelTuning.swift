@@ -21,7 +21,7 @@ public struct KernelTuning: Sendable, Equatable {
     /// than `smallTileBelow` (the GPU would sit partly idle).
     public var smallTile: (m: Int, n: Int, k: Int, wm: Int, wn: Int) = (64, 64, 16, 4, 4)
     public var smallTileBelow = 0
-    /// Work-items per row of softmax and layernorm (1 on CPUs: no barriers).
+    /// Work-items per row of layernorm (1 on CPUs: no barriers).
     public var rowGroup: Int
     /// Output tile per work-item of `kernel_bmm`.
     public var bmmTile: (m: Int, n: Int)
@@ -72,13 +72,12 @@ public struct KernelTuning: Sendable, Equatable {
          "-DTM=\(tile.m)", "-DTN=\(tile.n)", "-DTK=\(tile.k)", "-DWM=\(tile.wm)", "-DWN=\(tile.wn)",
          "-DTM_S=\(smallTile.m)", "-DTN_S=\(smallTile.n)", "-DTK_S=\(smallTile.k)", "-DWM_S=\(smallTile.wm)",
          "-DWN_S=\(smallTile.wn)",
-         "-DSM_WG=\(rowGroup)", "-DLN_WG=\(rowGroup)", "-DBM=\(bmmTile.m)", "-DBN=\(bmmTile.n)",
+         "-DLN_WG=\(rowGroup)", "-DBM=\(bmmTile.m)", "-DBN=\(bmmTile.n)",
          "-DATT_DH_MAX=\(attentionHeadMax)", "-DATT_KB=\(attentionKeyBlock)"]
             .joined(separator: " ")
     }
 
     /// Sets the tunable the kernels call `macro`; false when no tunable has that name.
-    /// `SM_WG` and `LN_WG` are one setting (`rowGroup`).
     mutating func set(macro: String, to v: Int) -> Bool {
         switch macro {
         case "PN": panelWidth = v
@@ -93,7 +92,7 @@ public struct KernelTuning: Sendable, Equatable {
         case "TK_S": smallTile.k = v
         case "WM_S": smallTile.wm = v
         case "WN_S": smallTile.wn = v
-        case "SM_WG", "LN_WG": rowGroup = v
+        case "LN_WG": rowGroup = v
         case "BM": bmmTile.m = v
         case "BN": bmmTile.n = v
         case "ATT_DH_MAX": attentionHeadMax = v
@@ -110,7 +109,6 @@ public struct KernelTuning: Sendable, Equatable {
     public func applying(options: String) throws -> (KernelTuning, String) {
         var tuning = self, rest: [String] = []
         var words = options.split(whereSeparator: \.isWhitespace).map(String.init)[...]
-        var rowGroups: Set<Int> = []
         while let word = words.popFirst() {
             var definition: String
             if word == "-D", let next = words.first { definition = next; words = words.dropFirst() }
@@ -122,11 +120,7 @@ public struct KernelTuning: Sendable, Equatable {
             guard parts.count == 2, let value = Int(parts[1]) else {
                 throw KernelTuningError.invalid("-D\(definition): the tunable \(parts[0]) needs an integer value (-D\(parts[0])=N)")
             }
-            if parts[0].hasSuffix("_WG") { rowGroups.insert(value) }
             _ = tuning.set(macro: parts[0], to: value)
-        }
-        if rowGroups.count > 1 {
-            throw KernelTuningError.invalid("SM_WG and LN_WG are one setting (the row kernels' work-group); give them one value")
         }
         return (tuning, rest.joined(separator: " "))
     }
@@ -150,7 +144,7 @@ public struct KernelTuning: Sendable, Equatable {
             }
         }
         guard rowGroup >= 1, rowGroup & (rowGroup - 1) == 0, rowGroup <= device.maxWorkGroupSize else {
-            throw bad("SM_WG/LN_WG must be a power of two up to the device's \(device.maxWorkGroupSize), got \(rowGroup)")
+            throw bad("LN_WG must be a power of two up to the device's \(device.maxWorkGroupSize), got \(rowGroup)")
         }
         guard bmmTile.m >= 1, bmmTile.n >= 1 else { throw bad("BM and BN must be at least 1") }
         guard attentionHeadMax >= 16, attentionHeadMax % 16 == 0 else {

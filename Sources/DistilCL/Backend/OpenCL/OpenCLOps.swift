@@ -83,14 +83,6 @@ extension OpenCLBackend {
         ], global: [(n + t.n - 1) / t.n, (m + t.m - 1) / t.m, batch.0 * batch.1])
     }
 
-    public func softmax(_ x: any DeviceBuffer, rows: Int, cols: Int, scale: Float,
-                        mask: (any DeviceBuffer)?, rowsPerMaskRow: Int, out: any DeviceBuffer) throws {
-        try checkSoftmax(x, rows: rows, cols: cols, mask: mask, rowsPerMaskRow: rowsPerMaskRow, out: out)
-        let g = tuning.rowGroup
-        try launch("kernel_softmax", [.i(cols), .b(x), .b(out), .f(scale), .b(mask ?? x), .i(mask == nil ? 0 : 1),
-                                      .i(rowsPerMaskRow)], global: [rows * g], local: [g])
-    }
-
     public func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,
                           beta: any DeviceBuffer, rows: Int, cols: Int, eps: Float, out: any DeviceBuffer) throws {
         try checkLayerNorm(x, residual: residual, gamma: gamma, beta: beta, rows: rows, cols: cols, out: out)

@@ -126,15 +126,6 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func linear(_ x: any DeviceBuffer, _ weights: any DeviceLinear, rows: Int,
                 activation: Activation, out: any DeviceBuffer) throws
 
-    /// Strided batched GEMM over `batch.0 × batch.1` matrices in one call:
-    /// `C[i, j] = alpha·Σ_p A'[i, p]·B'[p, j] + beta·C[i, j]` with `A' = Aᵀ` (A stored `[k, m]`)
-    /// when `transposeA`, else A stored `[m, k]`; `B' = Bᵀ` (B stored `[n, k]`) when `transposeB`,
-    /// else B stored `[k, n]`; C `[m, n]` per batch element. With beta = 0, C is only written
-    /// (what it held, NaN included, does not matter); beta = 1 accumulates, as a backward pass's
-    /// weight gradients need.
-    func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
-                       transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float, batch: (Int, Int)) throws
-
     /// Self-attention over packed sequences, every head in one call, no work on padding:
     /// qkv `[tokens, 3·heads·headDim]` (Q, K, V side by side, heads contiguous in each);
     /// out `[tokens, heads·headDim]` = per sequence and head `softmax(scale·Q·Kᵀ)·V`.
@@ -168,13 +159,6 @@ public protocol ComputeBackend: AnyObject, Sendable {
 
 public extension ComputeBackend {
     func makeBuffer(count: Int) throws -> any DeviceBuffer { try makeBuffer(count: count, type: .float32) }
-
-    /// `batchedMatmul` without transposing A and without accumulating (beta = 0).
-    func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
-                       transposeB: Bool, alpha: Float, batch: (Int, Int)) throws {
-        try batchedMatmul(a: a, b: b, c: c, m: m, n: n, k: k, transposeA: false, transposeB: transposeB, alpha: alpha,
-                          beta: 0, batch: batch)
-    }
 
     /// A linear layer of no particular role, for inference.
     func makeLinear(weight: [Float], bias: [Float]?, outFeatures: Int, inFeatures: Int) throws -> any DeviceLinear {

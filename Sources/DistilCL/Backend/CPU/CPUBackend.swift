@@ -92,23 +92,6 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         case .int8: try linearInt8(&d, a, w, bias, activation, c)
         }
     }
-
-    public func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
-                              transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float, batch: (Int, Int)) throws {
-        try checkBatchedMatmul(a: a, b: b, c: c, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
-                               batch: batch)
-        let (pa, pb, pc) = (cpu(a.buffer).floats, cpu(b.buffer).floats, cpu(c.buffer).floats)
-        var d = dcl_matmul_desc(m: m, n: n, k: k, lda: a.ld, ldb: b.ld, ldc: c.ld, trans_a: transposeA ? 1 : 0,
-                                trans_b: transposeB ? 1 : 0, type: Int32(DCL_MM_F32), has_bias: 0, act: 0,
-                                beta: beta, alpha: alpha, packed_b: 0)
-        for b1 in 0..<batch.0 {
-            for b2 in 0..<batch.1 {
-                try matmul(&d, pa + a.offset + b1 * a.stride1 + b2 * a.stride2,
-                           pb + b.offset + b1 * b.stride1 + b2 * b.stride2, nil,
-                           pc + c.offset + b1 * c.stride1 + b2 * c.stride2)
-            }
-        }
-    }
 }
 
 /// One oneDNN matmul (see `onednn_matmul.h`); its error becomes `BackendError.kernelFailure`.

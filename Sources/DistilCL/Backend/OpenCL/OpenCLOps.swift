@@ -69,6 +69,12 @@ extension OpenCLBackend {
         }
     }
 
+    /// Strided batched GEMM over `batch.0 × batch.1` matrices in one call:
+    /// `C[i, j] = alpha·Σ_p A'[i, p]·B'[p, j] + beta·C[i, j]` with `A' = Aᵀ` (A stored `[k, m]`)
+    /// when `transposeA`, else A stored `[m, k]`; `B' = Bᵀ` (B stored `[n, k]`) when `transposeB`,
+    /// else B stored `[k, n]`; C `[m, n]` per batch element. With beta = 0, C is only written
+    /// (what it held, NaN included, does not matter); beta = 1 accumulates, as a backward pass's
+    /// weight gradients need. OpenCL training's backward GEMMs (the CPU path calls oneDNN).
     public func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
                               transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float, batch: (Int, Int)) throws {
         try checkBatchedMatmul(a: a, b: b, c: c, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,

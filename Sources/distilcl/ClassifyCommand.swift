@@ -60,34 +60,9 @@ struct ClassifyCommand: ParsableCommand {
         }
     }
 
-    /// `NAME=description` entries separated by commas; a piece without `=` continues the
-    /// previous description (so descriptions may contain commas).
-    static func parseLabels(_ arguments: [String]) throws -> [(name: String, description: String)] {
-        var result: [(name: String, description: String)] = []
-        for argument in arguments {
-            var current: (name: String, description: String)?
-            for piece in argument.split(separator: ",", omittingEmptySubsequences: false) {
-                if let eq = piece.firstIndex(of: "=") {
-                    if let current { result.append(current) }
-                    let name = piece[..<eq].trimmingCharacters(in: .whitespaces)
-                    guard !name.isEmpty else {
-                        throw ValidationError("--labels: an entry has no name before '=': '\(piece)'")
-                    }
-                    current = (name, String(piece[piece.index(after: eq)...]).trimmingCharacters(in: .whitespaces))
-                } else if let previous = current {
-                    current = (previous.name, previous.description + "," + piece)
-                } else if !piece.trimmingCharacters(in: .whitespaces).isEmpty {
-                    throw ValidationError("--labels takes NAME=description entries, got '\(piece)'")
-                }
-            }
-            if let current { result.append(current) }
-        }
-        guard !result.isEmpty else { throw ValidationError("--labels: no NAME=description entries") }
-        var seen = Set<String>()
-        for entry in result where !seen.insert(entry.name).inserted {
-            throw ValidationError("--labels: label '\(entry.name)' appears twice")
-        }
-        return result
+    /// `--labels` parsed (`ZeroShotClassifier.parseLabels`), as a usage error when malformed.
+    static func parseLabels(_ arguments: [String]) throws -> [ZeroShotClassifier.Label] {
+        do { return try ZeroShotClassifier.parseLabels(arguments) } catch { throw ValidationError("\(error)") }
     }
 
     struct Output: Encodable {
@@ -117,18 +92,13 @@ struct ClassifyCommand: ParsableCommand {
 
             if let zeroShot {
                 // Descriptions are not inputs: not counted in the truncation warning.
-                let anchors = try embed(zeroShot.map { session.tokenizer.encode($0.description, maxLength: session.maxLength) },
-                                        session: session, encoder: encoder, pooling: pooling)
-                let names = zeroShot.map(\.name)
+                let classifier = try ZeroShotClassifier(labels: zeroShot, model: encoder, tokenizer: session.tokenizer,
+                                                        maxLength: session.maxLength, pooling: pooling,
+                                                        batchSize: device.batchSize)
                 try flow.run(inputs, batchSize: device.batchSize, session: session,
                              prepare: { session.encode($0.text, pair: $0.pair) }, length: \.count) { encodings in
-                    let vectors = try encoder.embeddings(session.batch(encodings), pooling: pooling, normalize: true)
-                    return vectors.map { v in
-                        let sims = anchors.map { cosine(v, $0) }
-                        let order = PipelineMath.topK(sims, sims.count)
-                        let best = order.first ?? 0
-                        return Output(label: names[best], score: sims[best],
-                                      scores: topK.map { k in order.prefix(k).map { LabelScore(label: names[$0], score: sims[$0]) } })
+                    try classifier.scores(session.batch(encodings), model: encoder).map { ranked in
+                        Output(label: ranked[0].label, score: ranked[0].score, scores: topK.map { Array(ranked.prefix($0)) })
                     }
                 }
                 return
@@ -146,16 +116,5 @@ struct ClassifyCommand: ParsableCommand {
                 }
             }
         }
-    }
-
-    /// Pooled, normalised embeddings of `encodings`, in order, in batches.
-    private func embed(_ encodings: [Encoding], session: Session, encoder: EncoderModel,
-                       pooling: SentencePooling) throws -> [[Float]] {
-        var vectors: [[Float]] = []
-        for start in stride(from: 0, to: encodings.count, by: device.batchSize) {
-            let slice = Array(encodings[start..<min(start + device.batchSize, encodings.count)])
-            vectors += try encoder.embeddings(session.batch(slice), pooling: pooling, normalize: true)
-        }
-        return vectors
     }
 }

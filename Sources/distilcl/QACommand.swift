@@ -94,25 +94,8 @@ struct QACommand: ParsableCommand {
                     throw CLIError.input("\(source) line \(input.line): \(e)")
                 }
             }, length: { $0.1.reduce(0) { $0 + $1.count } }) { items in
-                // Every window of the batch's inputs, run batchSize windows at a time.
-                let windows = items.flatMap(\.1)
-                var starts: [[Float]] = [], ends: [[Float]] = []
-                for first in stride(from: 0, to: windows.count, by: batchSize) {
-                    let part = windows[first..<min(first + batchSize, windows.count)].map(\.encoding)
-                    for row in try encoder.tokenLogits(session.batch(part), head: .questionAnswering) {
-                        starts.append(row.map { $0[0] })
-                        ends.append(row.map { $0[1] })
-                    }
-                }
-                var offset = 0
-                return try items.map { input, ws in
-                    defer { offset += ws.count }
-                    let answers = try QuestionAnswering.answers(
-                        windows: ws, startLogits: Array(starts[offset..<offset + ws.count]),
-                        endLogits: Array(ends[offset..<offset + ws.count]), context: input.context,
-                        parameters: parameters)
-                    return Output(answers: answers)
-                }
+                try QuestionAnswering.answers(items.map { ($0.1, $0.0.context) }, model: encoder, batchSize: batchSize,
+                                              parameters: parameters).map { Output(answers: $0) }
             }
         }
     }

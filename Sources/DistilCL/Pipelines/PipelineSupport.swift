@@ -18,6 +18,8 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
     case shapeMismatch(what: String)
     /// The input holds no `[MASK]` token.
     case noMaskToken
+    /// Zero-shot labels that are not `NAME=description` entries (the reason).
+    case badLabels(String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
             return "doc_stride \(stride) must be smaller than the \(room) context tokens a window holds"
         case .shapeMismatch(let what):
             return "Shape mismatch: \(what)"
+        case .badLabels(let why):
+            return "--labels: \(why)"
         case .noMaskToken:
             return "The input contains no [MASK] token"
         }

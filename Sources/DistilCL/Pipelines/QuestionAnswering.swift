@@ -48,6 +48,29 @@ public enum QuestionAnswering {
     ///   - parameters: `maxAnswerLen`, `topK`, `handleImpossibleAnswer` and `alignToWords` are used.
     /// - Returns: at most `topK` answers, best first.
     /// - Throws: `PipelineError.shapeMismatch` when the logits do not cover the windows.
+    /// Answers for several inputs (each its windows, from `windows(question:context:…)`, and
+    /// its context): every window of every input run through `model`'s QA head `batchSize`
+    /// windows at a time, then each input's answers from its windows' logits.
+    public static func answers(_ inputs: [(windows: [QAWindow], context: String)], model: EncoderModel,
+                               batchSize: Int, parameters: QAParameters) throws -> [[QAAnswer]] {
+        let windows = inputs.flatMap(\.windows)
+        var starts: [[Float]] = [], ends: [[Float]] = []
+        for first in stride(from: 0, to: windows.count, by: max(1, batchSize)) {
+            let part = windows[first..<min(first + max(1, batchSize), windows.count)].map(\.encoding)
+            for row in try model.tokenLogits(TokenBatch(part), head: .questionAnswering) {
+                starts.append(row.map { $0[0] })
+                ends.append(row.map { $0[1] })
+            }
+        }
+        var offset = 0
+        return try inputs.map { input in
+            defer { offset += input.windows.count }
+            let range = offset..<offset + input.windows.count
+            return try answers(windows: input.windows, startLogits: Array(starts[range]), endLogits: Array(ends[range]),
+                               context: input.context, parameters: parameters)
+        }
+    }
+
     public static func answers(windows: [QAWindow], startLogits: [[Float]], endLogits: [[Float]], context: String,
                                parameters: QAParameters = QAParameters()) throws -> [QAAnswer] {
         guard startLogits.count == windows.count, endLogits.count == windows.count else {

@@ -18,6 +18,8 @@ public final class EncoderModel: @unchecked Sendable {
     let layers: [DeviceLayer]
     let heads: DeviceHeads
     var workspace: Workspace?
+    /// How many times a workspace has been allocated (tests).
+    private(set) var workspaceAllocations = 0
     let lock = NSLock()
     /// When set, `encode` records upload and compute time into it (and synchronises the
     /// device after the last layer to separate the two from the head and download).
@@ -160,11 +162,21 @@ public final class EncoderModel: @unchecked Sendable {
         }
     }
 
+    /// The workspace grows geometrically (at least doubling) up to these sizes ahead of need;
+    /// a larger batch still gets an exact fit, and the workspace never shrinks. So batches of
+    /// ascending length (as the CLI sorts them) reallocate O(log n) times, not per batch, and a
+    /// long-running process holds at most the cap or its largest batch.
+    static let workspaceTokenCap = 32_768, workspaceSequenceCap = 1_024
+
     private func workspace(tokens: Int, sequences: Int) throws -> Workspace {
         if let ws = workspace, ws.fits(tokens: tokens, sequences: sequences) { return ws }
+        let old = workspace
         workspace = nil   // free the old buffers before allocating larger ones
-        let ws = try Workspace(backend: backend, config: config, tokens: max(tokens, 1), sequences: sequences)
+        let t = max(tokens, 1, min(Self.workspaceTokenCap, 2 * (old?.tokens ?? 0)))
+        let s = max(sequences, 1, min(Self.workspaceSequenceCap, 2 * (old?.sequences ?? 0)))
+        let ws = try Workspace(backend: backend, config: config, tokens: t, sequences: s)
         workspace = ws
+        workspaceAllocations += 1
         return ws
     }
 

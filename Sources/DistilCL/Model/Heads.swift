@@ -55,7 +55,8 @@ extension EncoderModel {
         guard let layer else { throw ModelError.missingHead(head.rawValue) }
         let ws = try encode(batch)
         let width = layer.outFeatures
-        let out = try backend.makeBuffer(count: batch.tokens * width)
+        // The workspace's qkv [tokens, 3·dim] holds the logits unless a head is wider.
+        let out = width <= 3 * config.hidden ? ws.qkv : try backend.makeBuffer(count: batch.tokens * width)
         try backend.linear(ws.hidden, layer, rows: batch.tokens, activation: .none, out: out)
         return batch.split(rows(try backend.download(out, count: batch.tokens * width), width: width))
     }
@@ -75,12 +76,15 @@ extension EncoderModel {
         let ws = try encode(batch)
         let p = positions.count, d = config.hidden, v = projector.outFeatures
         let index = try backend.buffer(positions.map { Int32(batch.offsets[$0.row] + $0.position) })
-        let picked = try backend.makeBuffer(count: p * d), transformed = try backend.makeBuffer(count: p * d)
+        // Scratch from the workspace when it is large enough (p ≤ tokens unless positions repeat).
+        let fits = p <= ws.tokens
+        let picked = fits ? ws.context : try backend.makeBuffer(count: p * d)
+        let transformed = fits ? ws.scratch : try backend.makeBuffer(count: p * d)
         try backend.gatherRows(ws.hidden, index: index, rows: p, dim: d, out: picked)
         try backend.linear(picked, transform, rows: p, activation: Activation(config.activation), out: transformed)
         try backend.layerNorm(transformed, residual: nil, gamma: norm.gamma, beta: norm.beta, rows: p, cols: d,
                               eps: config.layerNormEps, out: transformed)
-        let logits = try backend.makeBuffer(count: p * v)
+        let logits = p * v <= ws.tokens * config.ffn ? ws.ffn : try backend.makeBuffer(count: p * v)
         try backend.linear(transformed, projector, rows: p, activation: .none, out: logits)
         return rows(try backend.download(logits, count: p * v), width: v)
     }

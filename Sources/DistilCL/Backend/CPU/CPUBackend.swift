@@ -99,5 +99,10 @@ func matmul(_ d: inout dcl_matmul_desc, _ a: UnsafeRawPointer, _ b: UnsafeRawPoi
                     _ bias: UnsafePointer<Float>?, _ c: UnsafeMutableRawPointer) throws {
     var message = [CChar](repeating: 0, count: 512)
     guard dcl_matmul(&d, a, b, bias, c, &message, 512) != 0 else { return }
-    throw BackendError.kernelFailure(String(cString: message))
+    throw BackendError.kernelFailure(string(message))
+}
+
+/// The text of a NUL-terminated C character buffer a C call filled in.
+func string(_ chars: [CChar]) -> String {
+    String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

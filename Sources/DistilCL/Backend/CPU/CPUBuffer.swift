@@ -108,7 +108,7 @@ private func packWeights(_ precision: Precision, _ n: Int, _ k: Int, _ plain: Un
     var message = [CChar](repeating: 0, count: 512)
     var bytes = 0
     guard let packed = dcl_pack_weights(precision.matmulType, n, k, plain, &bytes, &message, 512) else {
-        throw BackendError.kernelFailure(String(cString: message))
+        throw BackendError.kernelFailure(string(message))
     }
     return packed
 }

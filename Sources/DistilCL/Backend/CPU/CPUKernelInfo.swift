@@ -73,7 +73,7 @@ public struct CPUKernelInfo: Sendable {
                                 type: precision.matmulType, has_bias: 0, act: 0, beta: 0, alpha: 1, packed_b: 1)
         var text = [CChar](repeating: 0, count: 256)
         guard dcl_matmul_impl(&d, &text, 256) == 0 else { return nil }
-        return String(cString: text)
+        return string(text)
     }
 
     /// One line: library, ISA, the fp32 matmul kernel and the C kernels' level.

@@ -33,6 +33,10 @@ struct BenchKernelsCommand: ParsableCommand {
     var json = false
 
     func run() throws {
+        try runReportingErrors { try measure() }
+    }
+
+    private func measure() throws {
         let choice: DeviceChoice
         if let device { choice = try DeviceChoice(parsing: device) }
         else if let env = ProcessInfo.processInfo.environment[DeviceChoice.environmentVariable] {

@@ -77,6 +77,9 @@ struct ClassifyCommand: ParsableCommand {
             let zeroShot = labels.isEmpty ? nil : try Self.parseLabels(labels)
             let session = try Session(model, embedding: zeroShot != nil)
             // Zero-shot embeds as the folder's sentence-transformers settings say (default mean).
+            if zeroShot != nil, let why = session.sentenceTransformers?.unsupportedPooling {
+                throw CLIError.model("\(why): zero-shot classification cannot embed as the folder says")
+            }
             let pooling: SentencePooling = session.sentenceTransformers?.pooling == .cls ? .cls : .mean
             if zeroShot == nil {
                 guard session.config.task == .sequenceClassification else {

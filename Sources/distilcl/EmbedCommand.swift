@@ -52,6 +52,9 @@ struct EmbedCommand: ParsableCommand {
         try runReportingErrors {
             let session = try Session(model, embedding: true)
             let st = session.sentenceTransformers
+            if self.pooling == nil, let why = st?.unsupportedPooling {
+                throw CLIError.model("\(why); pass --pooling mean, cls or none to embed with another")
+            }
             let pooling = self.pooling ?? (st?.pooling == .cls ? .cls : .mean)
             // Normalize follows pooling in sentence-transformers: per-token vectors only on request.
             let normalize = self.normalize ?? (pooling != .none && st?.normalize == true)

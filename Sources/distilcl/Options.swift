@@ -15,7 +15,7 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp(
         "Most tokens per input, [CLS] and [SEP] included; longer inputs are cut (one warning on stderr counts them).",
-        discussion: "Default: the model's max_position_embeddings.",
+        discussion: "Default: the model's max_position_embeddings (embed and zero-shot classify: a sentence-transformers folder's max_seq_length when it has one).",
         valueName: "n"))
     var maxLength: Int?
 
@@ -131,7 +131,11 @@ struct IOOptions: ParsableArguments {
     var shard: String?
 
     func validate() throws {
-        if let shard { _ = try Shard(parsing: shard) }
+        if let shard {
+            _ = try Shard(parsing: shard)
+            // A skipped line would leave no output line, and shards merge by position.
+            if skipInvalid { throw ValidationError("--shard cannot be combined with --skip-invalid: shards' outputs merge by line position") }
+        }
     }
 }
 

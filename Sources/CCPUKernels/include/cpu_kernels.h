@@ -16,9 +16,6 @@ void dcl_bias_activation(float *row, const float *bias, long n, int act);
 /// y[i] = act(x[i]) for i < n (y may be x).
 void dcl_activation(const float *x, float *y, long n, int act);
 
-/// y = softmax(scale·x + mask) over n values (y may be x; mask may be NULL). A row whose
-/// every entry is -inf gives zeros.
-
 /// y = LayerNorm(x + residual)·gamma + beta over n values, two-pass statistics; residual
 /// may be NULL; y may alias x or residual; scratch holds n floats.
 void dcl_layernorm_row(const float *x, const float *residual, const float *gamma, const float *beta,

@@ -96,7 +96,10 @@ public enum DeviceSelectionError: Error, CustomStringConvertible, Equatable {
 public func makeBackend(_ choice: DeviceChoice, precision: Precision = .fp32,
                         tuning: KernelTuning? = nil) throws -> any ComputeBackend {
     if precision != .fp32 {
-        if case .opencl = choice { throw PrecisionError.notOnOpenCL(precision) }
+        switch choice {
+        case .opencl, .gpu: throw PrecisionError.notOnOpenCL(precision)
+        case .auto, .cpu: break
+        }
         return try CPUBackend(precision: precision)
     }
     let devices = choice == .cpu ? [] : try listOpenCLDevices()

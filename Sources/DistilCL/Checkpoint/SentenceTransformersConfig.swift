@@ -12,17 +12,22 @@ public struct SentenceTransformersConfig: Sendable, Equatable {
     public var pooling: SentencePooling?
     /// A `Normalize` module follows the pooling: embeddings are L2-normalised.
     public var normalize = false
+    /// Why the Pooling module's mode cannot be used (a mode DistilCL does not compute), when
+    /// so; `pooling` is then nil, and the folder works only with a pooling given explicitly.
+    public var unsupportedPooling: String?
 
-    public init(maxSeqLength: Int? = nil, pooling: SentencePooling? = nil, normalize: Bool = false) {
+    public init(maxSeqLength: Int? = nil, pooling: SentencePooling? = nil, normalize: Bool = false,
+                unsupportedPooling: String? = nil) {
         self.maxSeqLength = maxSeqLength
         self.pooling = pooling
         self.normalize = normalize
+        self.unsupportedPooling = unsupportedPooling
     }
 
     /// The folder's sentence-transformers settings, or nil when it has neither `modules.json`
-    /// nor `sentence_bert_config.json`. A file that is there but malformed, or a pooling mode
-    /// DistilCL does not compute (max, mean-sqrt-len, weighted mean, last token), throws
-    /// `CheckpointError`.
+    /// nor `sentence_bert_config.json`. A file that is there but malformed throws
+    /// `CheckpointError`; a pooling mode DistilCL does not compute (max, mean-sqrt-len,
+    /// weighted mean, last token) is recorded in `unsupportedPooling`.
     public static func read(directory: URL) throws -> SentenceTransformersConfig? {
         let fm = FileManager.default
         let modulesURL = directory.appendingPathComponent("modules.json")
@@ -50,7 +55,11 @@ public struct SentenceTransformersConfig: Sendable, Equatable {
             if type.hasSuffix(".Pooling") {
                 let poolingURL = directory.appendingPathComponent(module["path"] as? String ?? "")
                     .appendingPathComponent("config.json")
-                config.pooling = try pooling(poolingURL)
+                do {
+                    config.pooling = try pooling(poolingURL)
+                } catch CheckpointError.invalidConfigValue(let file, _, let reason) {
+                    config.unsupportedPooling = "\(file): \(reason)"
+                }
             }
         }
         return config

@@ -172,9 +172,17 @@ public final class EncoderModel: @unchecked Sendable {
         if let ws = workspace, ws.fits(tokens: tokens, sequences: sequences) { return ws }
         let old = workspace
         workspace = nil   // free the old buffers before allocating larger ones
-        let t = max(tokens, 1, min(Self.workspaceTokenCap, 2 * (old?.tokens ?? 0)))
-        let s = max(sequences, 1, min(Self.workspaceSequenceCap, 2 * (old?.sequences ?? 0)))
-        let ws = try Workspace(backend: backend, config: config, tokens: t, sequences: s)
+        // Only the size that missed grows; the other stays as it was (or fits exactly).
+        let (oldT, oldS) = (old?.tokens ?? 0, old?.sequences ?? 0)
+        let t = tokens <= oldT ? oldT : max(tokens, 1, min(Self.workspaceTokenCap, 2 * oldT))
+        let s = sequences <= oldS ? oldS : max(sequences, 1, min(Self.workspaceSequenceCap, 2 * oldS))
+        let ws: Workspace
+        do {
+            ws = try Workspace(backend: backend, config: config, tokens: t, sequences: s)
+        } catch where t > tokens || s > sequences {
+            // Near the device's memory limit the head room may not fit where the batch does.
+            ws = try Workspace(backend: backend, config: config, tokens: max(tokens, 1), sequences: max(sequences, 1))
+        }
         workspace = ws
         workspaceAllocations += 1
         return ws

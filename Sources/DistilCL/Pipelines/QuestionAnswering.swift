@@ -37,17 +37,6 @@ public enum QuestionAnswering {
         public var score: Float
     }
 
-    /// The answers for `context`, from the start and end logits of each of its windows.
-    ///
-    /// - Parameters:
-    ///   - windows: the windows from `windows(question:context:tokenizer:parameters:)`.
-    ///   - startLogits: `[windows][seq]`; a row may be longer than its window (padding), the
-    ///     extra values are ignored.
-    ///   - endLogits: `[windows][seq]`, likewise.
-    ///   - context: the context the windows were built from.
-    ///   - parameters: `maxAnswerLen`, `topK`, `handleImpossibleAnswer` and `alignToWords` are used.
-    /// - Returns: at most `topK` answers, best first.
-    /// - Throws: `PipelineError.shapeMismatch` when the logits do not cover the windows.
     /// Answers for several inputs (each its windows, from `windows(question:context:…)`, and
     /// its context): every window of every input run through `model`'s QA head `batchSize`
     /// windows at a time, then each input's answers from its windows' logits.
@@ -71,6 +60,17 @@ public enum QuestionAnswering {
         }
     }
 
+    /// The answers for `context`, from the start and end logits of each of its windows.
+    ///
+    /// - Parameters:
+    ///   - windows: the windows from `windows(question:context:tokenizer:parameters:)`.
+    ///   - startLogits: `[windows][seq]`; a row may be longer than its window (padding), the
+    ///     extra values are ignored.
+    ///   - endLogits: `[windows][seq]`, likewise.
+    ///   - context: the context the windows were built from.
+    ///   - parameters: `maxAnswerLen`, `topK`, `handleImpossibleAnswer` and `alignToWords` are used.
+    /// - Returns: at most `topK` answers, best first.
+    /// - Throws: `PipelineError.shapeMismatch` when the logits do not cover the windows.
     public static func answers(windows: [QAWindow], startLogits: [[Float]], endLogits: [[Float]], context: String,
                                parameters: QAParameters = QAParameters()) throws -> [QAAnswer] {
         guard startLogits.count == windows.count, endLogits.count == windows.count else {

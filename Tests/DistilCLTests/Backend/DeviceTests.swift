@@ -29,6 +29,8 @@ struct DeviceTests {
         #expect(throws: DeviceSelectionError.noGPU([])) { try DeviceChoice.gpu.resolve(among: []) }
         #expect(try DeviceChoice.gpu.resolve(among: [cpuDevice, gpuDevice]) == gpuDevice)
         #expect(try DeviceChoice.opencl(nil).resolve(among: [cpuDevice]) == cpuDevice)
+        // Reduced precision runs on the CPU path alone: gpu with it is an error, not the CPU path.
+        #expect(throws: PrecisionError.self) { try makeBackend(.gpu, precision: .bf16) }
         let devices = try listOpenCLDevices()
         if !devices.contains(where: \.isGPU) {
             #expect(throws: DeviceSelectionError.self) { try makeBackend(.gpu) }

@@ -20,7 +20,7 @@ struct KernelTuningTests {
         #expect(rest == "-DGEMM_PREFETCH=0 -cl-mad-enable")
         #expect(t.buildOptions.contains("-DMR=4") && t.buildOptions.contains("-DTM=64"))
         #expect(try base.applying(options: "") == (base, ""))
-        for bad in ["-DMR", "-DMR=four", "-DLN_WG"] {
+        for bad in ["-DMR", "-DMR=four", "-DLN_WG", "-D", "-DMR=4 -D", "-D=3", "-D -DMR=4"] {
             #expect(throws: KernelTuningError.self, "\(bad)") { try base.applying(options: bad) }
         }
     }

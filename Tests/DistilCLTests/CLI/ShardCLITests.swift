@@ -60,6 +60,7 @@ struct ShardCLITests {
             (["--shard", "auto/3"], ["JOB_COMPLETION_INDEX": "", "SLURM_ARRAY_TASK_ID": ""], "neither"),
             (["--shard", "auto/3"], ["JOB_COMPLETION_INDEX": "seven", "SLURM_ARRAY_TASK_ID": ""], "not an index"),
             (["--shard", "auto/3"], ["JOB_COMPLETION_INDEX": "3", "SLURM_ARRAY_TASK_ID": ""], "0 to 2"),
+            (["--shard", "1/3", "--skip-invalid"], [:], "--skip-invalid"),   // a skipped line would shift the merge
         ]
         for (flags, environment, needle) in cases {
             let r = try CLI.run(base + flags, stdin: stdin, environment: environment)

@@ -124,6 +124,24 @@ struct TokenizeEmbedCLITests {
         }
     }
 
+    /// A sentence-transformers folder whose Pooling module asks for max pooling: embed refuses
+    /// it by default (status 3, the file named) and runs with --pooling given.
+    @Test("embed: an unsupported pooling mode needs --pooling")
+    func unsupportedPooling() throws {
+        let folder = try TemporaryFolder()
+        let model = folder.file("model")
+        try FileManager.default.copyItem(at: Fixtures.model("tiny-distilbert-sst"), to: model)
+        try FileManager.default.createDirectory(at: model.appendingPathComponent("1_Pooling"), withIntermediateDirectories: true)
+        try Data(#"[{"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]"#.utf8)
+            .write(to: model.appendingPathComponent("modules.json"))
+        try Data(#"{"pooling_mode_max_tokens": true}"#.utf8).write(to: model.appendingPathComponent("1_Pooling/config.json"))
+        let stdin = Data("a fine film\n".utf8)
+        let refused = try CLI.run(["embed", "--model", model.path, "--device", "cpu"], stdin: stdin)
+        #expect(refused.status == 3 && refused.stderr.contains("1_Pooling/config.json"), "\(refused.stderr)")
+        let chosen = try CLI.run(["embed", "--model", model.path, "--device", "cpu", "--pooling", "mean"], stdin: stdin)
+        #expect(chosen.status == 0 && chosen.jsonLines().count == 1, "\(chosen.stderr)")
+    }
+
     @Test("embed: batching by length keeps input order; pooling none gives one vector per real token",
           arguments: CLI.devices)
     func embedOrderAndTokens(device: String) throws {

@@ -50,12 +50,20 @@ struct SentenceTransformersTests {
         #expect(try SentenceTransformersConfig.read(directory: Fixtures.model("tiny-distilbert-sst")) == nil)
     }
 
-    @Test("malformed files and pooling modes DistilCL does not compute are errors")
+    /// A mode DistilCL does not compute is recorded, not thrown: `--pooling` can still choose one.
+    @Test("pooling modes DistilCL does not compute are recorded with the reason")
+    func unsupportedModes() throws {
+        for pooling in [Self.pooling(max: true), Self.pooling(cls: true, mean: true), #"{"pooling_mode": "lasttoken"}"#] {
+            let folder = try Self.folder(["modules.json": Self.modules, "1_Pooling/config.json": pooling])
+            let config = try SentenceTransformersConfig.read(directory: folder.url)
+            #expect(config?.pooling == nil && config?.normalize == true, "\(pooling)")
+            #expect(config?.unsupportedPooling?.contains("not supported") == true, "\(pooling)")
+        }
+    }
+
+    @Test("malformed files are errors")
     func refusals() throws {
         let cases: [[String: String]] = [
-            ["modules.json": Self.modules, "1_Pooling/config.json": Self.pooling(max: true)],
-            ["modules.json": Self.modules, "1_Pooling/config.json": Self.pooling(cls: true, mean: true)],
-            ["modules.json": Self.modules, "1_Pooling/config.json": #"{"pooling_mode": "lasttoken"}"#],
             ["modules.json": Self.modules],   // the Pooling module's config.json is missing
             ["modules.json": "{not json"],
             ["sentence_bert_config.json": #"{"max_seq_length": "long"}"#],

@@ -44,3 +44,36 @@ struct WorkspaceTests {
         #expect((model.workspace?.tokens ?? 0) >= many.tokens && (model.workspace?.tokens ?? 0) <= cap)
     }
 }
+
+/// The heads that take their scratch from the workspace give, from a grown workspace, what a
+/// fresh model (exact fit) gives: token classification, question answering and masked LM.
+@Suite("Forward-pass workspace: heads")
+struct WorkspaceHeadTests {
+    static func batches(_ tokenizer: BertTokenizer) -> [TokenBatch] {
+        let words = "the quick brown fox jumps over the lazy dog near paris in june".split(separator: " ")
+        return (1...12).map { n in
+            TokenBatch((0..<2).map { k in tokenizer.encode(words.prefix(1 + (n + k) % words.count).joined(separator: " ")
+                                                            + String(repeating: " [MASK] x", count: n), maxLength: 64) })
+        }
+    }
+
+    @Test("token, QA and masked-LM logits from a grown workspace equal a fresh model's", arguments: BackendCase.primary)
+    func heads(_ bc: BackendCase) throws {
+        for (name, head) in [("tiny-distilbert-ner", TokenHead.tokenClassification), ("tiny-distilbert-qa", .questionAnswering)] {
+            let dir = Fixtures.model(name)
+            let grown = try EncoderModel(directory: dir, backend: bc.backend)
+            for batch in Self.batches(try BertTokenizer(modelDirectory: dir)) {
+                let fresh = try EncoderModel(directory: dir, backend: bc.backend).tokenLogits(batch, head: head)
+                #expect(try grown.tokenLogits(batch, head: head) == fresh, "\(bc.name) \(name)")
+            }
+        }
+        let dir = Fixtures.model("tiny-distilbert-mlm")
+        let tokenizer = try BertTokenizer(modelDirectory: dir)
+        let grown = try EncoderModel(directory: dir, backend: bc.backend)
+        for batch in Self.batches(tokenizer) {
+            let at = (0..<batch.batch).map { (row: $0, position: 1) }
+            let fresh = try EncoderModel(directory: dir, backend: bc.backend).maskedLMLogits(batch, at: at)
+            #expect(try grown.maskedLMLogits(batch, at: at) == fresh, "\(bc.name) masked LM")
+        }
+    }
+}

@@ -114,9 +114,12 @@ public struct KernelTuning: Sendable, Equatable {
             if word == "-D", let next = words.first { definition = next; words = words.dropFirst() }
             else if word.hasPrefix("-D") { definition = String(word.dropFirst(2)) }
             else { rest.append(word); continue }
-            let parts = definition.split(separator: "=", maxSplits: 1).map(String.init)
+            let parts = definition.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard let name = parts.first, !name.isEmpty, !name.hasPrefix("-") else {
+                throw KernelTuningError.invalid("'\(word)\(word == "-D" ? " " + definition : "")': -D needs NAME or NAME=VALUE")
+            }
             var probe = tuning
-            guard probe.set(macro: parts[0], to: 0) else { rest.append("-D" + definition); continue }
+            guard probe.set(macro: name, to: 0) else { rest.append("-D" + definition); continue }
             guard parts.count == 2, let value = Int(parts[1]) else {
                 throw KernelTuningError.invalid("-D\(definition): the tunable \(parts[0]) needs an integer value (-D\(parts[0])=N)")
             }

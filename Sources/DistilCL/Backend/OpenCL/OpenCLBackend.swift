@@ -34,7 +34,7 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
                 environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.device = device
         // Tunables come from one place: the configuration, overrides included.
-        let (tuned, passed) = try (tuning ?? .default(for: device))
+        let (tuned, passed) = try (tuning ?? .default(for: device, environment: env))
             .applying(options: (env["DISTILCL_CL_OPTIONS"] ?? "") + " " + extraOptions)
         try tuned.validate(for: device)
         self.tuning = tuned

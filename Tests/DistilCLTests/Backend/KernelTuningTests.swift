@@ -12,6 +12,11 @@ struct KernelTuningTests {
                                      globalMemoryBytes: 1 << 30, maxWorkGroupSize: 1024, localMemoryBytes: 48 << 10,
                                      platform: nil, device: nil)
 
+    /// The process's environment (its cache settings) with `DISTILCL_CL_OPTIONS` set.
+    static func environment(_ options: String) -> [String: String] {
+        ProcessInfo.processInfo.environment.merging(["DISTILCL_CL_OPTIONS": options]) { $1 }
+    }
+
     @Test("-D options that name a tunable set it; the others pass through to the build")
     func applying() throws {
         let base = KernelTuning.default(for: Self.device, environment: [:])
@@ -44,7 +49,7 @@ struct KernelTuningTests {
     func overrideOnDevice(_ device: CLDeviceInfo) throws {
         var rng = SeededRandom(seed: 7)
         for options in ["-DMR=4", "-DMR=3 -DPN=16", "-DPN=8 -DBM=2 -DBN=3"] {
-            let backend = try OpenCLBackend(device: device, environment: ["DISTILCL_CL_OPTIONS": options])
+            let backend = try OpenCLBackend(device: device, environment: Self.environment(options))
             #expect(backend.tuning.buildOptions.contains(options.split(separator: " ")[0]))
             for (m, n, k) in [(37, 45, 29), (5, 70, 64), (130, 33, 17)] {
                 let a = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
@@ -57,7 +62,7 @@ struct KernelTuningTests {
             }
         }
         #expect(throws: KernelTuningError.self) {
-            try OpenCLBackend(device: device, environment: ["DISTILCL_CL_OPTIONS": "-DPN=12"])
+            try OpenCLBackend(device: device, environment: Self.environment("-DPN=12"))
         }
     }
 }

@@ -1,0 +1,117 @@
+import DistilCL
+import Foundation
+import Synchronization
+import Testing
+
+/// The server's dynamic batcher: concurrent requests run together within the limits, each gets
+/// exactly its own result, a cancelled request never runs, and one request's failure stays its own.
+@Suite("Dynamic batching")
+struct DynamicBatcherTests {
+    /// Records every batch `run` was given.
+    final class Log: Sendable {
+        private let batches = Mutex<[[Int]]>([])
+        func record(_ batch: [Int]) { batches.withLock { $0.append(batch) } }
+        var all: [[Int]] { batches.withLock { $0 } }
+    }
+
+    @Test("batches stay within the token and request limits; an oversized request runs alone")
+    func limits() async throws {
+        let log = Log()
+        let batcher = DynamicBatcher<Int, Int>(
+            limits: .init(maxBatchTokens: 55, maxBatchRequests: 8, maxDelay: .milliseconds(20)),
+            cost: { $0 == 999 ? 100 : 10 },
+            run: { inputs in log.record(inputs); return inputs.map { .success($0 * 2) } })
+        let results = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for i in 0..<60 { group.addTask { (i, try await batcher.submit(i)) } }
+            group.addTask { (999, try await batcher.submit(999)) }
+            return try await group.reduce(into: [Int: Int]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(results.count == 61 && results.allSatisfy { $0.value == 2 * $0.key })
+        let batches = log.all
+        #expect(batches.flatMap { $0 }.sorted() == Array(0..<60) + [999])
+        for b in batches {
+            let tokens = b.reduce(0) { $0 + ($1 == 999 ? 100 : 10) }
+            #expect(b == [999] || (b.count <= 8 && tokens <= 55), "batch \(b)")
+        }
+        #expect(batches.contains { $0.count == 5 }, "no full batch among \(batches.map(\.count))")
+        let counters = await batcher.counters
+        #expect(counters.requests == 61 && counters.batches == batches.count && counters.largestBatch <= 8)
+    }
+
+    @Test("a lone request runs once its delay has passed")
+    func delay() async throws {
+        let batcher = DynamicBatcher<Int, Int>(limits: .init(maxDelay: .milliseconds(30)), cost: { _ in 1 },
+                                               run: { $0.map { .success($0 + 1) } })
+        let start = ContinuousClock.now
+        #expect(try await batcher.submit(41) == 42)
+        let waited = ContinuousClock.now - start
+        #expect(waited >= .milliseconds(25) && waited < .seconds(5), "waited \(waited)")
+    }
+
+    @Test("a cancelled request is dropped before it runs; a failure stays with its request")
+    func cancellationAndFailure() async throws {
+        let log = Log()
+        let gate = Mutex(false)
+        let batcher = DynamicBatcher<Int, Int>(
+            limits: .init(maxBatchTokens: 1, maxBatchRequests: 1, maxDelay: .zero), cost: { _ in 1 },
+            run: { inputs in
+                log.record(inputs)
+                while inputs == [0] && !gate.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(2)) }
+                return inputs.map { $0 == 3 ? .failure(CancellationError()) : .success($0) }
+            })
+        let first = Task { try await batcher.submit(0) }            // holds the device
+        while log.all.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
+        let doomed = Task { try await batcher.submit(1) }           // queued behind it
+        let kept = Task { try await batcher.submit(2) }
+        let failing = Task { try await batcher.submit(3) }
+        while await batcher.queued < 3 { try await Task.sleep(for: .milliseconds(1)) }
+        doomed.cancel()
+        while await batcher.queued > 2 { try await Task.sleep(for: .milliseconds(1)) }
+        gate.withLock { $0 = true }
+        let (a, b) = (try await first.value, try await kept.value)
+        #expect(a == 0 && b == 2)
+        await #expect(throws: CancellationError.self) { try await doomed.value }
+        await #expect(throws: CancellationError.self) { try await failing.value }
+        #expect(!log.all.flatMap { $0 }.contains(1), "the cancelled request ran: \(log.all)")
+        let cancelled = await batcher.counters.cancelled
+        #expect(cancelled == 1)
+    }
+
+    /// With the real model: the SST golden texts as concurrent requests, batched and packed, each get the logits the
+    /// text gets alone (within float32 noise of a different packing, as InvarianceTests holds).
+    @Test("concurrent classification requests get their own logits", arguments: BackendCase.primary)
+    func classification(_ bc: BackendCase) async throws {
+        let dir = Fixtures.model("tiny-distilbert-sst")
+        let model = try EncoderModel(directory: dir, backend: bc.backend)
+        let tokenizer = try BertTokenizer(modelDirectory: dir)
+        let golden = try Fixtures.json("tiny-distilbert-sst/golden.json")
+        let texts = Array((golden["texts"] as? [String] ?? []).prefix(40))
+        let batcher = DynamicBatcher<Encoding, [Float]>(
+            limits: .init(maxBatchTokens: 256, maxBatchRequests: 16, maxDelay: .milliseconds(5)), cost: { $0.count },
+            run: { encodings in
+                // Length-sorted and packed, as the CLI batches; results back in request order.
+                let order = encodings.indices.sorted { encodings[$0].count < encodings[$1].count }
+                do {
+                    let logits = try model.classificationLogits(TokenBatch(order.map { encodings[$0] }))
+                    var out = [[Float]](repeating: [], count: encodings.count)
+                    for (k, i) in order.enumerated() { out[i] = logits[k] }
+                    return out.map { .success($0) }
+                } catch {
+                    return encodings.map { _ in .failure(error) }
+                }
+            })
+        let encodings = texts.map { tokenizer.encode($0, maxLength: 64) }
+        let got = try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
+            for (i, e) in encodings.enumerated() { group.addTask { (i, try await batcher.submit(e)) } }
+            return try await group.reduce(into: [Int: [Float]]()) { $0[$1.0] = $1.1 }
+        }
+        for (i, e) in encodings.enumerated() {
+            let alone = try model.classificationLogits(TokenBatch([e]))[0]
+            let diff = zip(got[i] ?? [], alone).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(diff <= 1e-5, "\(bc.name) text \(i): \(diff)")
+        }
+        let counters = await batcher.counters
+        #expect(texts.count >= 20 && counters.requests == texts.count, "\(counters)")
+        #expect(counters.batches < texts.count && counters.largestBatch <= 16, "\(counters)")
+    }
+}

@@ -6,7 +6,8 @@ import Foundation
 /// its first request was queued. A request whose task is cancelled (its client has gone) is
 /// dropped before it runs. `run` gets each batch's inputs in queue order and returns one result
 /// per input, so a request that fails never fails the others of its batch; batches run one at a
-/// time (one device, one model).
+/// time (one device, one model). `run` should hand the blocking forward pass to a thread of its
+/// own (not Swift's cooperative pool, which the batcher's timer and the server's I/O share).
 public actor DynamicBatcher<Input: Sendable, Output: Sendable> {
     /// When a batch is cut.
     public struct Limits: Sendable, Equatable {

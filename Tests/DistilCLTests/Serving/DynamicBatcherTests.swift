@@ -45,7 +45,9 @@ struct DynamicBatcherTests {
         let start = ContinuousClock.now
         #expect(try await batcher.submit(41) == 42)
         let waited = ContinuousClock.now - start
-        #expect(waited >= .milliseconds(25) && waited < .seconds(5), "waited \(waited)")
+        // A lower bound only: when other suites' blocking work fills Swift's cooperative threads,
+        // the wait can be much longer, and speed is not what this test is about.
+        #expect(waited >= .milliseconds(25), "waited \(waited)")
     }
 
     @Test("a cancelled request is dropped before it runs; a failure stays with its request")

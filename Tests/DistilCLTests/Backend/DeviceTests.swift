@@ -62,6 +62,23 @@ struct DeviceTests {
         }
     }
 
+    /// Timestamps only when timing is asked for: commands go to a queue without profiling,
+    /// and `profile` moves them to a profiling queue for its body alone.
+    @Test("profiling only inside profile", arguments: (try? listOpenCLDevices()) ?? [])
+    func profilingOnDemand(_ device: CLDeviceInfo) throws {
+        let backend = try OpenCLBackend(device: device)
+        #expect(!backend.queue.profiling)
+        let x = try backend.buffer([Float](repeating: 1, count: 64)), out = try backend.makeBuffer(count: 64)
+        let events = try backend.profile {
+            #expect(backend.queue.profiling)
+            try backend.activation(x, count: 64, .gelu, out: out)
+        }
+        #expect(events.count == 1 && events[0].kernel.hasPrefix("kernel_activation"), "\(events)")
+        #expect(!backend.queue.profiling)
+        try backend.activation(x, count: 64, .relu, out: out)
+        #expect(try backend.download(out) == [Float](repeating: 1, count: 64))
+    }
+
     @Test("the second start loads every program from the binary cache", arguments: (try? listOpenCLDevices()) ?? [])
     func binaryCache(_ device: CLDeviceInfo) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("distilcl-cache-\(UUID().uuidString)")

@@ -23,13 +23,15 @@ final class CLContext: @unchecked Sendable {
     deinit { clReleaseContext(handle) }
 }
 
-/// Owns an in-order `cl_command_queue` with profiling enabled.
+/// Owns an in-order `cl_command_queue`, with profiling enabled when asked (only timing needs it).
 final class CLQueue: @unchecked Sendable {
     let handle: cl_command_queue
+    let profiling: Bool
 
-    init(context: CLContext, device: cl_device_id?) throws {
+    init(context: CLContext, device: cl_device_id?, profiling: Bool) throws {
         var status: cl_int = 0
-        let props = cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE)
+        self.profiling = profiling
+        let props = cl_command_queue_properties(profiling ? CL_QUEUE_PROFILING_ENABLE : 0)
         guard let q = clCreateCommandQueue(context.handle, device, props, &status), status == CL_SUCCESS else {
             throw CLError.call("clCreateCommandQueue", status)
         }

@@ -2,7 +2,7 @@ import COpenCL
 import Foundation
 
 /// The OpenCL backend: every kernel of `Kernels/` built once at start-up for one device,
-/// an in-order profiling queue, and the weights resident in device buffers.
+/// an in-order queue (a profiling one only inside `profile`), and the weights resident in device buffers.
 ///
 /// Sendable: all launches (argument setting plus enqueue) and the event log happen under
 /// `lock`, because `clSetKernelArg` is not thread-safe; every stored handle is immutable.
@@ -14,7 +14,12 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     public let cachedPrograms: Int
 
     let context: CLContext
-    let queue: CLQueue
+    /// The queue commands go to: `plainQueue`, or inside `profile` a profiling one.
+    var queue: CLQueue { queueLock.withLock { current } }
+    private let plainQueue: CLQueue
+    private var current: CLQueue
+    private var profilingQueue: CLQueue?
+    private let queueLock = NSLock()
     private let kernels: [String: CLKernel]
     private let lock = NSLock()
     private var eventLog: [(String, CLEvent)]? = nil
@@ -39,7 +44,8 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
         try tuned.validate(for: device)
         self.tuning = tuned
         context = try CLContext(device: device.device)
-        queue = try CLQueue(context: context, device: device.device)
+        plainQueue = try CLQueue(context: context, device: device.device, profiling: false)
+        current = plainQueue
 
         let options = ["-cl-std=CL1.2", tuned.buildOptions, passed].filter { !$0.isEmpty }.joined(separator: " ")
         var cacheEnv = env
@@ -61,12 +67,23 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     // MARK: - Profiling
 
     /// Runs `body` and returns each kernel launched inside it with its device time in
-    /// nanoseconds, from the queue's profiling events.
+    /// nanoseconds, from profiling events. Only here do commands go to a profiling queue (made
+    /// on first use): the plain queue, which every other command uses, records no timestamps.
     public func profile(_ body: () throws -> Void) throws -> [(kernel: String, nanoseconds: UInt64)] {
+        try plainQueue.finish()
+        let timed = try queueLock.withLock {
+            if profilingQueue == nil { profilingQueue = try CLQueue(context: context, device: device.device, profiling: true) }
+            current = profilingQueue!
+            return profilingQueue!
+        }
         lock.withLock { eventLog = [] }
-        defer { lock.withLock { eventLog = nil } }
+        defer {
+            try? timed.finish()
+            queueLock.withLock { current = plainQueue }
+            lock.withLock { eventLog = nil }
+        }
         try body()
-        try queue.finish()
+        try timed.finish()
         let events = lock.withLock { eventLog ?? [] }
         return try events.map { ($0.0, try $0.1.durationNanoseconds()) }
     }

@@ -4,14 +4,10 @@
 final class Teacher {
     let model: EncoderModel
     let options: DistillationOptions
-    private let backend: any TrainingBackend
-    /// `[batch, classes]`: the logits of the batch last run, uploaded.
-    private var logits: (any DeviceBuffer)?
 
-    init(model: EncoderModel, options: DistillationOptions, backend: any TrainingBackend) {
+    init(model: EncoderModel, options: DistillationOptions) {
         self.model = model
         self.options = options
-        self.backend = backend
     }
 
     var classes: Int { model.heads.classifier?.outFeatures ?? 0 }
@@ -26,11 +22,9 @@ final class Teacher {
             return (DistillationLoss(labels: labels, teacher: nil, options: options),
                     hidden.map { HiddenTarget(states: $0, weight: options.alphaCos) })
         }
-        let out = try model.classificationLogits(batch, keepingHidden: everyToken)
-        let flat = out.logits.flatMap { $0 }
-        if logits == nil || logits!.count < flat.count { logits = try backend.makeBuffer(count: flat.count) }
-        try backend.upload(flat, to: logits!)
-        return (DistillationLoss(labels: labels, teacher: logits!, options: options),
+        // The logits stay on the device: the teacher's workspace, read before the teacher runs again.
+        let out = try model.lock.withLock { try model.classificationLogitsOnDevice(batch, keepingHidden: everyToken) }
+        return (DistillationLoss(labels: labels, teacher: out.logits, options: options),
                 everyToken ? HiddenTarget(states: out.hidden, weight: options.alphaCos) : nil)
     }
 }

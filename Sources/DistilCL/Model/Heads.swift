@@ -3,15 +3,19 @@ extension EncoderModel {
     /// Sequence classification logits, `[batch][labels]`. DistilBERT: `[CLS]` →
     /// `pre_classifier` → ReLU → `classifier`; BERT: `[CLS]` → pooler (tanh) → `classifier`.
     public func classificationLogits(_ batch: TokenBatch) throws -> [[Float]] {
-        try classificationLogits(batch, keepingHidden: false).logits
-    }
-
-    /// The logits and, when `keepingHidden`, the last hidden state of every token `[tokens, dim]`
-    /// (the workspace's, valid until the model runs again; else the [CLS] rows').
-    func classificationLogits(_ batch: TokenBatch, keepingHidden: Bool) throws -> (logits: [[Float]],
-                                                                                  hidden: any DeviceBuffer) {
         lock.lock()
         defer { lock.unlock() }
+        let labels = heads.classifier?.outFeatures ?? 0
+        let logits = try classificationLogitsOnDevice(batch, keepingHidden: false).logits
+        return rows(try backend.download(logits, count: batch.batch * labels), width: labels)
+    }
+
+    /// The logits `[batch, labels]` on the device and, when `keepingHidden`, the last hidden
+    /// state of every token `[tokens, dim]` (else the [CLS] rows'): the workspace's buffers,
+    /// valid until the model runs again. Nothing comes down to the host (a teacher's logits
+    /// stay on the device for the distillation loss). Call with `lock` held.
+    func classificationLogitsOnDevice(_ batch: TokenBatch, keepingHidden: Bool) throws
+        -> (logits: any DeviceBuffer, hidden: any DeviceBuffer) {
         guard let classifier = heads.classifier else { throw ModelError.missingHead("sequence classification") }
         let pooled = try clsVectors(batch, pooled: config.modelType == .bert, everyToken: keepingHidden)
         let ws = try workspaceAfterEncode()
@@ -20,9 +24,8 @@ extension EncoderModel {
             try backend.linear(x, pre, rows: batch.batch, activation: .relu, out: ws.context)
             x = ws.context
         }
-        let labels = classifier.outFeatures
         try backend.linear(x, classifier, rows: batch.batch, activation: .none, out: ws.qkv)
-        return (rows(try backend.download(ws.qkv, count: batch.batch * labels), width: labels), ws.hidden)
+        return (ws.qkv, ws.hidden)
     }
 
     /// The last hidden state of every token, `[tokens, dim]` on the device (the workspace's,

@@ -148,7 +148,7 @@ public final class Trainer {
         model = try EncoderModel(checkpoint: prepared, backend: backend, trainable: true)
         self.teacherPrint = teacherPrint
         teacher = try teacherCheckpoint.map { t in
-            Teacher(model: try EncoderModel(checkpoint: t, backend: backend), options: distilling!, backend: tb)
+            Teacher(model: try EncoderModel(checkpoint: t, backend: backend), options: distilling!)
         }
         grads = try GradientTable(model.trainableParameters(), backend: backend)
         optimizer = try AdamWOptimizer(settings: options.optimizer(examples: train.count), gradients: grads, backend: tb)

@@ -51,8 +51,8 @@ struct DistillationGoldenTests {
         let arena = try TrainingArena(backend: bc.backend, config: student.config, labels: teacher.config.labels.count,
                                       tokens: g.batch.tokens, sequences: g.batch.batch)
         let plan = DropoutPlan(rates: .all(0), bertProjection: false, seed: 0, step: 0, layers: student.config.layers)
-        return (student, Teacher(model: try EncoderModel(checkpoint: teacher, backend: bc.backend), options: g.options,
-                                 backend: bc.trainer), grads, arena, plan)
+        return (student, Teacher(model: try EncoderModel(checkpoint: teacher, backend: bc.backend), options: g.options),
+                grads, arena, plan)
     }
 
     /// The student's weights before training equal transformers' (the same float32 values

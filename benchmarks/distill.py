@@ -65,7 +65,7 @@ import argparse, datetime, json, math, os, shutil, subprocess, sys, tempfile, ti
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune import checked_engines, cpu_name, log, read_jsonl, run_child  # noqa: E402  (imports neither torch nor transformers)
+from finetune import checked_engines, cpu_name, log, read_jsonl, run_child, run_logged  # noqa: E402  (imports neither torch nor transformers)
 
 ROOT = Path(__file__).resolve().parent.parent
 TEACHER = ROOT / "models/minilm-sentiment"
@@ -306,13 +306,9 @@ def run_distilcl(args, engine, train, test, n_train, epochs, out, env):
            "--max-length", str(RECIPE["max_length"]), "--temperature", repr(args.temperature),
            "--alpha-kd", repr(a_kd), "--alpha-ce", repr(a_ce), "--alpha-cos", repr(a_cos),
            "--student-layers", args.student_layers, "--device", device]
-    log("$ " + " ".join(cmd))
-    try:
-        rc, rss, wall, tail = run_child(cmd, env)
-    except OSError as e:
-        return {"error": f"{args.distilcl}: {e.strerror}"}
-    if rc != 0:
-        return {"error": f"exit {rc}: " + "; ".join(tail[-3:])}
+    rss, wall, error = run_logged(cmd, env)
+    if error:
+        return {"error": error}
     log_file = out / "train_log.jsonl"
     try:
         r = read_train_log(log_file, n_train)

@@ -114,6 +114,19 @@ def transformers_child(args):
 
 # MARK: - children, timed and measured
 
+def run_logged(cmd, env):
+    """Echoes and runs cmd (run_child); returns (peak RSS MiB, wall seconds, None), or
+    (None, None, error message) when it cannot start or exits non-zero."""
+    log("$ " + " ".join(cmd))
+    try:
+        rc, rss, wall, tail = run_child(cmd, env)
+    except OSError as e:
+        return None, None, f"{cmd[0]}: {e.strerror}"
+    if rc != 0:
+        return None, None, f"exit {rc}: " + "; ".join(tail[-3:])
+    return rss, wall, None
+
+
 def run_child(cmd, env):
     """Runs cmd, echoing its standard error live; returns (exit status, peak RSS MiB, wall seconds,
     the last lines of its output)."""
@@ -155,13 +168,9 @@ def run_distilcl(args, device, train, test, n_train, env):
                "--lr", str(RECIPE["lr"]), "--warmup", str(RECIPE["warmup"]),
                "--weight-decay", str(RECIPE["weight_decay"]), "--max-grad-norm", str(RECIPE["max_grad_norm"]),
                "--seed", str(RECIPE["seed"]), "--max-length", str(RECIPE["max_length"]), "--device", device]
-        log("$ " + " ".join(cmd))
-        try:
-            rc, rss, wall, tail = run_child(cmd, env)
-        except OSError as e:
-            return {"error": f"{args.distilcl}: {e.strerror}"}
-        if rc != 0:
-            return {"error": f"exit {rc}: " + "; ".join(tail[-3:])}
+        rss, wall, error = run_logged(cmd, env)
+        if error:
+            return {"error": error}
         log_file = out / "train_log.jsonl"
         try:
             epochs = read_jsonl(log_file)

@@ -10,6 +10,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // `distilcl serve` only (the DistilCLServer target): HTTP, signals and shutdown, /metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.60.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         // OpenCL 1.2 C API (ocl-icd loader + Khronos headers on Debian).
@@ -58,10 +64,26 @@ let package = Package(
             path: "Sources/DistilCL",
             plugins: ["EmbedKernels"]
         ),
+        // The HTTP server (`distilcl serve`): routes, dynamic batching in front of the model,
+        // limits, metrics and graceful shutdown. Kept out of the core library.
+        .target(
+            name: "DistilCLServer",
+            dependencies: [
+                "DistilCL",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/DistilCLServer"
+        ),
         .executableTarget(
             name: "distilcl",
             dependencies: [
                 "DistilCL",
+                "DistilCLServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/distilcl"
@@ -70,6 +92,14 @@ let package = Package(
             name: "DistilCLTests",
             dependencies: ["DistilCL"],
             path: "Tests/DistilCLTests"
+        ),
+        .testTarget(
+            name: "DistilCLServerTests",
+            dependencies: [
+                "DistilCLServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/DistilCLServerTests"
         ),
     ],
     swiftLanguageModes: [.v6]

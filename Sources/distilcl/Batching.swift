@@ -1,12 +1,5 @@
+import DistilCL
 import Foundation
-
-/// Groups item indices into batches of at most `batchSize`, shortest first (a stable sort by
-/// `lengths`), so that each batch pads little.
-func lengthSortedBatches(_ lengths: [Int], batchSize: Int) -> [[Int]] {
-    let order = lengths.indices.sorted { lengths[$0] != lengths[$1] ? lengths[$0] < lengths[$1] : $0 < $1 }
-    let size = max(batchSize, 1)
-    return stride(from: 0, to: order.count, by: size).map { Array(order[$0..<min($0 + size, order.count)]) }
-}
 
 /// Runs a command over its inputs: a window of inputs at a time (so that memory stays bounded
 /// and output streams), each window prepared (tokenized), cut into length-sorted batches,

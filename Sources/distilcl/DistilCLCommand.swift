@@ -2,12 +2,12 @@ import ArgumentParser
 import DistilCL
 
 @main
-struct DistilCLCommand: ParsableCommand {
+struct DistilCLCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distilcl",
         abstract: "Run Hugging Face BERT and DistilBERT checkpoints on OpenCL or the CPU.",
         subcommands: [DevicesCommand.self, BenchCommand.self, TokenizeCommand.self, ClassifyCommand.self, EmbedCommand.self,
                       QACommand.self, FillMaskCommand.self, NERCommand.self, ParityCommand.self, TrainCommand.self,
-                      DistillCommand.self]
+                      DistillCommand.self, ServeCommand.self]
     )
 }

@@ -54,3 +54,11 @@ public struct TokenBatch: Sendable {
         (0..<batch).map { Array(rows[offsets[$0]..<offsets[$0 + 1]]) }
     }
 }
+
+/// Groups item indices into batches of at most `batchSize`, shortest first (a stable sort by
+/// `lengths`), so that each batch pads little.
+public func lengthSortedBatches(_ lengths: [Int], batchSize: Int) -> [[Int]] {
+    let order = lengths.indices.sorted { lengths[$0] != lengths[$1] ? lengths[$0] < lengths[$1] : $0 < $1 }
+    let size = max(batchSize, 1)
+    return stride(from: 0, to: order.count, by: size).map { Array(order[$0..<min($0 + size, order.count)]) }
+}

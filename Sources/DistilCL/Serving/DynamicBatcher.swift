@@ -4,7 +4,8 @@ import Foundation
 /// that arrive one by one are queued (FIFO) and run together. A batch is cut when the next
 /// request would pass `maxBatchTokens` or `maxBatchRequests`, or when `maxDelay` has passed since
 /// its first request was queued. A request whose task is cancelled (its client has gone) is
-/// dropped before it runs. `run` gets each batch's inputs in queue order and returns one result
+/// dropped before it runs, and one that has waited longer than its `timeout` in the queue fails
+/// with `BatcherError.queueTimeout`. `run` gets each batch's inputs in queue order and returns one result
 /// per input, so a request that fails never fails the others of its batch; batches run one at a
 /// time (one device, one model). `run` should hand the blocking forward pass to a thread of its
 /// own (not Swift's cooperative pool, which the batcher's timer and the server's I/O share).
@@ -28,6 +29,8 @@ public actor DynamicBatcher<Input: Sendable, Output: Sendable> {
         public var requests = 0
         /// Requests dropped because their task was cancelled before they ran.
         public var cancelled = 0
+        /// Requests that waited longer than their timeout in the queue.
+        public var timedOut = 0
         public var largestBatch = 0
     }
 
@@ -37,6 +40,8 @@ public actor DynamicBatcher<Input: Sendable, Output: Sendable> {
         let tokens: Int
         let queued: ContinuousClock.Instant
         let continuation: CheckedContinuation<Output, any Error>
+        /// Fails the request when it is still queued at its timeout.
+        var timer: Task<Void, Never>?
     }
 
     public let limits: Limits
@@ -59,8 +64,9 @@ public actor DynamicBatcher<Input: Sendable, Output: Sendable> {
     }
 
     /// Queues `input` and waits for its result. Throws `CancellationError` when the calling
-    /// task is cancelled before the request runs.
-    public func submit(_ input: Input) async throws -> Output {
+    /// task is cancelled before the request runs, and `BatcherError.queueTimeout` when it is
+    /// still queued after `timeout` (a request already running is never interrupted).
+    public func submit(_ input: Input, timeout: Duration? = nil) async throws -> Output {
         nextID += 1
         let id = nextID
         let tokens = cost(input)
@@ -71,7 +77,14 @@ public actor DynamicBatcher<Input: Sendable, Output: Sendable> {
                     continuation.resume(throwing: CancellationError())
                     return
                 }
-                queue.append(Pending(id: id, input: input, tokens: tokens, queued: .now, continuation: continuation))
+                var pending = Pending(id: id, input: input, tokens: tokens, queued: .now, continuation: continuation)
+                if let timeout {
+                    pending.timer = Task { [weak self] in
+                        try? await Task.sleep(for: timeout)
+                        if !Task.isCancelled { await self?.expire(id, after: timeout) }
+                    }
+                }
+                queue.append(pending)
                 startWorker()
                 wake?.resume()
                 wake = nil
@@ -87,8 +100,16 @@ public actor DynamicBatcher<Input: Sendable, Output: Sendable> {
     private func drop(_ id: UInt64) {
         guard let i = queue.firstIndex(where: { $0.id == id }) else { return }   // already running or done
         let pending = queue.remove(at: i)
+        pending.timer?.cancel()
         counters.cancelled += 1
         pending.continuation.resume(throwing: CancellationError())
+    }
+
+    private func expire(_ id: UInt64, after timeout: Duration) {
+        guard let i = queue.firstIndex(where: { $0.id == id }) else { return }   // already running or done
+        let pending = queue.remove(at: i)
+        counters.timedOut += 1
+        pending.continuation.resume(throwing: BatcherError.queueTimeout(timeout))
     }
 
     private func startWorker() {
@@ -110,6 +131,7 @@ public actor DynamicBatcher<Input: Sendable, Output: Sendable> {
             }
             let batch = cut()
             guard !batch.isEmpty else { continue }
+            for pending in batch { pending.timer?.cancel() }
             counters.batches += 1
             counters.requests += batch.count
             counters.largestBatch = max(counters.largestBatch, batch.count)
@@ -151,10 +173,13 @@ public actor DynamicBatcher<Input: Sendable, Output: Sendable> {
 /// A batch function that broke its contract.
 public enum BatcherError: Error, CustomStringConvertible, Equatable {
     case missingResult(Int, Int)
+    /// The request was still queued when its timeout passed.
+    case queueTimeout(Duration)
 
     public var description: String {
         switch self {
         case .missingResult(let inputs, let results): return "a batch of \(inputs) requests returned \(results) results"
+        case .queueTimeout(let timeout): return "the request waited in the queue for more than \(timeout)"
         }
     }
 }

@@ -96,13 +96,15 @@ public func warmUp(_ m: ServedModel) async throws {
 /// The model's life inside the server: loads it off the cooperative pool, warms it up, marks
 /// the state ready; on SIGTERM/SIGINT marks it draining (`/ready` 503) before the HTTP server
 /// stops accepting and finishes what it accepted.
-struct ModelService: Service {
+struct ModelService: Service, CustomStringConvertible {
     let loader: ModelLoader
     let folder: ModelLoader.Folder
     let state: ServerState
     let configuration: ServerConfiguration
     let metrics: ServerMetrics
     let logger: Logger
+
+    var description: String { "model \(loader.directory.path)" }
 
     func run() async throws {
         let start = ContinuousClock.now
@@ -145,7 +147,7 @@ public struct Server {
                     onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let router = makeRouter(state: state, configuration: configuration, metrics: metrics)
         let app = Application(
-            router: router,
+            router: router, server: httpServer(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                  serverName: "distilcl/\(distilclVersion)"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
@@ -153,8 +155,11 @@ public struct Server {
         let model = ModelService(loader: loader, folder: folder, state: state, configuration: configuration,
                                  metrics: metrics, logger: logger)
         var group = ServiceGroupConfiguration(
-            services: [.init(service: app),
-                       .init(service: model, successTerminationBehavior: .gracefullyShutdownGroup)],
+            // Named: the default name describes the service, which would print every weight.
+            services: [.init(service: app, successTerminationBehavior: .cancelGroup, failureTerminationBehavior: .cancelGroup,
+                             serviceName: "http"),
+                       .init(service: model, successTerminationBehavior: .gracefullyShutdownGroup,
+                             failureTerminationBehavior: .cancelGroup, serviceName: "model")],
             gracefulShutdownSignals: signals, logger: logger)
         group.maximumGracefulShutdownDuration = configuration.shutdownTimeout
         group.maximumCancellationDuration = .seconds(5)

@@ -25,7 +25,7 @@ func served(_ fixture: String, configuration: ServerConfiguration = ServerConfig
 /// An application over `makeRouter`, as `distilcl serve` builds it (without the model service).
 func application(_ state: ServerState, _ configuration: ServerConfiguration = ServerConfiguration(),
                  metrics: ServerMetrics = ServerMetrics()) -> some ApplicationProtocol {
-    Application(router: makeRouter(state: state, configuration: configuration, metrics: metrics),
+    Application(router: makeRouter(state: state, configuration: configuration, metrics: metrics), server: httpServer(),
                 configuration: .init(address: .hostname("127.0.0.1", port: 0)))
 }
 

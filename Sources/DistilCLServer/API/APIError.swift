@@ -24,6 +24,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         case backend = "Backend"
         /// 404: no such route.
         case notFound = "NotFound"
+        /// 499 (nginx's "client closed request"): the client went away before its request ran;
+        /// nobody reads the answer, but `/metrics` counts it.
+        case clientGone = "ClientGone"
     }
 
     public var status: HTTPResponse.Status
@@ -65,6 +68,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     static func from(_ error: any Error) -> APIError {
         switch error {
         case let e as APIError: return e
+        case is CancellationError:
+            return APIError(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"), .clientGone,
+                            "The client went away before the request ran")
         case let e as PipelineError:
             if case .emptyInput = e { return .empty("\(e)") }
             return .validation("\(e)")
@@ -93,7 +99,7 @@ struct ErrorBody: Encodable {
 /// `value` as a JSON response (`application/json`).
 func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.withoutEscapingSlashes]
+    encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf",
                                                                   nan: "nan")
     let data = (try? encoder.encode(value)) ?? Data(#"{"error":"response encoding failed","error_type":"Backend"}"#.utf8)

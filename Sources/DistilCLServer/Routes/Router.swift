@@ -7,27 +7,23 @@ import NIOCore
 /// has gone).
 public struct ServerContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    let channel: any Channel
+    /// The request's connection.
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         channel = source.channel
     }
-
-    /// Whether the client's connection, open when the request arrived, has closed since.
-    var clientGone: @Sendable () -> Bool {
-        let channel = self.channel
-        guard channel.isActive else { return { false } }   // a test channel that never opened
-        return { !channel.isActive }
-    }
 }
 
 /// Every route of the server, behind the middleware that turns errors into TEI's JSON,
 /// enforces `--max-concurrent-requests` and records the metrics.
-public func makeRouter(state: ServerState, configuration: ServerConfiguration,
-                       metrics: ServerMetrics) -> Router<ServerContext> {
+/// - Parameter middleware: more middleware, run inside those (authentication, logging, tests).
+public func makeRouter(state: ServerState, configuration: ServerConfiguration, metrics: ServerMetrics,
+                       middleware: [any MiddlewareProtocol<Request, Response, ServerContext>] = []) -> Router<ServerContext> {
     let router = Router(context: ServerContext.self)
     router.add(middleware: APIMiddleware(state: state, metrics: metrics, limit: configuration.maxConcurrentRequests))
+    for m in middleware { router.add(middleware: m) }
     let api = API(state: state, configuration: configuration, metrics: metrics)
 
     router.get("/health") { _, _ in jsonResponse(["status": "ok"]) }

@@ -95,7 +95,7 @@ struct API: Sendable {
         let truncate = try truncate(body)
         let raw = try body.bool("raw_scores") ?? false
         let encodings = try inputs.map { try m.encode($0, truncate: truncate) }
-        let outputs = try await m.engine.submit(ForwardJob(.classify, encodings, clientGone: context.clientGone))
+        let outputs = try await m.engine.submit(ForwardJob(.classify, encodings, clientGone: await context.clientGone()))
         let lists = outputs.map {
             TextClassification.scores(logits: $0.first ?? [], labels: m.config.labels, function: raw ? ClassificationFunction.none : nil)
         }
@@ -107,7 +107,7 @@ struct API: Sendable {
                     _ context: ServerContext) async throws -> (vectors: [[Float]], tokens: Int) {
         let encodings = try texts.map { try m.encode($0, truncate: truncate) }
         let outputs = try await m.engine.submit(ForwardJob(.embed(m.pooling, normalize: normalize), encodings,
-                                                           clientGone: context.clientGone))
+                                                           clientGone: await context.clientGone()))
         return (outputs.map { $0.first ?? [] }, encodings.reduce(0) { $0 + $1.count })
     }
 

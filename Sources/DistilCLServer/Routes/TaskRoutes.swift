@@ -23,7 +23,7 @@ extension API {
         let texts = try inputs.map { try m.encode($0, truncate: truncate) }
         let descriptions = labels.map { m.tokenizer.encode($0.description, maxLength: m.maxLength) }
         let outputs = try await m.engine.submit(ForwardJob(.embed(m.pooling, normalize: true), texts + descriptions,
-                                                           clientGone: context.clientGone))
+                                                           clientGone: await context.clientGone()))
         let vectors = outputs.map { $0.first ?? [] }
         let anchors = Array(vectors[texts.count...])
         let results = vectors[..<texts.count].map { v in
@@ -99,7 +99,7 @@ extension API {
                                       + "(4 × --max-client-batch-size): send fewer or shorter contexts")
         }
         let outputs = try await m.engine.submit(ForwardJob(.tokens(.questionAnswering), windows.map(\.encoding),
-                                                           clientGone: context.clientGone))
+                                                           clientGone: await context.clientGone()))
         var offset = 0
         let answers = try items.map { item in
             defer { offset += item.windows.count }
@@ -126,7 +126,7 @@ extension API {
         let truncate = try truncate(body)
         let encodings = try inputs.map { try m.encode($0, truncate: truncate) }
         let outputs = try await m.engine.submit(ForwardJob(.tokens(.tokenClassification), encodings,
-                                                           clientGone: context.clientGone))
+                                                           clientGone: await context.clientGone()))
         let results = try zip(zip(inputs, encodings), outputs).map { pair, logits in
             EntitiesOutput(entities: try TokenClassification.entities(
                 text: pair.0.text, encoding: pair.1, logits: logits, labels: m.config.labels, strategy: strategy,
@@ -154,7 +154,7 @@ extension API {
             }
             return e
         }
-        let outputs = try await m.engine.submit(ForwardJob(.maskedLM, encodings, clientGone: context.clientGone))
+        let outputs = try await m.engine.submit(ForwardJob(.maskedLM, encodings, clientGone: await context.clientGone()))
         let results = try zip(encodings, outputs).map { e, logits in
             PredictionsOutput(predictions: try FillMask.predictions(maskLogits: logits, encoding: e, topK: topK,
                                                                     tokenizer: m.tokenizer))

@@ -12,6 +12,7 @@ public final class ServerState: @unchecked Sendable {
     private var _phase = Phase.starting
     private var _served: ServedModel?
     private var _inFlight = 0
+    private var _answered: [Int: Int] = [:]
 
     public init() {}
 
@@ -52,4 +53,10 @@ public final class ServerState: @unchecked Sendable {
     }
 
     func leave() { lock.withLock { _inFlight -= 1 } }
+
+    /// Counts a response written for an inference route, by status.
+    func answered(status: Int) { lock.withLock { _answered[status, default: 0] += 1 } }
+
+    /// Inference requests answered so far, by status (what `distilcl serve` prints at exit).
+    public var answeredByStatus: [Int: Int] { lock.withLock { _answered } }
 }

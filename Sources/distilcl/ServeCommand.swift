@@ -126,6 +126,11 @@ struct ServeCommand: AsyncParsableCommand {
                 writeStderr("distilcl serve: listening on http://\(host):\(port) (loading the model; GET /ready)\n")
             }
         }
+        // The last line: what was answered, so a drain can be checked against what clients got.
+        let answered = server.state.answeredByStatus
+        let total = answered.values.reduce(0, +)
+        let byStatus = answered.keys.sorted().map { "\($0): \(answered[$0] ?? 0)" }.joined(separator: ", ")
+        writeStderr("distilcl serve: stopped; answered \(total) inference requests\(total > 0 ? " (\(byStatus))" : "")\n")
     }
 
     /// `runReportingErrors` for async bodies: `error: …` on stderr and the mapped exit status.

@@ -70,6 +70,7 @@ struct APIMiddleware: RouterMiddleware {
         if limited, !state.enter(limit: limit) {
             metrics.recordDropped("overloaded")
             response = APIError.overloaded(limit: limit).response()
+            state.answered(status: response.status.code)
         } else {
             if limited { metrics.inFlight.increment() }
             do {
@@ -84,6 +85,7 @@ struct APIMiddleware: RouterMiddleware {
             }
             if limited {
                 state.leave()
+                state.answered(status: response.status.code)
                 metrics.inFlight.decrement()
             }
         }

@@ -1,6 +1,12 @@
 import COpenCL
 import Foundation
 
+/// A GEMM variant built for a backend's device (`OpenCLBackend.gemmKernel`).
+public struct GEMMKernel: @unchecked Sendable {
+    public let variant: GEMMVariant
+    let kernel: CLKernel
+}
+
 /// The OpenCL backend: every kernel of `Kernels/` built once at start-up for one device,
 /// an in-order queue (a profiling one only inside `profile`), and the weights resident in device buffers.
 ///
@@ -21,6 +27,10 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     private var profilingQueue: CLQueue?
     private let queueLock = NSLock()
     private let kernels: [String: CLKernel]
+    /// The GEMM variant `distilcl tune` chose for each shape bucket, built (see `TuningCache`).
+    let tunedKernels: [GEMMShape: GEMMKernel]
+    /// What programs are built with, for the GEMM variants built later.
+    private let buildPieces: (passed: String, cache: ProgramCache)
     private let lock = NSLock()
     private var eventLog: [(String, CLEvent)]? = nil
 
@@ -31,11 +41,15 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     /// - Parameters:
     ///   - extraOptions: appended to the build options (tests use it to inject faults).
     ///   - cacheDirectory: where compiled binaries are cached; nil for the default (see `ProgramCache`).
+    ///   - tunedGEMMs: the GEMM variant per shape bucket; nil reads `distilcl tune`'s results for
+    ///     this device from the `TuningCache` (unless `DISTILCL_NO_TUNING=1`), warning on stderr
+    ///     about entries it ignores. Shapes without one use the heuristic of `tuning`.
     ///   - environment: `DISTILCL_CL_OPTIONS` (build options; a `-DNAME=VALUE` naming a tunable
     ///     of `KernelTuning` changes that tunable, so the host's grids agree with the kernels, and
-    ///     a value they cannot run with is refused), `DISTILCL_CACHE_DIR`, `DISTILCL_NO_CACHE`.
+    ///     a value they cannot run with is refused), `DISTILCL_CACHE_DIR`, `DISTILCL_NO_CACHE`,
+    ///     `DISTILCL_TUNING_FILE`, `DISTILCL_NO_TUNING`.
     public init(device: CLDeviceInfo, tuning: KernelTuning? = nil, extraOptions: String = "",
-                cacheDirectory: URL? = nil,
+                cacheDirectory: URL? = nil, tunedGEMMs: [GEMMShape: GEMMVariant]? = nil,
                 environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.device = device
         // Tunables come from one place: the configuration, overrides included.
@@ -62,6 +76,52 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
         }
         kernels = table
         cachedPrograms = cached
+        buildPieces = (passed, cache)
+
+        var variants = tunedGEMMs ?? [:]
+        if tunedGEMMs == nil, env["DISTILCL_NO_TUNING"] != "1" {
+            let (stored, warnings) = TuningCache(environment: env).variants(for: device)
+            for w in warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+            variants = stored
+        }
+        var built: [GEMMVariant: GEMMKernel] = [:], byShape: [GEMMShape: GEMMKernel] = [:]
+        for (shape, variant) in variants.sorted(by: { $0.key < $1.key }) {
+            if built[variant] == nil {
+                do {
+                    built[variant] = try Self.buildGEMM(variant, tuning: tuned, passed: passed, cache: cache,
+                                                        context: context, device: device)
+                } catch {
+                    // A stale or foreign entry never stops the backend: the heuristic covers it.
+                    FileHandle.standardError.write(Data("warning: tuned GEMM \(variant) for \(shape) ignored: \(error)\n".utf8))
+                    continue
+                }
+            }
+            byShape[shape] = built[variant]
+        }
+        tunedKernels = byShape
+    }
+
+    /// The tuned variant per shape bucket this backend runs.
+    public var tunedShapes: [GEMMShape: GEMMVariant] { tunedKernels.mapValues(\.variant) }
+
+    /// `gemm.cl` built with `variant`'s tile (checked for the device first).
+    public func gemmKernel(_ variant: GEMMVariant) throws -> GEMMKernel {
+        try Self.buildGEMM(variant, tuning: tuning, passed: buildPieces.passed, cache: buildPieces.cache,
+                           context: context, device: device)
+    }
+
+    private static func buildGEMM(_ variant: GEMMVariant, tuning: KernelTuning, passed: String, cache: ProgramCache,
+                                  context: CLContext, device: CLDeviceInfo) throws -> GEMMKernel {
+        let t = variant.applied(to: tuning)
+        try t.validate(for: device)
+        guard let source = EmbeddedKernels.sources["gemm.cl"] else { throw CLError.missingKernel("gemm.cl") }
+        let options = ["-cl-std=CL1.2", t.buildOptions, passed].filter { !$0.isEmpty }.joined(separator: " ")
+        let (program, _) = try cache.build(file: "gemm.cl", source: source, options: options, context: context, device: device)
+        let name = variant.kernel == .panel ? "kernel_gemm_panel" : "kernel_gemm_tiled"
+        guard let kernel = try CLKernel.all(in: program).first(where: { $0.name == name }) else {
+            throw CLError.missingKernel(name)
+        }
+        return GEMMKernel(variant: variant, kernel: kernel)
     }
 
     // MARK: - Profiling
@@ -157,6 +217,12 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     /// their dimension 0 against the rounded-up global size.
     func launch(_ kernel: String, _ args: [Arg], global: [Int], local: [Int]? = nil) throws {
         guard let k = kernels[kernel] else { throw CLError.missingKernel(kernel) }
+        try launch(k, args, global: global, local: local)
+    }
+
+    /// `launch` for a kernel object (a GEMM variant built apart from the start-up programs).
+    func launch(_ k: CLKernel, _ args: [Arg], global: [Int], local: [Int]? = nil) throws {
+        let kernel = k.name
         let local = local ?? (tuning.fixedGroup > 0 ? [tuning.fixedGroup] + global.dropFirst().map { _ in 1 } : nil)
         var g = global
         if let local { for i in g.indices { g[i] = (g[i] + local[i] - 1) / local[i] * local[i] } }

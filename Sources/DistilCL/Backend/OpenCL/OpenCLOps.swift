@@ -50,6 +50,10 @@ extension OpenCLBackend {
     public func linear(_ x: any DeviceBuffer, _ weights: any DeviceLinear, rows: Int,
                        activation: Activation, out: any DeviceBuffer) throws {
         guard let w = weights as? CLLinear else { preconditionFailure("foreign DeviceLinear") }
+        if let tuned = tunedKernels[GEMMShape(rows: rows, n: w.outFeatures, k: w.inFeatures)] {
+            try linear(x, w, rows: rows, activation: activation, out: out, using: tuned)
+            return
+        }
         let (n, k) = (w.outFeatures, w.inFeatures)
         try checkLinear(x, w, rows: rows, out: out)
         let args: [Arg] = [.i(rows), .i(n), .i(k), .b(x), .i(k), .b(w.packed), .b(w.paddedBias), .b(out), .i(n),
@@ -66,6 +70,27 @@ extension OpenCLBackend {
             let local = [t.n / t.wn, t.m / t.wm]
             try launch(small ? "kernel_gemm_tiled_small" : "kernel_gemm_tiled", args,
                        global: [(n + t.n - 1) / t.n * local[0], (rows + t.m - 1) / t.m * local[1]], local: local)
+        }
+    }
+
+    /// `linear` with a given GEMM variant (the tuner's candidates; tuned shapes): its grid
+    /// comes from the same tile it was built with.
+    public func linear(_ x: any DeviceBuffer, _ weights: any DeviceLinear, rows: Int, activation: Activation,
+                       out: any DeviceBuffer, using g: GEMMKernel) throws {
+        guard let w = weights as? CLLinear else { preconditionFailure("foreign DeviceLinear") }
+        let (n, k) = (w.outFeatures, w.inFeatures)
+        try checkLinear(x, w, rows: rows, out: out)
+        let args: [Arg] = [.i(rows), .i(n), .i(k), .b(x), .i(k), .b(w.packed), .b(w.paddedBias), .b(out), .i(n),
+                           .i(Int(activation.rawValue))]
+        let v = g.variant
+        switch v.kernel {
+        case .panel:
+            let panels = (n + tuning.panelWidth - 1) / tuning.panelWidth
+            try launch(g.kernel, args, global: [(rows + v.rows - 1) / v.rows, panels])
+        case .tiled:
+            let (tm, tn, wm, wn) = (v.tile[0], v.tile[1], v.tile[3], v.tile[4])
+            let local = [tn / wn, tm / wm]
+            try launch(g.kernel, args, global: [(n + tn - 1) / tn * local[0], (rows + tm - 1) / tm * local[1]], local: local)
         }
     }
 

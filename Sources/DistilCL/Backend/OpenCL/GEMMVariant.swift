@@ -1,0 +1,105 @@
+import Foundation
+
+/// One member of the GEMM family of `Kernels/gemm.cl`: which kernel and the compile-time tile
+/// it is built with. The panel width (`PN`) is the backend's, since the weights were packed
+/// with it; every variant reads the same packed weights and gives the same result.
+public struct GEMMVariant: Codable, Hashable, Sendable, CustomStringConvertible {
+    public enum Kernel: String, Codable, Sendable {
+        /// `kernel_gemm_panel`: `rows` (MR) rows of A per work-item, no local memory.
+        case panel
+        /// `kernel_gemm_tiled`: a `tile` = [TM, TN, TK, WM, WN] work-group tile through local memory.
+        case tiled
+    }
+
+    public var kernel: Kernel
+    /// MR of the panel kernel.
+    public var rows: Int
+    /// [TM, TN, TK, WM, WN] of the tiled kernel.
+    public var tile: [Int]
+
+    public static func panel(rows: Int) -> GEMMVariant { GEMMVariant(kernel: .panel, rows: rows, tile: []) }
+    public static func tiled(_ m: Int, _ n: Int, _ k: Int, _ wm: Int, _ wn: Int) -> GEMMVariant {
+        GEMMVariant(kernel: .tiled, rows: 0, tile: [m, n, k, wm, wn])
+    }
+
+    public var description: String {
+        switch kernel {
+        case .panel: return "panel MR=\(rows)"
+        case .tiled:
+            guard tile.count == 5 else { return "tiled \(tile)" }
+            return "tiled \(tile[0])x\(tile[1]) TK=\(tile[2]) \(tile[3])x\(tile[4])/item"
+        }
+    }
+
+    /// `base` with this variant's kernel and tile (the large tiled tile for every shape).
+    public func applied(to base: KernelTuning) -> KernelTuning {
+        var t = base
+        switch kernel {
+        case .panel:
+            t.gemm = .panel
+            t.panelRows = rows
+        case .tiled:
+            t.gemm = .tiled
+            if tile.count == 5 { t.tile = (tile[0], tile[1], tile[2], tile[3], tile[4]) }
+            t.smallTileBelow = 0
+        }
+        return t
+    }
+
+    /// The variant today's heuristic picks for `rows × n` on a backend tuned as `tuning`.
+    public static func heuristic(_ tuning: KernelTuning, rows: Int, n: Int) -> GEMMVariant {
+        switch tuning.gemm {
+        case .panel: return .panel(rows: tuning.panelRows)
+        case .tiled:
+            let l = tuning.tile
+            let tiles = ((n + l.n - 1) / l.n) * ((rows + l.m - 1) / l.m)
+            let t = tiles < tuning.smallTileBelow ? tuning.smallTile : l
+            return .tiled(t.m, t.n, t.k, t.wm, t.wn)
+        }
+    }
+}
+
+/// A GEMM shape as the tuner buckets it: rows rounded up to a power of two (at least 16),
+/// the layer's output and input features exact. `C[M, N] = A[M, K] · Wᵀ`.
+public struct GEMMShape: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var m: Int
+    public var n: Int
+    public var k: Int
+
+    /// The bucket of a GEMM with `rows` rows.
+    public init(rows: Int, n: Int, k: Int) {
+        var m = 16
+        while m < rows { m *= 2 }
+        self.m = m
+        self.n = n
+        self.k = k
+    }
+
+    /// "M1024_N2304_K768", the cache's key.
+    public var description: String { "M\(m)_N\(n)_K\(k)" }
+
+    public init?(key: String) {
+        let parts = key.split(separator: "_")
+        guard parts.count == 3, parts[0].first == "M", parts[1].first == "N", parts[2].first == "K",
+              let m = Int(parts[0].dropFirst()), let n = Int(parts[1].dropFirst()), let k = Int(parts[2].dropFirst()),
+              m >= 16, m & (m - 1) == 0, n > 0, k > 0 else { return nil }
+        (self.m, self.n, self.k) = (m, n, k)
+    }
+
+    public static func < (a: GEMMShape, b: GEMMShape) -> Bool { (a.m, a.n, a.k) < (b.m, b.n, b.k) }
+
+    /// The four GEMMs of every encoder layer of `config` (Q·K·V fused, attention output,
+    /// feed-forward in and out), at each row count of `tokens`.
+    public static func encoder(_ config: ModelConfig, tokens: [Int]) -> [GEMMShape] {
+        encoder(hidden: config.hidden, ffn: config.ffn, tokens: tokens)
+    }
+
+    /// The same for a model of `hidden` and `ffn` features (DistilBERT-base: 768 and 3072).
+    public static func encoder(hidden d: Int, ffn f: Int, tokens: [Int]) -> [GEMMShape] {
+        var shapes = Set<GEMMShape>()
+        for t in tokens {
+            for (n, k) in [(3 * d, d), (d, d), (f, d), (d, f)] { shapes.insert(GEMMShape(rows: t, n: n, k: k)) }
+        }
+        return shapes.sorted()
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import DistilCL
+import Foundation
+
+struct TuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tune",
+        abstract: "Find the fastest GEMM variant for each shape on an OpenCL device and cache it.",
+        discussion: """
+        For each GEMM shape the model runs (its four linear layers per encoder layer, at each \
+        --tokens count rounded up to a power of two), every member of the GEMM family \
+        (Kernels/gemm.cl: the panel kernel at 1–16 rows per work-item, the local-memory tiled \
+        kernel at every tile the device holds) is built, checked against the CPU path, and timed \
+        (device time, median of --repeats); a candidate more than 3× slower than the best so far \
+        after one launch is dropped. Today's heuristic is measured first, so the winner is never \
+        slower in the same run. Candidates stop once --budget-seconds have passed (the shapes \
+        still finish with what was measured).
+
+        The winners go to the tuning file (tuning.json in the program cache folder, or \
+        $DISTILCL_TUNING_FILE), keyed by platform, device, driver and gemm.cl's hash: inference, \
+        bench kernels and bench model on that device then run them; shapes without an entry use \
+        the heuristic. DISTILCL_NO_TUNING=1 ignores the file. A corrupt or stale entry is ignored \
+        with a warning.
+
+        Examples:
+          distilcl tune --model models/all-MiniLM-L6-v2
+          distilcl tune --shapes "1024,2304,768;128,768,3072" --budget-seconds 60 --json
+        """)
+
+    @Option(help: "opencl, opencl:N or gpu (the device to tune). Default: $DISTILCL_DEVICE, else opencl.")
+    var device: String?
+
+    @Option(help: ArgumentHelp("Tune the GEMMs of this checkpoint folder's config.", valueName: "dir"))
+    var model: String?
+
+    @Option(help: ArgumentHelp("Shapes M,N,K separated by ';' instead of a model's.", valueName: "shapes"))
+    var shapes: String?
+
+    @Option(help: "Token counts per batch (M), comma-separated; with --model or the DistilBERT-base default.")
+    var tokens = "128,1024,4096"
+
+    @Option(help: "Seconds after which no new candidate starts.")
+    var budgetSeconds = 300.0
+
+    @Option(help: "Timed launches per candidate (the median counts).")
+    var repeats = 5
+
+    @Flag(help: "Print JSON instead of the table.")
+    var json = false
+
+    @Flag(help: "Measure only; do not write the tuning file.")
+    var dryRun = false
+
+    func validate() throws {
+        guard budgetSeconds > 0, budgetSeconds.isFinite else { throw ValidationError("--budget-seconds must be positive") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        if model != nil, shapes != nil { throw ValidationError("give --model or --shapes, not both") }
+        _ = try parsedShapes()
+    }
+
+    /// `--shapes`, or the model's (DistilBERT-base's without --model) at `--tokens`.
+    func parsedShapes() throws -> [GEMMShape]? {
+        guard let shapes else { return nil }
+        return try shapes.split(separator: ";").map { item in
+            let v = item.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard v.count == 3, let m = v[0], let n = v[1], let k = v[2], m > 0, n > 0, k > 0 else {
+                throw ValidationError("--shapes takes M,N,K;M,N,K…, got '\(item)'")
+            }
+            return GEMMShape(rows: m, n: n, k: k)
+        }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let choice: DeviceChoice = try device.map { try DeviceChoice(parsing: $0) }
+                ?? ProcessInfo.processInfo.environment[DeviceChoice.environmentVariable].map { try DeviceChoice(parsing: $0) }
+                ?? .opencl(nil)
+            let devices = try listOpenCLDevices()
+            guard choice != .cpu, let info = try choice.resolve(among: devices) else {
+                throw CLIError.usage("tune measures OpenCL kernels; --device \(device ?? "cpu") names no OpenCL device "
+                                     + "(the CPU path is oneDNN's; `distilcl devices` lists them)")
+            }
+            // The heuristic is the baseline: earlier results do not take part.
+            let backend = try OpenCLBackend(device: info, tunedGEMMs: [:])
+            let counts = tokens.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else { throw CLIError.usage("--tokens needs positive integers") }
+            var list = try parsedShapes() ?? GEMMShape.encoder(hidden: 768, ffn: 3072, tokens: counts)
+            if let model {
+                list = GEMMShape.encoder(try Checkpoint(directory: URL(fileURLWithPath: model)).config, tokens: counts)
+            }
+            var tuner = GEMMTuner(backend: backend)
+            tuner.repeats = repeats
+            let candidates = GEMMTuner.candidates(for: backend)
+            writeStderr("tuning \(list.count) GEMM shapes on \(backend.name): \(candidates.count) candidates, "
+                        + "budget \(Int(budgetSeconds)) s\n")
+            let started = ContinuousClock.now
+            let outcomes = try tuner.tune(list, candidates: candidates, budget: .milliseconds(Int64(budgetSeconds * 1000))) { o in
+                writeStderr("  \(o.shape): \(o.defaultVariant) \(fmt(o.defaultGFLOPS)) GFLOP/s -> \(o.best) "
+                            + "\(fmt(o.bestGFLOPS)) GFLOP/s (\(String(format: "%.2f", o.speedup))x; \(o.timed) timed, "
+                            + "\(o.droppedEarly) dropped early, \(o.invalid) invalid, \(o.skipped) over budget; "
+                            + "\(String(format: "%.1f", o.seconds)) s)\n")
+            }
+            let elapsed = (ContinuousClock.now - started)
+            if !dryRun {
+                let cache = TuningCache()
+                var entries: [GEMMShape: TuningCache.Entry] = [:]
+                for (shape, o) in zip(list, outcomes) {
+                    entries[shape] = .init(o.bestVariant, gflops: o.bestGFLOPS, defaultGFLOPS: o.defaultGFLOPS)
+                }
+                do { try cache.store(entries, for: info) } catch {
+                    throw CLIError(.failure, "cannot write \(cache.url.path): \(error)")
+                }
+                writeStderr("wrote \(entries.count) entries to \(cache.url.path)\n")
+            }
+            if json {
+                struct Report: Encodable {
+                    var device: String; var cpu: String; var seconds: Double; var budgetSeconds: Double
+                    var shapes: [GEMMTuner.Outcome]
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                print(String(decoding: try encoder.encode(Report(device: backend.name, cpu: CPUKernelInfo.current.cpuSummary,
+                                                                 seconds: seconds, budgetSeconds: budgetSeconds,
+                                                                 shapes: outcomes)), as: UTF8.self))
+            } else {
+                print("device: \(backend.name)   \(elapsed) in all, budget \(Int(budgetSeconds)) s")
+                print(pad("shape", 20) + pad("default", 34) + lpad("GFLOP/s", 9) + "  " + pad("tuned", 34)
+                      + lpad("GFLOP/s", 9) + lpad("speed-up", 10))
+                for o in outcomes {
+                    print(pad(o.shape, 20) + pad(o.defaultVariant, 34) + lpad(fmt(o.defaultGFLOPS), 9) + "  "
+                          + pad(o.best, 34) + lpad(fmt(o.bestGFLOPS), 9) + lpad(String(format: "%.2fx", o.speedup), 10))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+@testable import DistilCL
+import Foundation
+import Testing
+
+/// The GEMM family and `distilcl tune`'s machinery on PoCL: every member gives the CPU path's
+/// product at odd shapes, the tuner's winners go to the tuning file, a backend runs them for
+/// their shapes, and a corrupt, stale or malformed file is ignored with a warning.
+@Suite("GEMM family and tuning", .serialized)
+struct GEMMTuningTests {
+    /// An environment whose tuning file is `file` (and no other tuning).
+    static func environment(_ file: URL) -> [String: String] {
+        ProcessInfo.processInfo.environment.merging(["DISTILCL_TUNING_FILE": file.path, "DISTILCL_NO_TUNING": ""]) { $1 }
+    }
+
+    /// A sample of the family every run (the heuristic, a panel and a tiled member); every
+    /// member with DISTILCL_TEST_ALL_GEMM_VARIANTS=1.
+    @Test("family members equal the CPU path at odd shapes", arguments: BackendCase.openCLDevices)
+    func familyAtOddShapes(_ device: CLDeviceInfo) throws {
+        let backend = try OpenCLBackend(device: device, tunedGEMMs: [:])
+        let all = GEMMTuner.candidates(for: backend)
+        #expect(all.contains { $0.kernel == .panel } && all.contains { $0.kernel == .tiled })
+        let sample = ProcessInfo.processInfo.environment["DISTILCL_TEST_ALL_GEMM_VARIANTS"] == "1" ? all
+            : [all[0]] + [all.first { $0.kernel == .panel && $0 != all[0] }, all.first { $0.kernel == .tiled }].compactMap { $0 }
+        var rng = SeededRandom(seed: 11)
+        for variant in sample {
+            let g = try backend.gemmKernel(variant)
+            for (m, n, k) in [(37, 77, 53), (130, 33, 200), (1, 96, 17)] {
+                let a = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
+                let want = referenceLinear(a, w, bias, m: m, n: n, k: k, act: .gelu)
+                let layer = try backend.makeLinear(weight: w, bias: bias, outFeatures: n, inFeatures: k)
+                let out = try poisoned(backend, m * n)
+                try backend.linear(try backend.buffer(a), layer, rows: m, activation: .gelu, out: out, using: g)
+                expectClose(try backend.download(out), want, atol: Precision.fp32.linearTolerance(k: k, sigmas: 5),
+                            rtol: 1e-5, "\(variant) M\(m) N\(n) K\(k)")
+            }
+        }
+    }
+
+    @Test("the tuner's winners are stored and run for their shapes", arguments: BackendCase.openCLDevices)
+    func tunedShapesAreRun(_ device: CLDeviceInfo) throws {
+        let folder = try TemporaryFolder()
+        let file = folder.file("tuning.json")
+        let backend = try OpenCLBackend(device: device, tunedGEMMs: [:])
+        let shape = GEMMShape(rows: 20, n: 48, k: 40)
+        #expect(shape.m == 32)
+        let heuristic = GEMMVariant.heuristic(backend.tuning, rows: shape.m, n: shape.n)
+        // Another kernel than the heuristic's, so the profile shows which one ran.
+        let other = heuristic.kernel == .panel ? GEMMVariant.tiled(32, 32, 16, 4, 4) : .panel(rows: 4)
+        var tuner = GEMMTuner(backend: backend)
+        tuner.repeats = 3
+        let outcomes = try tuner.tune([shape], candidates: [heuristic, other], budget: .seconds(600))
+        let o = try #require(outcomes.first)
+        #expect(o.defaultVariant == heuristic.description && o.defaultGFLOPS > 0)
+        #expect(o.bestGFLOPS >= o.defaultGFLOPS)
+        #expect(o.timed + o.droppedEarly == 2 && o.invalid == 0 && o.skipped == 0)
+
+        // Store a variant that is not the heuristic, so the test sees it used.
+        try TuningCache(url: file).store([shape: .init(other, gflops: 1, defaultGFLOPS: 1)], for: device)
+        let tuned = try OpenCLBackend(device: device, environment: Self.environment(file))
+        #expect(tuned.tunedShapes == [shape: other])
+        var rng = SeededRandom(seed: 3)
+        for m in [17, 20, 32] {   // every row count of the bucket
+            let (n, k) = (shape.n, shape.k)
+            let a = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
+            let layer = try tuned.makeLinear(weight: w, bias: bias, outFeatures: n, inFeatures: k)
+            let out = try poisoned(tuned, m * n)
+            try tuned.linear(try tuned.buffer(a), layer, rows: m, activation: .none, out: out)
+            expectClose(try tuned.download(out), referenceLinear(a, w, bias, m: m, n: n, k: k, act: .none),
+                        atol: Precision.fp32.linearTolerance(k: k, sigmas: 5), rtol: 1e-5, "tuned M\(m)")
+        }
+        // Which kernel ran: the tuned variant's launch, named in the profile.
+        let layer = try tuned.makeLinear(weight: rng.floats(48 * 40), bias: nil, outFeatures: 48, inFeatures: 40)
+        let x = try tuned.buffer(rng.floats(20 * 40)), out = try tuned.makeBuffer(count: 20 * 48)
+        let launched = try tuned.profile { try tuned.linear(x, layer, rows: 20, activation: .none, out: out) }
+        #expect(launched.map(\.kernel) == [other.kernel == .panel ? "kernel_gemm_panel" : "kernel_gemm_tiled"])
+        #expect(try OpenCLBackend(device: device, environment: Self.environment(file).merging(["DISTILCL_NO_TUNING": "1"]) { $1 })
+            .tunedShapes.isEmpty)
+    }
+
+    @Test("a corrupt, stale or malformed tuning file is ignored with a warning", arguments: BackendCase.openCLDevices)
+    func badFilesAreIgnored(_ device: CLDeviceInfo) throws {
+        let folder = try TemporaryFolder()
+        let file = folder.file("tuning.json")
+        let cache = TuningCache(url: file)
+        try Data("{not json".utf8).write(to: file)
+        var (variants, warnings) = cache.variants(for: device)
+        #expect(variants.isEmpty && warnings.count == 1)
+        #expect(try OpenCLBackend(device: device, environment: Self.environment(file)).tunedShapes.isEmpty)
+
+        // Another gemm.cl (a stale hash): not this device's entries, nothing used.
+        let stale = #"{"version": 1, "devices": {"\#(device.platformName)|\#(device.name)|\#(device.driverVersion)|0": {"M32_N48_K40": {"kernel": "panel", "rows": 2, "tile": [], "gflops": 1, "default_gflops": 1}}}}"#
+        try Data(stale.utf8).write(to: file)
+        (variants, warnings) = cache.variants(for: device)
+        #expect(variants.isEmpty && warnings.isEmpty)
+
+        // This device's key with a bad shape and a bad variant beside a good entry.
+        let key = TuningCache.key(for: device)
+        let mixed = #"{"version": 1, "devices": {"\#(key)": {"M33_N48_K40": {"kernel": "panel", "rows": 2, "tile": [], "gflops": 1, "default_gflops": 1}, "M32_N48_K40": {"kernel": "panel", "rows": 99, "tile": [], "gflops": 1, "default_gflops": 1}, "M64_N48_K40": {"kernel": "panel", "rows": 2, "tile": [], "gflops": 1, "default_gflops": 1}}}}"#
+        try Data(mixed.utf8).write(to: file)
+        (variants, warnings) = cache.variants(for: device)
+        #expect(variants == [GEMMShape(rows: 64, n: 48, k: 40): .panel(rows: 2)])
+        #expect(warnings.count == 2)
+        // A stored entry for a tile the device cannot build is skipped when the backend starts.
+        try cache.store([GEMMShape(rows: 64, n: 48, k: 40): .init(.tiled(4096, 4096, 16, 4, 4), gflops: 1, defaultGFLOPS: 1)],
+                        for: device)
+        #expect(try OpenCLBackend(device: device, environment: Self.environment(file)).tunedShapes.isEmpty)
+    }
+
+    @Test("shape buckets and cache keys")
+    func buckets() {
+        #expect(GEMMShape(rows: 1, n: 2, k: 3).m == 16)
+        #expect(GEMMShape(rows: 1024, n: 2, k: 3).m == 1024 && GEMMShape(rows: 1025, n: 2, k: 3).m == 2048)
+        #expect(GEMMShape(key: "M1024_N2304_K768") == GEMMShape(rows: 1000, n: 2304, k: 768))
+        for bad in ["M1000_N1_K1", "M8_N1_K1", "N1_M16_K1", "M16_N0_K1", "M16_N1"] { #expect(GEMMShape(key: bad) == nil, "\(bad)") }
+        #expect(GEMMShape.encoder(hidden: 768, ffn: 3072, tokens: [100, 128]).count == 4)
+    }
+}

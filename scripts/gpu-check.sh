@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # GPU check for a lent NVIDIA machine (no Swift, no network there). Runs a carried static
-# `distilcl` through NVIDIA's OpenCL: devices, parity on the reference checkpoints and on a
-# DistilBERT-base-shaped checkpoint, bench kernels, bench model (fixed workload), and PyTorch
-# float32 (TF32 off) on the same card for the same model and GEMM shapes; prints a table.
+# `distilcl` through NVIDIA's OpenCL: devices, `distilcl tune` first (at most 3 minutes; its
+# winners go to the tuning file the later commands read), parity on the reference checkpoints
+# and on a DistilBERT-base-shaped checkpoint, bench kernels (tuned, and the heuristic with
+# DISTILCL_NO_TUNING=1), bench model (fixed workload), and PyTorch float32 (TF32 off) on the same
+# card for the same model and GEMM shapes; prints a table. About 7 minutes in all.
 #
 # Prepare here: bash scripts/gpu-pack.sh, which writes .dist/distilcl.xz (swift build -c release
 # --static-swift-stdlib) and .dist/libs.tar.xz (libdnnl, libgomp, libopenblas, libgfortran, libquadmath, the
@@ -35,6 +37,11 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 export DISTILCL_CACHE_DIR=/tmp/distilcl-cache
 "$BIN" devices | tee "$OUT/devices.txt"
 
+# 2b. Tune the GEMM family for this card (the DistilBERT-base shapes at 128, 1024, 4096 tokens).
+timeout 200 "$BIN" tune --device opencl --budget-seconds 170 --json > "$OUT/tune.json" 2> "$OUT/tune.err" \
+  || log "tune exited $?"
+cp "$DISTILCL_CACHE_DIR/tuning.json" "$OUT/tuning.json" 2>/dev/null
+
 # 3. Parity on every reference checkpoint.
 status=0
 for m in tiny-distilbert-sst tiny-distilbert-qa tiny-distilbert-mlm tiny-distilbert-ner tiny-bert-pairs; do
@@ -49,22 +56,14 @@ python3 benchmarks/make_checkpoint.py "$BASE" > "$OUT/make-checkpoint.log" 2>&1 
   || { log "parity distilbert-base: FAIL"; status=1; }
 timeout 90 "$BIN" bench kernels --device opencl --repeats 10 --json > "$OUT/bench-kernels.json" 2> "$OUT/bench-kernels.err" \
   || log "bench kernels exited $?"
-# Tuning sweep: each variant's GEMM rates (GEMM rows only; the table prints one column each).
-# tile=… forces that tile at every shape; noprefetch builds the default with -DGEMM_PREFETCH=0.
-VARIANTS="noprefetch tile=64,64,16,4,4 tile=128,64,16,8,4 tile=64,128,16,4,8 tile=128,128,8,8,8 tile=128,128,16,8,8"
-for v in $VARIANTS; do
-  name=${v//[=,]/-}
-  case $v in
-    noprefetch) env DISTILCL_CL_OPTIONS=-DGEMM_PREFETCH=0 timeout 40 "$BIN" bench kernels --device opencl --repeats 10 --json ;;
-    tile=*) env DISTILCL_GEMM_TILE=${v#tile=} timeout 40 "$BIN" bench kernels --device opencl --repeats 10 --json ;;
-  esac > "$OUT/bench-kernels-$name.json" 2> "$OUT/bench-kernels-$name.err" || log "bench kernels ($v) exited $?"
-done
+DISTILCL_NO_TUNING=1 timeout 60 "$BIN" bench kernels --device opencl --repeats 10 --json \
+  > "$OUT/bench-kernels-default.json" 2> "$OUT/bench-kernels-default.err" || log "bench kernels (heuristic) exited $?"
 timeout 90 "$BIN" bench model --model "$BASE" --device opencl --no-cpu --batch-size 32 --seq-len 128 --batches 20 --json \
   > "$OUT/bench-model.json" 2> "$OUT/bench-model.err" || log "bench model exited $?"
 timeout 150 python3 benchmarks/gpu_torch.py "$BASE" --batches 20 > "$OUT/torch.json" 2> "$OUT/torch.err" || log "PyTorch part exited $?"
 
 # 5. The table.
-VARIANTS="$VARIANTS" python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
+python3 - "$OUT" <<'PY' | tee -a "$OUT/summary.txt"
 import json, sys, os
 out = sys.argv[1]
 def load(name):
@@ -74,26 +73,28 @@ k, m, t = load("bench-kernels.json"), load("bench-model.json"), load("torch.json
 def gemm_rates(report):
     return {r["shape"]: r["work"] / r["deviceMilliseconds"] / 1e6
             for r in (report or {}).get("rows", []) if r["op"].startswith("linear")}
-variants = os.environ.get("VARIANTS", "").split()
-sweep = [(v, gemm_rates(load("bench-kernels-" + v.replace("=", "-").replace(",", "-") + ".json"))) for v in variants]
+default = gemm_rates(load("bench-kernels-default.json"))
+tune = load("tune.json")
 print(f"card: {t['device'] if t else '?'}; OpenCL device: {k['device'] if k else '?'}")
+if tune:
+    print(f"tune: {tune['seconds']:.0f} s of a {tune['budgetSeconds']:.0f} s budget")
+    for o in tune["shapes"]:
+        print(f"  {o['shape']}: {o['defaultVariant']} {o['defaultGFLOPS']:.0f} -> {o['best']} {o['bestGFLOPS']:.0f} GFLOP/s "
+              f"({o['timed']} timed, {o['droppedEarly']} dropped, {o['invalid']} invalid, {o['skipped']} over budget)")
 if m and t:
     d = m["results"][0]["sequencesPerSecond"]; p = t["fixed_sequences_per_second"]
     print(f"DistilBERT-base fixed 32x128: distilcl {d:.1f} seq/s, PyTorch fp32 {p:.1f} seq/s, ratio {d/p:.2f}")
 if k and t:
     cu = {(g["m"], g["n"], g["k"]): g["gflops"] for g in t["sgemm"]}
-    print("GEMM GFLOP/s: distilcl default, cuBLAS, default/cuBLAS, then each sweep variant (best marked *)")
-    print("| op M N K | default | cuBLAS | ratio | " + " | ".join(v for v, _ in sweep) + " | best/cuBLAS |")
+    print("GEMM GFLOP/s: heuristic, tuned (the tuning file), cuBLAS, tuned/cuBLAS (target >= 0.70 at M >= 1024)")
+    print("| op M N K | heuristic | tuned | cuBLAS | tuned/cuBLAS |")
     for r in k["rows"]:
         if not r["op"].startswith("linear"): continue
         mm, nn, kk = [int(x[1:]) for x in r["shape"].split()]
-        g = r["work"] / r["deviceMilliseconds"] / 1e6; c = cu.get((mm, nn, kk))
-        rates = [s.get(r["shape"]) for _, s in sweep]
-        best = max([g] + [x for x in rates if x])
-        cells = " | ".join((f"{x:.0f}" + ("*" if x == best else "")) if x else "-" for x in rates)
-        ratio = f"{g / c:.2f}" if c else "-"
-        print(f"| {r['op']} {mm} {nn} {kk} | {g:.0f}{'*' if g == best else ''} | {c:.0f} | {ratio} | {cells} | "
-              + (f"{best / c:.2f} |" if c else "- |") if c else f"| {r['op']} {mm} {nn} {kk} | {g:.0f} | - | - | {cells} | - |")
+        g = r["work"] / r["deviceMilliseconds"] / 1e6; c = cu.get((mm, nn, kk)); h = default.get(r["shape"])
+        print(f"| {r['op']} {mm} {nn} {kk} | {h:.0f} | {g:.0f} | " if h else f"| {r['op']} {mm} {nn} {kk} | - | {g:.0f} | ",
+              end="")
+        print(f"{c:.0f} | {g / c:.2f} |" if c else "- | - |")
     for r in k["rows"]:
         if r["op"].startswith("linear") or r["op"].startswith("openblas"): continue
         print(f"| {r['op']} {r['shape']} | {r['deviceMilliseconds']:.3f} ms | {r['work'] / r['deviceMilliseconds'] / 1e6:.1f} {r['unit']} |")

@@ -157,6 +157,22 @@ import Testing
         #expect(runner.passes.contains([good[1].count, good[0].count].sorted()))
     }
 
+    /// A device that fails every pass: 500 with error_type Backend, and the server goes on.
+    @Test func aBrokenDeviceIs500() async throws {
+        struct DeviceLost: Error {}
+        let runner = GatedRunner()
+        runner.failure = DeviceLost()
+        try await application(ServerState(serving: try served(runner: runner))).test(.router) { client in
+            for _ in 0..<2 {
+                try await client.execute(uri: "/embed", method: .post, headers: jsonHeaders, body: body(["inputs": ["a", "b"]])) { r in
+                    #expect(r.status == .internalServerError)
+                    #expect(errorType(r) == "Backend")
+                }
+            }
+            try await client.execute(uri: "/health", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
     /// A job whose client has gone is dropped before it runs.
     @Test func goneClientsAreDropped() async throws {
         let runner = GatedRunner()

@@ -61,6 +61,8 @@ final class GatedRunner: ForwardRunner, @unchecked Sendable {
     private(set) var passes: [[Int]] = []
     /// Any input with this many tokens fails its pass.
     var failingLength: Int?
+    /// Every pass fails with this error (a broken device).
+    var failure: (any Error)?
 
     func hold() { lock.withLock { held = true } }
     func release() {
@@ -82,6 +84,7 @@ final class GatedRunner: ForwardRunner, @unchecked Sendable {
             lock.withLock { waiting = false }
         }
         lock.withLock { passes.append(encodings.map(\.count)) }
+        if let failure { throw failure }
         if let failing = failingLength, encodings.contains(where: { $0.count == failing }) {
             throw ModelError.malformedBatch("test failure for inputs of \(failing) tokens")
         }

@@ -93,12 +93,16 @@ class Server:
                 self.port = int(m.group(1))
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
+        deadline = time.monotonic() + 300
         while True:
             try:
                 if self.get("/ready")[0] == 200:
                     break
             except OSError:
                 pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise SystemExit("distilcl serve did not get ready:\n" + "".join(self.lines))
             time.sleep(0.05)
 
     def _drain(self):
@@ -310,6 +314,8 @@ def main():
     if "overload" in phases:
         server = Server(a.bin, ["--model", a.model, "--max-concurrent-requests", "4"])
         over = wrk(server.port, a.route, bodies, lua, 64, 10)
+        while server.metric("distilcl_in_flight_requests") > 0:   # wrk's last requests finish
+            time.sleep(0.05)
         after = wrk(server.port, a.route, bodies, lua, 4, 5)   # within the limit: every request served
         status = server.stop()
         ok = (set(over["statuses"]) <= {"200", "429"} and over["socket_errors"] == 0

@@ -115,6 +115,11 @@ struct ModelService: Service, CustomStringConvertible {
             }
         }
         try await warmUp(model)
+        // A SIGTERM that came while loading: never report ready.
+        guard !Task.isShuttingDownGracefully, !Task.isCancelled else {
+            state.beginDraining()
+            return
+        }
         state.becomeReady(model)
         logger.info("ready: \(model.name) on \(model.device) in \(ContinuousClock.now - start)")
         try? await gracefulShutdown()
@@ -162,7 +167,9 @@ public struct Server {
                              failureTerminationBehavior: .cancelGroup, serviceName: "model")],
             gracefulShutdownSignals: signals, logger: logger)
         group.maximumGracefulShutdownDuration = configuration.shutdownTimeout
-        group.maximumCancellationDuration = .seconds(5)
+        // No limit after cancellation: a batch already running (or the weights' upload) cannot
+        // be interrupted, and service-lifecycle would end the process with fatalError.
+        group.maximumCancellationDuration = nil
         try await ServiceGroup(configuration: group).run()
     }
 }

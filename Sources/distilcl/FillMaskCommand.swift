@@ -55,19 +55,10 @@ struct FillMaskCommand: ParsableCommand {
             let k = topK
             try flow.run(inputs, batchSize: device.batchSize, session: session,
                          prepare: { session.encode($0.text) }, length: \.count) { encodings in
-                var positions: [(row: Int, position: Int)] = []
-                var counts: [Int] = []
-                for (row, e) in encodings.enumerated() {
-                    let masks = FillMask.maskPositions(in: e, tokenizer: tokenizer)
-                    positions += masks.map { (row, $0) }
-                    counts.append(masks.count)
-                }
-                let logits = try encoder.maskedLMLogits(session.batch(encodings), at: positions)
-                var offset = 0
-                return try zip(encodings, counts).map { e, n in
-                    defer { offset += n }
-                    return Output(predictions: try FillMask.predictions(
-                        maskLogits: Array(logits[offset..<offset + n]), encoding: e, topK: k, tokenizer: tokenizer))
+                let logits = try FillMask.maskLogits(encodings, model: encoder, tokenizer: tokenizer)
+                return try zip(encodings, logits).map { e, maskLogits in
+                    Output(predictions: try FillMask.predictions(
+                        maskLogits: maskLogits, encoding: e, topK: k, tokenizer: tokenizer))
                 }
             }
         }

@@ -11,8 +11,8 @@ struct ServeCommand: AsyncParsableCommand {
         Routes (JSON in and out; errors are {"error", "error_type"} with status 400 malformed \
         JSON or empty input, 413 body over --payload-limit, 422 validation (too many inputs, a \
         text over the maximum length without "truncate", a route the model has no head for), \
-        429 with Retry-After over --max-concurrent-requests, 503 while loading or draining or \
-        after --queue-timeout-ms in the queue):
+        429 with Retry-After over --max-concurrent-requests, 503 while loading or after \
+        --queue-timeout-ms in the queue; 499 in /metrics for a client that hung up first):
           POST /predict         {"inputs": text | [text, pair] | [...], "raw_scores", "truncate"} (classification head)
           POST /embed           {"inputs": text | [text, ...], "normalize" (default true), "truncate"}
           POST /v1/embeddings   OpenAI: {"input", "model", "encoding_format": "float" | "base64"}
@@ -28,7 +28,8 @@ struct ServeCommand: AsyncParsableCommand {
         --max-batch-delay-ms after its first request; its texts are length-sorted and run \
         --batch-size at a time, as the batch commands run them. A request whose client has gone \
         is dropped before it runs. SIGTERM or SIGINT: /ready answers 503, no new connections, \
-        every accepted request is answered, then exit 0 (at most --shutdown-timeout).
+        every accepted request is answered (requests on open connections are still served), \
+        then exit 0 (at most --shutdown-timeout; a batch already running is finished).
 
         Example:
           distilcl serve --model models/all-MiniLM-L6-v2 --port 8080 &
@@ -85,11 +86,11 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("\(name) must be at least 1, got \(value)")
         }
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0…65535, got \(port)") }
-        guard maxBatchDelayMs >= 0, maxBatchDelayMs.isFinite else {
-            throw ValidationError("--max-batch-delay-ms must be 0 or more, got \(maxBatchDelayMs)")
+        guard maxBatchDelayMs >= 0, maxBatchDelayMs <= 60_000 else {
+            throw ValidationError("--max-batch-delay-ms must be from 0 to 60000, got \(maxBatchDelayMs)")
         }
-        guard shutdownTimeout > 0, shutdownTimeout.isFinite else {
-            throw ValidationError("--shutdown-timeout must be more than 0, got \(shutdownTimeout)")
+        guard shutdownTimeout > 0, shutdownTimeout <= 86_400 else {
+            throw ValidationError("--shutdown-timeout must be more than 0 and at most 86400, got \(shutdownTimeout)")
         }
     }
 

@@ -52,7 +52,7 @@ struct TuneCommand: ParsableCommand {
     var dryRun = false
 
     func validate() throws {
-        guard budgetSeconds > 0, budgetSeconds.isFinite else { throw ValidationError("--budget-seconds must be positive") }
+        guard budgetSeconds > 0, budgetSeconds <= 86_400 else { throw ValidationError("--budget-seconds must be from 0 to 86400") }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
         if model != nil, shapes != nil { throw ValidationError("give --model or --shapes, not both") }
         _ = try parsedShapes()
@@ -104,7 +104,8 @@ struct TuneCommand: ParsableCommand {
             if !dryRun {
                 let cache = TuningCache()
                 var entries: [GEMMShape: TuningCache.Entry] = [:]
-                for (shape, o) in zip(list, outcomes) {
+                // Only winners other than the heuristic: where it won, it keeps choosing by row count.
+                for (shape, o) in zip(list, outcomes) where o.best != o.defaultVariant {
                     entries[shape] = .init(o.bestVariant, gflops: o.bestGFLOPS, defaultGFLOPS: o.defaultGFLOPS)
                 }
                 do { try cache.store(entries, for: info) } catch {

@@ -104,6 +104,10 @@ import Testing
                     #expect(r.headers[.retryAfter] == "1")
                     #expect(errorType(r) == "Overloaded")
                 }
+                // Another spelling of the route is the same route, limited the same.
+                try await client.execute(uri: "//embed/", method: .post, headers: jsonHeaders, body: body(["inputs": "y"])) {
+                    #expect($0.status == .tooManyRequests)
+                }
                 // Status routes are never limited.
                 try await client.execute(uri: "/health", method: .get) { #expect($0.status == .ok) }
                 await eventually { runner.isWaiting }
@@ -114,7 +118,7 @@ import Testing
                 #expect($0.status == .ok)
             }
         }
-        #expect(metrics.exposition().contains(#"distilcl_dropped_requests_total{reason="overloaded"} 1"#))
+        #expect(metrics.exposition().contains(#"distilcl_dropped_requests_total{reason="overloaded"} 2"#))
     }
 
     /// A request still queued after `--queue-timeout-ms` is answered 503; the one running is not.

@@ -212,6 +212,14 @@ import Testing
                 #expect(got.map { $0["answer"] as? String } == answers.map(\.answer))
                 #expect(got.map { $0["start"] as? Int } == answers.map(\.start))
             }
+            // A long context cut in small steps would make thousands of windows: refused before they are built.
+            let long = Array(repeating: "Ada lived in London with her cat.", count: 400).joined(separator: " ")
+            try await client.execute(uri: "/qa", method: .post, headers: jsonHeaders,
+                                     body: body(["inputs": ["question": question, "context": long],
+                                                 "max_seq_len": 64, "doc_stride": 40])) { r in
+                #expect(r.status == .unprocessableContent)
+                #expect(String(buffer: r.body).contains("windows"))
+            }
             // A head this model lacks: 422 naming the routes it serves.
             try await client.execute(uri: "/predict", method: .post, headers: jsonHeaders, body: body(["inputs": "x"])) { r in
                 #expect(r.status == .unprocessableContent)
@@ -257,6 +265,11 @@ import Testing
             }
             try await client.execute(uri: "/fill_mask", method: .post, headers: jsonHeaders,
                                      body: body(["inputs": "no mask here"])) { r in
+                #expect(r.status == .unprocessableContent)
+            }
+            // More predictions than one request may ask for (masks × top_k).
+            try await client.execute(uri: "/fill_mask", method: .post, headers: jsonHeaders,
+                                     body: body(["inputs": Array(repeating: "[MASK] [MASK] [MASK]", count: 8), "top_k": 1000])) { r in
                 #expect(r.status == .unprocessableContent)
             }
         }

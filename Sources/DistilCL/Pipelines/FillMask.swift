@@ -32,6 +32,25 @@ public enum FillMask {
         encoding.ids.indices.filter { encoding.ids[$0] == tokenizer.maskId }
     }
 
+    /// The masked-LM logits at every mask token of each encoding, `[encodings][masks][vocab]`,
+    /// from one forward pass over the batch (an encoding without a mask gets `[]`).
+    public static func maskLogits(_ encodings: [Encoding], model: EncoderModel,
+                                  tokenizer: BertTokenizer) throws -> [[[Float]]] {
+        var positions: [(row: Int, position: Int)] = []
+        var counts: [Int] = []
+        for (row, e) in encodings.enumerated() {
+            let masks = maskPositions(in: e, tokenizer: tokenizer)
+            positions += masks.map { (row, $0) }
+            counts.append(masks.count)
+        }
+        let logits = try model.maskedLMLogits(TokenBatch(encodings), at: positions)
+        var offset = 0
+        return counts.map { n in
+            defer { offset += n }
+            return Array(logits[offset..<offset + n])
+        }
+    }
+
     /// The `topK` proposals for the mask at `maskPosition`.
     ///
     /// - Parameters:

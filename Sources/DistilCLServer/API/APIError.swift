@@ -18,7 +18,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         case validation = "Validation"
         /// 429: more than `--max-concurrent-requests` in flight.
         case overloaded = "Overloaded"
-        /// 503: not ready (loading, warming up, draining), or the queue wait passed `--queue-timeout-ms`.
+        /// 503: not ready (loading, warming up; `/ready` also while draining), or the queue wait
+        /// passed `--queue-timeout-ms`.
         case unhealthy = "Unhealthy"
         /// 500: the forward pass failed.
         case backend = "Backend"

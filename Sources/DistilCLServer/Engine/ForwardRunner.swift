@@ -41,19 +41,7 @@ public struct ModelRunner: ForwardRunner {
         case .tokens(let head):
             return try model.tokenLogits(batch, head: head)
         case .maskedLM:
-            var positions: [(row: Int, position: Int)] = []
-            var counts: [Int] = []
-            for (row, e) in encodings.enumerated() {
-                let masks = FillMask.maskPositions(in: e, tokenizer: tokenizer)
-                positions += masks.map { (row, $0) }
-                counts.append(masks.count)
-            }
-            let logits = try model.maskedLMLogits(batch, at: positions)
-            var offset = 0
-            return counts.map { n in
-                defer { offset += n }
-                return Array(logits[offset..<offset + n])
-            }
+            return try FillMask.maskLogits(encodings, model: model, tokenizer: tokenizer)
         }
     }
 }

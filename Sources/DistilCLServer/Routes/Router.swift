@@ -64,7 +64,9 @@ struct APIMiddleware: RouterMiddleware {
                 next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let path = request.uri.path
-        let route = knownRoutes.contains(path) ? path : "other"
+        // The route the router matched (it ignores empty segments: "//embed/" is "/embed").
+        let matched = context.endpointPath.map { $0.hasPrefix("/") ? $0 : "/" + $0 } ?? path
+        let route = knownRoutes.contains(matched) ? matched : "other"
         let limited = request.method == .post && route != "other"
         var response: Response
         if limited, !state.enter(limit: limit) {

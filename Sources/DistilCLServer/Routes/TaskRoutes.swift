@@ -84,18 +84,35 @@ extension API {
             maxAnswerLen: try body.int("max_answer_len", atLeast: 1) ?? defaults.maxAnswerLen,
             topK: try body.int("top_k", atLeast: 1) ?? defaults.topK,
             handleImpossibleAnswer: try body.bool("handle_impossible_answer") ?? defaults.handleImpossibleAnswer)
-        var items: [(windows: [QAWindow], context: String)] = []
+        var pairs: [(question: String, context: String)] = []
+        var estimated = 0
         for (i, input) in inputs.enumerated() {
             let which = isBatch ? "`inputs[\(i)]`" : "`inputs`"
             guard let question = input.object["question"] as? String, let text = input.object["context"] as? String else {
                 throw APIError.malformed("\(which) must hold the strings \"question\" and \"context\"")
             }
-            items.append((try QuestionAnswering.windows(question: question, context: text, tokenizer: m.tokenizer,
-                                                        parameters: parameters), text))
+            pairs.append((question, text))
+            // Count the windows before building them: a long context with a small step would
+            // otherwise build (and hold) hundreds of thousands.
+            let q = m.tokenizer.tokenize(question).count
+            let room = parameters.maxSeqLen - q - 3, step = room - parameters.docStride
+            if room > 0, step > 0 {
+                let c = m.tokenizer.tokenize(text).count
+                estimated += 1 + max(0, (c - room + step - 1) / step)
+            }
+        }
+        let limit = 4 * configuration.maxClientBatchSize
+        guard estimated <= limit else {
+            throw APIError.validation("the contexts make about \(estimated) windows, more than \(limit) "
+                                      + "(4 × --max-client-batch-size): send fewer or shorter contexts, or a smaller doc_stride")
+        }
+        let items = try pairs.map { pair in
+            (windows: try QuestionAnswering.windows(question: pair.question, context: pair.context, tokenizer: m.tokenizer,
+                                                    parameters: parameters), context: pair.context)
         }
         let windows = items.flatMap(\.windows)
-        guard windows.count <= 4 * configuration.maxClientBatchSize else {
-            throw APIError.validation("the contexts make \(windows.count) windows, more than \(4 * configuration.maxClientBatchSize) "
+        guard windows.count <= limit else {
+            throw APIError.validation("the contexts make \(windows.count) windows, more than \(limit) "
                                       + "(4 × --max-client-batch-size): send fewer or shorter contexts")
         }
         let outputs = try await m.engine.submit(ForwardJob(.tokens(.questionAnswering), windows.map(\.encoding),
@@ -137,6 +154,9 @@ extension API {
 
     struct PredictionsOutput: Encodable { var predictions: [[FillMaskPrediction]] }
 
+    /// The most fill-mask predictions (masks × top_k) one request may ask for.
+    static let maxPredictions = 10_000
+
     /// `POST /fill_mask`: `{"inputs": text | [text, …], "top_k" (default 5), "truncate"}` →
     /// `{"predictions": [[{token, token_str, score, sequence}]]}` per text, one list per mask
     /// (as `distilcl fill-mask`). A text without a mask token within the maximum length is 422.
@@ -146,13 +166,20 @@ extension API {
         try checkBatch(inputs.count)
         let topK = try body.int("top_k", atLeast: 1) ?? 5
         let truncate = try truncate(body)
+        var masks = 0
         let encodings = try inputs.enumerated().map { i, input in
             let e = try m.encode(input, truncate: truncate)
-            guard !FillMask.maskPositions(in: e, tokenizer: m.tokenizer).isEmpty else {
+            let n = FillMask.maskPositions(in: e, tokenizer: m.tokenizer).count
+            guard n > 0 else {
                 let which = isBatch ? " (input \(i))" : ""
                 throw APIError.validation("The text\(which) has no \(m.tokenizer.specialTokenNames.mask) token within \(m.maxLength) tokens")
             }
+            masks += n
             return e
+        }
+        // Each prediction decodes its whole sequence: bound the work one request can ask for.
+        guard masks * min(topK, m.tokenizer.vocabSize) <= Self.maxPredictions else {
+            throw APIError.validation("\(masks) masks × top_k \(topK) is more than \(Self.maxPredictions) predictions per request")
         }
         let outputs = try await m.engine.submit(ForwardJob(.maskedLM, encodings, clientGone: await context.clientGone()))
         let results = try zip(encodings, outputs).map { e, logits in

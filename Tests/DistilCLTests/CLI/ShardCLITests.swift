@@ -19,9 +19,13 @@ struct ShardCLITests {
 
     static func lines(_ r: CLI.Result) -> [String] { String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").map(String.init) }
 
+    /// Byte for byte: with --batch-size 1 each text runs alone in both runs. (In larger batches a
+    /// shard packs other neighbours than the whole run, and oneDNN's AVX2 GEMM kernels round a
+    /// row differently with the batch's size: the last bit or two of a logit move, seen on a
+    /// Zen 3; the merge is what this test checks, not GEMM invariance.)
     @Test("classify and embed: N shards merged by line index equal the unsharded run", arguments: [
-        (["classify", "--model", fixturePath("tiny-distilbert-sst"), "--logits", "--device", "cpu", "--batch-size", "2"], 3),
-        (["embed", "--model", fixturePath("tiny-distilbert-sst"), "--device", "cpu", "--batch-size", "2"], 4),
+        (["classify", "--model", fixturePath("tiny-distilbert-sst"), "--logits", "--device", "cpu", "--batch-size", "1"], 3),
+        (["embed", "--model", fixturePath("tiny-distilbert-sst"), "--device", "cpu", "--batch-size", "1"], 4),
         (["tokenize", "--model", fixturePath("tiny-distilbert-sst")], 11),
         (["tokenize", "--model", fixturePath("tiny-distilbert-sst")], 20),   // more shards than lines: some empty
     ])

@@ -101,18 +101,23 @@ func warn(_ message: String) {
 
 /// Runs a command's body: any error becomes `error: message` on stderr and its exit status.
 func runReportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let e as ExitCode {
-        throw e
-    } catch let e as CleanExit {
-        throw e
-    } catch let e as ValidationError {
-        throw e
-    } catch {
+    do { try body() } catch { throw reported(error) }
+}
+
+/// `runReportingErrors` for async commands (serve), returning the body's value.
+func runReportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch { throw reported(error) }
+}
+
+/// ArgumentParser's own errors as they are; any other printed as `error: …` and turned into
+/// its exit status.
+private func reported(_ error: any Error) -> any Error {
+    switch error {
+    case is ExitCode, is CleanExit, is ValidationError: return error
+    default:
         let cli = CLIError.from(error)
         Progress.current?.clearLine()
         writeStderr("error: \(cli.message)\n")
-        throw ExitCode(cli.status.rawValue)
+        return ExitCode(cli.status.rawValue)
     }
 }

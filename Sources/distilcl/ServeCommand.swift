@@ -113,7 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         // Folder and device are checked before the server listens (statuses 3, 5, 64); the
         // weights are uploaded and warmed up once it listens (/ready says when).
-        let (loader, folder) = try await runReporting { () -> (ModelLoader, ModelLoader.Folder) in
+        let (loader, folder) = try await runReportingErrors { () -> (ModelLoader, ModelLoader.Folder) in
             let directory = try model.requireDirectory()
             let backend = try device.makeBackend()
             let loader = ModelLoader(directory: directory, maxLength: model.maxLength, pooling: pooling, backend: backend)
@@ -121,7 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let server = Server(loader: loader, folder: folder, configuration: serverConfiguration)
         let host = self.host
-        try await runReporting {
+        try await runReportingErrors {
             try await server.run { port in
                 // The one line scripts wait for: the port (useful with --port 0).
                 writeStderr("distilcl serve: listening on http://\(host):\(port) (loading the model; GET /ready)\n")
@@ -132,19 +132,6 @@ struct ServeCommand: AsyncParsableCommand {
         let total = answered.values.reduce(0, +)
         let byStatus = answered.keys.sorted().map { "\($0): \(answered[$0] ?? 0)" }.joined(separator: ", ")
         writeStderr("distilcl serve: stopped; answered \(total) inference requests\(total > 0 ? " (\(byStatus))" : "")\n")
-    }
-
-    /// `runReportingErrors` for async bodies: `error: …` on stderr and the mapped exit status.
-    private func runReporting<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            let cli = CLIError.from(error)
-            writeStderr("error: \(cli.message)\n")
-            throw ExitCode(cli.status.rawValue)
-        }
     }
 }
 

@@ -120,7 +120,7 @@ struct TuneCommand: ParsableCommand {
                 }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                let seconds = elapsed.seconds
                 print(String(decoding: try encoder.encode(Report(device: backend.name, cpu: CPUKernelInfo.current.cpuSummary,
                                                                  seconds: seconds, budgetSeconds: budgetSeconds,
                                                                  shapes: outcomes)), as: UTF8.self))

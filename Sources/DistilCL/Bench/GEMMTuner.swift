@@ -187,5 +187,5 @@ public enum TunerError: Error, CustomStringConvertible {
 
 extension Duration {
     /// This duration in seconds.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

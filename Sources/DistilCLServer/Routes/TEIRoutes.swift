@@ -71,14 +71,13 @@ struct API: Sendable {
     func info() throws -> Response {
         let m = try state.model()
         let c = configuration
-        let delay = c.batching.maxDelay.components
         return jsonResponse(Info(
             model_id: m.name, model_type: m.config.modelType.rawValue, architecture: m.config.architectures.first ?? "",
             task: ServedModel.headName(m.config.task), labels: m.config.task == .sequenceClassification
                 || m.config.task == .tokenClassification ? m.config.labels : nil,
             pooling: m.pooling.rawValue, normalize: m.folderNormalizes, device: m.device, max_input_length: m.maxLength,
             max_batch_tokens: c.batching.maxBatchTokens, max_batch_requests: c.batching.maxBatchRequests,
-            max_batch_delay_ms: Double(delay.seconds) * 1000 + Double(delay.attoseconds) / 1e15,
+            max_batch_delay_ms: c.batching.maxDelay.seconds * 1000,
             batch_size: c.batchSize, max_client_batch_size: c.maxClientBatchSize,
             max_concurrent_requests: c.maxConcurrentRequests, payload_limit: c.payloadLimit,
             auto_truncate: c.autoTruncate, routes: m.routes, version: distilclVersion))

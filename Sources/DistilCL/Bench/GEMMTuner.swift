@@ -57,8 +57,24 @@ public struct GEMMTuner {
         return list.filter { seen.insert($0).inserted }
     }
 
-    /// Tunes each of `shapes` (rows = the bucket's size), calling `progress` after each.
-    public func tune(_ shapes: [GEMMShape], candidates: [GEMMVariant]? = nil, budget: Duration,
+    /// The options of the family tried on a tile that did well at `shape`: double buffering,
+    /// the warp layout, both, narrower global loads and stores, and, when the shape has fewer
+    /// output tiles than twice the compute units and K spans at least 8 slabs, 2, 4 or 8 K slices.
+    public static func refinements(of v: GEMMVariant, shape: GEMMShape, on backend: OpenCLBackend) -> [GEMMVariant] {
+        guard v.kernel == .tiled, v.tile.count == 5 else { return [] }
+        var list = [v.with(doubleBuffered: true), v.with(warpLayout: true), v.with(doubleBuffered: true, warpLayout: true),
+                    v.with(vectorWidth: 2), v.with(vectorWidth: 1)]
+        let tiles = ((shape.m + v.tile[0] - 1) / v.tile[0]) * ((shape.n + v.tile[1] - 1) / v.tile[1])
+        if tiles < 2 * max(1, backend.device.computeUnits) {
+            for s in [2, 4, 8] where shape.k >= s * 8 * v.tile[2] { list.append(v.with(splitK: s)) }
+        }
+        return list.filter { $0 != v && (try? $0.applied(to: backend.tuning).validate(for: backend.device)) != nil }
+    }
+
+    /// Tunes each of `shapes` (rows = the bucket's size), calling `progress` after each: the
+    /// candidates first, then the `refinements` of the three fastest tiled ones (within 1.5× of
+    /// the best), when `refine`.
+    public func tune(_ shapes: [GEMMShape], candidates: [GEMMVariant]? = nil, refine: Bool = true, budget: Duration,
                      progress: (Outcome) -> Void = { _ in }) throws -> [Outcome] {
         let deadline = ContinuousClock.now + budget
         let all = candidates ?? Self.candidates(for: backend)
@@ -74,7 +90,17 @@ public struct GEMMTuner {
             var outcome = Outcome(shape: shape.description, defaultVariant: heuristic.description, defaultGFLOPS: 0,
                                   best: heuristic.description, bestGFLOPS: 0, bestVariant: heuristic)
             var bestNanoseconds = Double.infinity
-            while !order.isEmpty {
+            var timedTiled: [(GEMMVariant, Double)] = []
+            var refined = !refine
+            var tried = Set(order)
+            while !order.isEmpty || !refined {
+                if order.isEmpty {
+                    refined = true
+                    let top = timedTiled.sorted { $0.1 < $1.1 }.prefix(3).filter { $0.1 <= 1.5 * bestNanoseconds }
+                    order = top.flatMap { Self.refinements(of: $0.0, shape: shape, on: backend) }
+                        .filter { tried.insert($0).inserted }
+                    continue
+                }
                 let v = order.removeFirst()
                 // A candidate starts only when one as slow as the slowest so far (its build
                 // included) would still end within the budget.
@@ -98,6 +124,7 @@ public struct GEMMTuner {
                     let ns = times.sorted()[times.count / 2]
                     outcome.timed += 1
                     let gflops = problem.flops / ns
+                    if v.kernel == .tiled { timedTiled.append((v, ns)) }
                     if v == heuristic { outcome.defaultGFLOPS = gflops }
                     if ns < bestNanoseconds {
                         bestNanoseconds = ns
@@ -163,13 +190,15 @@ public struct GEMMTuner {
             return true
         }
 
-        /// Device nanoseconds of each of `launches` launches.
+        /// Device nanoseconds of each of `launches` launches (a split-K variant's two kernels together).
         func time(_ g: GEMMKernel, launches: Int) throws -> [Double] {
-            try backend.profile {
+            let events = try backend.profile {
                 for _ in 0..<launches {
                     try backend.linear(x, weights, rows: rows, activation: .none, out: out, using: g)
                 }
             }.map { Double($0.nanoseconds) }
+            let each = max(1, events.count / launches)
+            return stride(from: 0, to: events.count, by: each).map { events[$0..<min(events.count, $0 + each)].reduce(0, +) }
         }
     }
 }

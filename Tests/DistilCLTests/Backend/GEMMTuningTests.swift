@@ -19,12 +19,20 @@ struct GEMMTuningTests {
         let backend = try OpenCLBackend(device: device, tunedGEMMs: [:])
         let all = GEMMTuner.candidates(for: backend)
         #expect(all.contains { $0.kernel == .panel } && all.contains { $0.kernel == .tiled })
-        let sample = ProcessInfo.processInfo.environment["DISTILCL_TEST_ALL_GEMM_VARIANTS"] == "1" ? all
+        // Each option of the tiled kernel at least once, on a tile whose work-group the warp
+        // layout can split (8 × 8 work-items) and a shape that gives split-K several slices.
+        let small = GEMMVariant.tiled(32, 32, 16, 4, 4)
+        let options = [small.with(doubleBuffered: true), small.with(warpLayout: true), small.with(vectorWidth: 1),
+                       small.with(vectorWidth: 2, doubleBuffered: true, warpLayout: true), small.with(splitK: 3),
+                       small.with(vectorWidth: 2, splitK: 2)]
+        let everything = all + all.flatMap { GEMMTuner.refinements(of: $0, shape: GEMMShape(rows: 16, n: 32, k: 4096), on: backend) }
+        let sample = ProcessInfo.processInfo.environment["DISTILCL_TEST_ALL_GEMM_VARIANTS"] == "1" ? everything + options
             : [all[0]] + [all.first { $0.kernel == .panel && $0 != all[0] }, all.first { $0.kernel == .tiled }].compactMap { $0 }
+              + options
         var rng = SeededRandom(seed: 11)
         for variant in sample {
             let g = try backend.gemmKernel(variant)
-            for (m, n, k) in [(37, 77, 53), (130, 33, 200), (1, 96, 17)] {
+            for (m, n, k) in [(37, 77, 53), (130, 33, 200), (1, 96, 17), (5, 30, 300)] {
                 let a = rng.floats(m * k), w = rng.floats(n * k), bias = rng.floats(n)
                 let want = referenceLinear(a, w, bias, m: m, n: n, k: k, act: .gelu)
                 let layer = try backend.makeLinear(weight: w, bias: bias, outFeatures: n, inFeatures: k)
@@ -34,6 +42,83 @@ struct GEMMTuningTests {
                             rtol: 1e-5, "\(variant) M\(m) N\(n) K\(k)")
             }
         }
+    }
+
+    /// The backward GEMMs of the family (`kernel_gemm_nn`, `kernel_gemm_tn`: what the tiled
+    /// backends run for dX = dZ·W and dW += dZᵀ·X) at odd shapes, with offsets, padded rows,
+    /// alpha and beta (0 with C poisoned: not read), built plain and with every option.
+    @Test("backward GEMMs of the family equal the reference", arguments: BackendCase.openCLDevices)
+    func backwardMembers(_ device: CLDeviceInfo) throws {
+        var plain = KernelTuning.default(for: device)
+        plain.gemm = .tiled
+        plain.tile = (32, 32, 16, 4, 4)
+        var options = plain
+        (options.gemmVectorWidth, options.gemmDoubleBuffered, options.gemmWarpLayout) = (2, true, true)
+        var rng = SeededRandom(seed: 29)
+        for tuning in [plain, options] {
+            let b = try OpenCLBackend(device: device, tuning: tuning, tunedGEMMs: [:])
+            for (m, n, k) in [(1, 1, 1), (37, 77, 53), (64, 30, 130), (5, 33, 7)] {
+                for transposeA in [false, true] {
+                    for beta: Float in [0, 1, 0.5] {
+                        let lda = (transposeA ? m : k) + 3, ldb = n + 1, ldc = n + 2
+                        let (offA, offB, offC) = (4, 3, 6)
+                        let a = rng.floats(offA + (transposeA ? k : m) * lda), bv = rng.floats(offB + k * ldb)
+                        let c0: [Float] = beta == 0 ? [Float](repeating: .nan, count: offC + m * ldc) : rng.floats(offC + m * ldc)
+                        let alpha: Float = 0.75
+                        let cBuffer = try b.buffer(c0)
+                        try b.batchedMatmul(a: MatrixView(try b.buffer(a), offset: offA, stride1: 0, stride2: 0, ld: lda),
+                                            b: MatrixView(try b.buffer(bv), offset: offB, stride1: 0, stride2: 0, ld: ldb),
+                                            c: MatrixView(cBuffer, offset: offC, stride1: 0, stride2: 0, ld: ldc),
+                                            m: m, n: n, k: k, transposeA: transposeA, transposeB: false,
+                                            alpha: alpha, beta: beta, batch: (1, 1))
+                        var want = c0.map(Double.init)
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                var acc = 0.0
+                                for p in 0..<k {
+                                    let av = transposeA ? a[offA + p * lda + i] : a[offA + i * lda + p]
+                                    acc += Double(av) * Double(bv[offB + p * ldb + j])
+                                }
+                                let at = offC + i * ldc + j
+                                want[at] = Double(alpha) * acc + (beta == 0 ? 0 : Double(beta) * Double(c0[at]))
+                            }
+                        }
+                        expectClose(try b.download(cBuffer), want, atol: Precision.fp32.linearTolerance(k: k, sigmas: 5),
+                                    rtol: 1e-5, "\(tuning.buildOptions) M\(m) N\(n) K\(k) tA \(transposeA) beta \(beta)")
+                    }
+                }
+            }
+            // The tiled backend runs them (not kernel_bmm) for a linear layer's backward.
+            let x = try b.buffer(rng.floats(9 * 5)), dOut = try b.buffer(rng.floats(9 * 4))
+            let layer = try b.makeLinear(weight: rng.floats(4 * 5), bias: rng.floats(4), outFeatures: 4, inFeatures: 5,
+                                         role: .general, trainable: true)
+            let gw = try b.makeBuffer(count: 20), gb = try b.makeBuffer(count: 4), dx = try b.makeBuffer(count: 45)
+            let ran = try b.profile {
+                try b.linearBackward(dOut: dOut, input: x, layer, rows: 9, activation: .none, preActivation: nil,
+                                     dInput: dx, accumulateInput: false, gradWeight: gw, gradBias: gb)
+            }.map(\.kernel)
+            #expect(ran.contains("kernel_gemm_tn") && ran.contains("kernel_gemm_nn") && !ran.contains("kernel_bmm"), "\(ran)")
+        }
+    }
+
+    @Test("refinements: double buffering, warp layout, vector widths, split-K where tiles are few",
+          arguments: BackendCase.openCLDevices)
+    func refinements(_ device: CLDeviceInfo) throws {
+        let backend = try OpenCLBackend(device: device, tunedGEMMs: [:])
+        let v = GEMMVariant.tiled(32, 32, 16, 4, 4)
+        let few = GEMMTuner.refinements(of: v, shape: GEMMShape(rows: 16, n: 32, k: 4096), on: backend)
+        #expect(few.contains(v.with(doubleBuffered: true)) && few.contains(v.with(warpLayout: true))
+                && few.contains(v.with(vectorWidth: 1)) && few.contains(v.with(splitK: 8)), "\(few)")
+        // Many output tiles, or K too short for 2 slices of 8 slabs: no split-K.
+        let many = GEMMTuner.refinements(of: v, shape: GEMMShape(rows: 4096, n: 4096, k: 4096), on: backend)
+        #expect(!many.contains { $0.splitK > 1 } && !many.isEmpty)
+        #expect(!GEMMTuner.refinements(of: v, shape: GEMMShape(rows: 16, n: 32, k: 128), on: backend).contains { $0.splitK > 1 })
+        #expect(GEMMTuner.refinements(of: .panel(rows: 4), shape: GEMMShape(rows: 16, n: 32, k: 4096), on: backend).isEmpty)
+        // A stored entry from before the options existed reads as the plain variant.
+        let old = try JSONDecoder().decode(GEMMVariant.self, from: Data(#"{"kernel": "tiled", "rows": 0, "tile": [32, 32, 16, 4, 4]}"#.utf8))
+        #expect(old == v)
+        let round = try JSONDecoder().decode(GEMMVariant.self, from: JSONEncoder().encode(v.with(warpLayout: true, splitK: 4)))
+        #expect(round == v.with(warpLayout: true, splitK: 4))
     }
 
     @Test("the tuner's winners are stored and run for their shapes", arguments: BackendCase.openCLDevices)

@@ -25,6 +25,10 @@ struct KernelTuningTests {
         #expect(rest == "-DGEMM_PREFETCH=0 -cl-mad-enable")
         #expect(t.buildOptions.contains("-DMR=4") && t.buildOptions.contains("-DTM=64"))
         #expect(try base.applying(options: "") == (base, ""))
+        let (g, _) = try base.applying(options: "-DGEMM_VW=2 -DGEMM_DB=1 -DGEMM_WARP=1 -DGEMM_SPLITK=4")
+        #expect(g.gemmVectorWidth == 2 && g.gemmDoubleBuffered && g.gemmWarpLayout && g.gemmSplitK == 4)
+        try g.validate(for: Self.device)
+        #expect(g.buildOptions.contains("-DGEMM_VW=2 -DGEMM_DB=1 -DGEMM_WARP=1 -DGEMM_SPLITK=4"))
         for bad in ["-DMR", "-DMR=four", "-DLN_WG", "-D", "-DMR=4 -D", "-D=3", "-D -DMR=4"] {
             #expect(throws: KernelTuningError.self, "\(bad)") { try base.applying(options: bad) }
         }
@@ -35,7 +39,14 @@ struct KernelTuningTests {
         let base = KernelTuning.default(for: Self.device, environment: [:])
         try base.validate(for: Self.device)
         for options in ["-DPN=12", "-DMR=0", "-DTM=100", "-DWN=6 -DTN=120", "-DTK=18", "-DLN_WG=48", "-DLN_WG=2048",
-                        "-DTM=256 -DTN=256 -DWM=4 -DWN=4", "-DATT_DH_MAX=100", "-DBM=0"] {
+                        "-DTM=256 -DTN=256 -DWM=4 -DWN=4", "-DATT_DH_MAX=100", "-DBM=0", "-DGEMM_VW=3",
+                        "-DGEMM_SPLITK=0", "-DGEMM_SPLITK=17",
+                        // the warp layout needs 8 work-items across and 4 down: 64/8 = 8 across but 32/8 = 4 down…
+                        "-DGEMM_WARP=1 -DTM=16 -DWM=8",
+                        // … and TN/WN = 4 across is too few
+                        "-DGEMM_WARP=1 -DTN=32 -DWN=8",
+                        // two buffers of a tile that fits once: 2·4·((128+4)·32 + 32·128) bytes > 48 KiB
+                        "-DGEMM_DB=1 -DTK=32"] {
             let (t, _) = try base.applying(options: options)
             #expect(throws: KernelTuningError.self, "\(options)") { try t.validate(for: Self.device) }
         }

@@ -16,10 +16,52 @@ public struct GEMMVariant: Codable, Hashable, Sendable, CustomStringConvertible 
     public var rows: Int
     /// [TM, TN, TK, WM, WN] of the tiled kernel.
     public var tile: [Int]
+    /// Tiled only: floats per global load and store (`GEMM_VW`: 1, 2 or 4).
+    public var vectorWidth = 4
+    /// Tiled only: two local buffers, one barrier per K slab (`GEMM_DB`).
+    public var doubleBuffered = false
+    /// Tiled only: 32 consecutive work-items own a 4·WM × 8·WN block of C (`GEMM_WARP`).
+    public var warpLayout = false
+    /// Tiled only: K slices summed by a reduction kernel (`GEMM_SPLITK`; 1: none).
+    public var splitK = 1
+
+    public init(kernel: Kernel, rows: Int, tile: [Int], vectorWidth: Int = 4, doubleBuffered: Bool = false,
+                warpLayout: Bool = false, splitK: Int = 1) {
+        self.kernel = kernel; self.rows = rows; self.tile = tile
+        self.vectorWidth = vectorWidth; self.doubleBuffered = doubleBuffered; self.warpLayout = warpLayout
+        self.splitK = splitK
+    }
 
     public static func panel(rows: Int) -> GEMMVariant { GEMMVariant(kernel: .panel, rows: rows, tile: []) }
-    public static func tiled(_ m: Int, _ n: Int, _ k: Int, _ wm: Int, _ wn: Int) -> GEMMVariant {
-        GEMMVariant(kernel: .tiled, rows: 0, tile: [m, n, k, wm, wn])
+    public static func tiled(_ m: Int, _ n: Int, _ k: Int, _ wm: Int, _ wn: Int, vectorWidth: Int = 4,
+                             doubleBuffered: Bool = false, warpLayout: Bool = false, splitK: Int = 1) -> GEMMVariant {
+        GEMMVariant(kernel: .tiled, rows: 0, tile: [m, n, k, wm, wn], vectorWidth: vectorWidth,
+                    doubleBuffered: doubleBuffered, warpLayout: warpLayout, splitK: splitK)
+    }
+
+    /// This tiled variant with other options.
+    public func with(vectorWidth: Int? = nil, doubleBuffered: Bool? = nil, warpLayout: Bool? = nil,
+                     splitK: Int? = nil) -> GEMMVariant {
+        var v = self
+        v.vectorWidth = vectorWidth ?? v.vectorWidth
+        v.doubleBuffered = doubleBuffered ?? v.doubleBuffered
+        v.warpLayout = warpLayout ?? v.warpLayout
+        v.splitK = splitK ?? v.splitK
+        return v
+    }
+
+    private enum CodingKeys: String, CodingKey { case kernel, rows, tile, vectorWidth, doubleBuffered, warpLayout, splitK }
+
+    /// Entries written before the options existed read as the plain variant.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kernel = try c.decode(Kernel.self, forKey: .kernel)
+        rows = try c.decode(Int.self, forKey: .rows)
+        tile = try c.decode([Int].self, forKey: .tile)
+        vectorWidth = try c.decodeIfPresent(Int.self, forKey: .vectorWidth) ?? 4
+        doubleBuffered = try c.decodeIfPresent(Bool.self, forKey: .doubleBuffered) ?? false
+        warpLayout = try c.decodeIfPresent(Bool.self, forKey: .warpLayout) ?? false
+        splitK = try c.decodeIfPresent(Int.self, forKey: .splitK) ?? 1
     }
 
     public var description: String {
@@ -27,7 +69,12 @@ public struct GEMMVariant: Codable, Hashable, Sendable, CustomStringConvertible 
         case .panel: return "panel MR=\(rows)"
         case .tiled:
             guard tile.count == 5 else { return "tiled \(tile)" }
-            return "tiled \(tile[0])x\(tile[1]) TK=\(tile[2]) \(tile[3])x\(tile[4])/item"
+            var s = "tiled \(tile[0])x\(tile[1]) TK=\(tile[2]) \(tile[3])x\(tile[4])/item"
+            if vectorWidth != 4 { s += " vw\(vectorWidth)" }
+            if doubleBuffered { s += " db" }
+            if warpLayout { s += " warp" }
+            if splitK > 1 { s += " splitK=\(splitK)" }
+            return s
         }
     }
 
@@ -42,6 +89,10 @@ public struct GEMMVariant: Codable, Hashable, Sendable, CustomStringConvertible 
             t.gemm = .tiled
             if tile.count == 5 { t.tile = (tile[0], tile[1], tile[2], tile[3], tile[4]) }
             t.smallTileBelow = 0
+            t.gemmVectorWidth = vectorWidth
+            t.gemmDoubleBuffered = doubleBuffered
+            t.gemmWarpLayout = warpLayout
+            t.gemmSplitK = splitK
         }
         return t
     }
@@ -54,7 +105,9 @@ public struct GEMMVariant: Codable, Hashable, Sendable, CustomStringConvertible 
             let l = tuning.tile
             let tiles = ((n + l.n - 1) / l.n) * ((rows + l.m - 1) / l.m)
             let t = tiles < tuning.smallTileBelow ? tuning.smallTile : l
-            return .tiled(t.m, t.n, t.k, t.wm, t.wn)
+            return .tiled(t.m, t.n, t.k, t.wm, t.wn, vectorWidth: tuning.gemmVectorWidth,
+                          doubleBuffered: tuning.gemmDoubleBuffered, warpLayout: tuning.gemmWarpLayout,
+                          splitK: tiles < tuning.smallTileBelow ? 1 : tuning.gemmSplitK)
         }
     }
 }

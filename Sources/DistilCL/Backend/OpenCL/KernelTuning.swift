@@ -21,6 +21,14 @@ public struct KernelTuning: Sendable, Equatable {
     /// than `smallTileBelow` (the GPU would sit partly idle).
     public var smallTile: (m: Int, n: Int, k: Int, wm: Int, wn: Int) = (64, 64, 16, 4, 4)
     public var smallTileBelow = 0
+    /// Floats per global load and store of the tiled GEMMs (`GEMM_VW`: 1, 2 or 4).
+    public var gemmVectorWidth = 4
+    /// Two local buffers and one barrier per K slab in the tiled GEMMs (`GEMM_DB`).
+    public var gemmDoubleBuffered = false
+    /// The warp layout of the tiled GEMMs (`GEMM_WARP`): 32 consecutive work-items own a block of C.
+    public var gemmWarpLayout = false
+    /// K slices of `kernel_gemm_tiled` (`GEMM_SPLITK`; 1: none), summed by `kernel_gemm_splitk_reduce`.
+    public var gemmSplitK = 1
     /// Work-items per row of layernorm (1 on CPUs: no barriers).
     public var rowGroup: Int
     /// Output tile per work-item of `kernel_bmm`.
@@ -71,7 +79,8 @@ public struct KernelTuning: Sendable, Equatable {
         ["-DPN=\(panelWidth)", "-DMR=\(panelRows)",
          "-DTM=\(tile.m)", "-DTN=\(tile.n)", "-DTK=\(tile.k)", "-DWM=\(tile.wm)", "-DWN=\(tile.wn)",
          "-DTM_S=\(smallTile.m)", "-DTN_S=\(smallTile.n)", "-DTK_S=\(smallTile.k)", "-DWM_S=\(smallTile.wm)",
-         "-DWN_S=\(smallTile.wn)",
+         "-DWN_S=\(smallTile.wn)", "-DGEMM_VW=\(gemmVectorWidth)", "-DGEMM_DB=\(gemmDoubleBuffered ? 1 : 0)",
+         "-DGEMM_WARP=\(gemmWarpLayout ? 1 : 0)", "-DGEMM_SPLITK=\(gemmSplitK)",
          "-DLN_WG=\(rowGroup)", "-DBM=\(bmmTile.m)", "-DBN=\(bmmTile.n)",
          "-DATT_DH_MAX=\(attentionHeadMax)", "-DATT_KB=\(attentionKeyBlock)"]
             .joined(separator: " ")
@@ -92,6 +101,10 @@ public struct KernelTuning: Sendable, Equatable {
         case "TK_S": smallTile.k = v
         case "WM_S": smallTile.wm = v
         case "WN_S": smallTile.wn = v
+        case "GEMM_VW": gemmVectorWidth = v
+        case "GEMM_DB": gemmDoubleBuffered = v != 0
+        case "GEMM_WARP": gemmWarpLayout = v != 0
+        case "GEMM_SPLITK": gemmSplitK = v
         case "LN_WG": rowGroup = v
         case "BM": bmmTile.m = v
         case "BN": bmmTile.n = v
@@ -140,12 +153,18 @@ public struct KernelTuning: Sendable, Equatable {
                           + "needs WM, WN and TK multiples of 4, TM a multiple of WM and TN of WN")
             }
             let group = (t.m / t.wm) * (t.n / t.wn)
-            let local = 4 * ((t.m + 4) * t.k + t.k * t.n)
+            let local = 4 * ((t.m + 4) * t.k + t.k * t.n) * (gemmDoubleBuffered ? 2 : 1)
             if gemm == .tiled, group > device.maxWorkGroupSize || UInt64(local) > device.localMemoryBytes {
                 throw bad("the GEMM tile TM\(name)=\(t.m) TN\(name)=\(t.n) needs \(group) work-items and \(local) bytes of local memory; "
                           + "the device allows \(device.maxWorkGroupSize) and \(device.localMemoryBytes)")
             }
+            if gemmWarpLayout, (t.n / t.wn) % 8 != 0 || (t.m / t.wm) % 4 != 0 {
+                throw bad("GEMM_WARP=1 needs TN\(name)/WN\(name) a multiple of 8 and TM\(name)/WM\(name) of 4 "
+                          + "(32 work-items as 4 × 8), got \(t.n / t.wn) × \(t.m / t.wm)")
+            }
         }
+        guard [1, 2, 4].contains(gemmVectorWidth) else { throw bad("GEMM_VW must be 1, 2 or 4, got \(gemmVectorWidth)") }
+        guard (1...16).contains(gemmSplitK) else { throw bad("GEMM_SPLITK must be from 1 to 16, got \(gemmSplitK)") }
         guard rowGroup >= 1, rowGroup & (rowGroup - 1) == 0, rowGroup <= device.maxWorkGroupSize else {
             throw bad("LN_WG must be a power of two up to the device's \(device.maxWorkGroupSize), got \(rowGroup)")
         }

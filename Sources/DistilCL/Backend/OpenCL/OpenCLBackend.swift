@@ -26,12 +26,16 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     private var current: CLQueue
     private var profilingQueue: CLQueue?
     private let queueLock = NSLock()
-    private let kernels: [String: CLKernel]
+    let kernels: [String: CLKernel]
     /// The GEMM variant `distilcl tune` chose for each shape bucket, built (see `TuningCache`).
     let tunedKernels: [GEMMShape: GEMMKernel]
     /// What programs are built with, for the GEMM variants built later.
     private let buildPieces: (passed: String, cache: ProgramCache)
     private let lock = NSLock()
+    /// Held while a split-K GEMM enqueues its slices and their reduction, which share
+    /// `splitKBuffer` (the in-order queue then runs them back to back).
+    let splitKLock = NSLock()
+    private var splitKBuffer: CLBuffer?
     private var eventLog: [(String, CLEvent)]? = nil
 
     /// The `.cl` files built at start-up.
@@ -122,6 +126,15 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
             throw CLError.missingKernel(name)
         }
         return GEMMKernel(variant: variant, kernel: kernel)
+    }
+
+    /// The split-K workspace, grown to at least `count` floats; call with `splitKLock` held. A
+    /// replaced buffer lives on until the commands that use it have finished (OpenCL's rule).
+    func splitKWorkspace(count: Int) throws -> CLBuffer {
+        if let b = splitKBuffer, b.count >= count { return b }
+        let b = try CLBuffer(context: context, count: count, type: .float32)
+        splitKBuffer = b
+        return b
     }
 
     // MARK: - Profiling

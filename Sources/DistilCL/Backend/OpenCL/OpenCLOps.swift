@@ -67,9 +67,11 @@ extension OpenCLBackend {
             let tilesLarge = ((n + large.n - 1) / large.n) * ((rows + large.m - 1) / large.m)
             let small = tilesLarge < tuning.smallTileBelow
             let t = small ? tuning.smallTile : large
-            let local = [t.n / t.wn, t.m / t.wm]
-            try launch(small ? "kernel_gemm_tiled_small" : "kernel_gemm_tiled", args,
-                       global: [(n + t.n - 1) / t.n * local[0], (rows + t.m - 1) / t.m * local[1]], local: local)
+            guard let kernel = kernels[small ? "kernel_gemm_tiled_small" : "kernel_gemm_tiled"] else {
+                throw CLError.missingKernel("kernel_gemm_tiled")
+            }
+            try launchTiled(kernel, tile: (t.m, t.n, t.wm, t.wn), splitK: small ? 1 : tuning.gemmSplitK, x, w,
+                            rows: rows, activation: activation, out: out)
         }
     }
 
@@ -80,17 +82,40 @@ extension OpenCLBackend {
         guard let w = weights as? CLLinear else { preconditionFailure("foreign DeviceLinear") }
         let (n, k) = (w.outFeatures, w.inFeatures)
         try checkLinear(x, w, rows: rows, out: out)
-        let args: [Arg] = [.i(rows), .i(n), .i(k), .b(x), .i(k), .b(w.packed), .b(w.paddedBias), .b(out), .i(n),
-                           .i(Int(activation.rawValue))]
         let v = g.variant
         switch v.kernel {
         case .panel:
+            let args: [Arg] = [.i(rows), .i(n), .i(k), .b(x), .i(k), .b(w.packed), .b(w.paddedBias), .b(out), .i(n),
+                               .i(Int(activation.rawValue))]
             let panels = (n + tuning.panelWidth - 1) / tuning.panelWidth
             try launch(g.kernel, args, global: [(rows + v.rows - 1) / v.rows, panels])
         case .tiled:
-            let (tm, tn, wm, wn) = (v.tile[0], v.tile[1], v.tile[3], v.tile[4])
-            let local = [tn / wn, tm / wm]
-            try launch(g.kernel, args, global: [(n + tn - 1) / tn * local[0], (rows + tm - 1) / tm * local[1]], local: local)
+            try launchTiled(g.kernel, tile: (v.tile[0], v.tile[1], v.tile[3], v.tile[4]), splitK: v.splitK, x, w,
+                            rows: rows, activation: activation, out: out)
+        }
+    }
+
+    /// Launches a `kernel_gemm_tiled*` built with the tile `t` (and `GEMM_SPLITK` = `splitK`):
+    /// one launch, or with split-K the slices into the workspace `[splitK, rows, N]` and
+    /// `kernel_gemm_splitk_reduce`, enqueued together so no other GEMM's slices come between.
+    private func launchTiled(_ kernel: CLKernel, tile t: (m: Int, n: Int, wm: Int, wn: Int), splitK: Int,
+                             _ x: any DeviceBuffer, _ w: CLLinear, rows: Int, activation: Activation,
+                             out: any DeviceBuffer) throws {
+        let (n, k) = (w.outFeatures, w.inFeatures)
+        let local = [t.n / t.wn, t.m / t.wm]
+        let grid = [(n + t.n - 1) / t.n * local[0], (rows + t.m - 1) / t.m * local[1]]
+        let act = Arg.i(Int(activation.rawValue))
+        guard splitK > 1 else {
+            try launch(kernel, [.i(rows), .i(n), .i(k), .b(x), .i(k), .b(w.packed), .b(w.paddedBias), .b(out), .i(n), act],
+                       global: grid, local: local)
+            return
+        }
+        try splitKLock.withLock {
+            let ws = try splitKWorkspace(count: splitK * rows * n)
+            try launch(kernel, [.i(rows), .i(n), .i(k), .b(x), .i(k), .b(w.packed), .b(w.paddedBias), .b(ws), .i(n), act],
+                       global: grid + [splitK], local: local + [1])
+            try launch("kernel_gemm_splitk_reduce", [.i(rows), .i(n), .i(splitK), .b(ws), .b(w.paddedBias), .b(out), .i(n), act],
+                       global: [n, rows], local: nil)
         }
     }
 
@@ -99,11 +124,22 @@ extension OpenCLBackend {
     /// when `transposeA`, else A stored `[m, k]`; `B' = Bᵀ` (B stored `[n, k]`) when `transposeB`,
     /// else B stored `[k, n]`; C `[m, n]` per batch element. With beta = 0, C is only written
     /// (what it held, NaN included, does not matter); beta = 1 accumulates, as a backward pass's
-    /// weight gradients need. OpenCL training's backward GEMMs (the CPU path calls oneDNN).
+    /// weight gradients need. OpenCL training's backward GEMMs (the CPU path calls oneDNN): with
+    /// the tiled GEMM (GPUs) a single product with B `[k, n]` runs the GEMM family's
+    /// `kernel_gemm_nn`/`kernel_gemm_tn` (the tile and options of `tuning`), anything else `kernel_bmm`.
     public func batchedMatmul(a: MatrixView, b: MatrixView, c: MatrixView, m: Int, n: Int, k: Int,
                               transposeA: Bool, transposeB: Bool, alpha: Float, beta: Float, batch: (Int, Int)) throws {
         try checkBatchedMatmul(a: a, b: b, c: c, m: m, n: n, k: k, transposeA: transposeA, transposeB: transposeB,
                                batch: batch)
+        if tuning.gemm == .tiled, batch == (1, 1), !transposeB {
+            let t = tuning.tile
+            let local = [t.n / t.wn, t.m / t.wm]
+            try launch(transposeA ? "kernel_gemm_tn" : "kernel_gemm_nn", [
+                .i(m), .i(n), .i(k), .b(a.buffer), .i(a.offset), .i(a.ld), .b(b.buffer), .i(b.offset), .i(b.ld),
+                .b(c.buffer), .i(c.offset), .i(c.ld), .f(alpha), .f(beta),
+            ], global: [(n + t.n - 1) / t.n * local[0], (m + t.m - 1) / t.m * local[1]], local: local)
+            return
+        }
         let t = tuning.bmmTile
         try launch("kernel_bmm", [
             .i(m), .i(n), .i(k), .i(batch.1),

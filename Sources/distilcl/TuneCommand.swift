@@ -22,6 +22,11 @@ struct TuneCommand: ParsableCommand {
         the heuristic. DISTILCL_NO_TUNING=1 ignores the file. A corrupt or stale entry is ignored \
         with a warning.
 
+        Then (unless --no-attention or --shapes) the fused attention kernel's key block \
+        (ATT_KB: 4–64 keys scored per rescale of the running softmax) is tuned the same way on \
+        texts of 128 tokens (fewer when the largest --tokens count is smaller) with the model's \
+        heads, and stored for the device.
+
         Examples:
           distilcl tune --model models/all-MiniLM-L6-v2
           distilcl tune --shapes "1024,2304,768;128,768,3072" --budget-seconds 60 --json
@@ -44,6 +49,9 @@ struct TuneCommand: ParsableCommand {
 
     @Option(help: "Timed launches per candidate (the median counts).")
     var repeats = 5
+
+    @Flag(help: "Tune only the GEMMs, not attention's key block.")
+    var noAttention = false
 
     @Flag(help: "Print JSON instead of the table.")
     var json = false
@@ -85,16 +93,32 @@ struct TuneCommand: ParsableCommand {
             let counts = tokens.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !counts.isEmpty, counts.allSatisfy({ $0 > 0 }) else { throw CLIError.usage("--tokens needs positive integers") }
             var list = try parsedShapes() ?? GEMMShape.encoder(hidden: 768, ffn: 3072, tokens: counts)
+            var (heads, headDim) = (12, 64)   // DistilBERT-base's
             if let model {
-                list = GEMMShape.encoder(try Checkpoint(directory: URL(fileURLWithPath: model)).config, tokens: counts)
+                let config = try Checkpoint(directory: URL(fileURLWithPath: model)).config
+                list = GEMMShape.encoder(config, tokens: counts)
+                (heads, headDim) = (config.heads, config.headDim)
+            }
+            let started = ContinuousClock.now
+            let budget = Duration.milliseconds(Int64(budgetSeconds * 1000))
+            var attention: AttentionTuner.Outcome?
+            if !noAttention, shapes == nil {
+                var tuner = AttentionTuner(backend: backend)
+                tuner.repeats = repeats
+                let length = min(128, counts.max()!), sequences = max(1, counts.max()! / length)
+                let o = try tuner.tune(sequences: sequences, length: length, heads: heads, headDim: headDim,
+                                       deadline: started + budget)
+                writeStderr("attention \(o.shape): ATT_KB=\(o.defaultKeyBlock) \(fmt(o.defaultGFLOPS)) GFLOP/s -> "
+                            + "ATT_KB=\(o.bestKeyBlock) \(fmt(o.bestGFLOPS)) GFLOP/s (\(String(format: "%.2f", o.speedup))x; "
+                            + "\(o.timed) timed, \(o.invalid) invalid, \(o.skipped) over budget; \(String(format: "%.1f", o.seconds)) s)\n")
+                attention = o
             }
             var tuner = GEMMTuner(backend: backend)
             tuner.repeats = repeats
             let candidates = GEMMTuner.candidates(for: backend)
-            writeStderr("tuning \(list.count) GEMM shapes on \(backend.name): \(candidates.count) candidates, "
-                        + "budget \(Int(budgetSeconds)) s\n")
-            let started = ContinuousClock.now
-            let outcomes = try tuner.tune(list, candidates: candidates, budget: .milliseconds(Int64(budgetSeconds * 1000))) { o in
+            writeStderr("tuning \(list.count) GEMM shapes on \(backend.name): \(candidates.count) candidates "
+                        + "(then refinements of the best tiles), budget \(Int(budgetSeconds)) s\n")
+            let outcomes = try tuner.tune(list, candidates: candidates, budget: budget - (ContinuousClock.now - started)) { o in
                 writeStderr("  \(o.shape): \(o.defaultVariant) \(fmt(o.defaultGFLOPS)) GFLOP/s -> \(o.best) "
                             + "\(fmt(o.bestGFLOPS)) GFLOP/s (\(String(format: "%.2f", o.speedup))x; \(o.timed) timed, "
                             + "\(o.droppedEarly) dropped early, \(o.invalid) invalid, \(o.skipped) over budget; "
@@ -108,22 +132,28 @@ struct TuneCommand: ParsableCommand {
                 for (shape, o) in zip(list, outcomes) where o.best != o.defaultVariant {
                     entries[shape] = .init(o.bestVariant, gflops: o.bestGFLOPS, defaultGFLOPS: o.defaultGFLOPS)
                 }
-                do { try cache.store(entries, for: info) } catch {
+                let attentionEntry = attention.map {
+                    TuningCache.AttentionEntry(keyBlock: $0.bestKeyBlock, headDim: headDim, gflops: $0.bestGFLOPS,
+                                               defaultGFLOPS: $0.defaultGFLOPS)
+                }
+                do { try cache.store(entries, attention: attentionEntry, for: info) } catch {
                     throw CLIError(.failure, "cannot write \(cache.url.path): \(error)")
                 }
-                writeStderr("wrote \(entries.count) entries to \(cache.url.path)\n")
+                writeStderr("wrote \(entries.count) GEMM entries\(attentionEntry == nil ? "" : " and attention's key block") "
+                            + "to \(cache.url.path)\n")
             }
             if json {
                 struct Report: Encodable {
                     var device: String; var cpu: String; var seconds: Double; var budgetSeconds: Double
                     var shapes: [GEMMTuner.Outcome]
+                    var attention: AttentionTuner.Outcome?
                 }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 let seconds = elapsed.seconds
                 print(String(decoding: try encoder.encode(Report(device: backend.name, cpu: CPUKernelInfo.current.cpuSummary,
                                                                  seconds: seconds, budgetSeconds: budgetSeconds,
-                                                                 shapes: outcomes)), as: UTF8.self))
+                                                                 shapes: outcomes, attention: attention)), as: UTF8.self))
             } else {
                 print("device: \(backend.name)   \(elapsed) in all, budget \(Int(budgetSeconds)) s")
                 print(pad("shape", 20) + pad("default", 34) + lpad("GFLOP/s", 9) + "  " + pad("tuned", 34)
@@ -131,6 +161,10 @@ struct TuneCommand: ParsableCommand {
                 for o in outcomes {
                     print(pad(o.shape, 20) + pad(o.defaultVariant, 34) + lpad(fmt(o.defaultGFLOPS), 9) + "  "
                           + pad(o.best, 34) + lpad(fmt(o.bestGFLOPS), 9) + lpad(String(format: "%.2fx", o.speedup), 10))
+                }
+                if let a = attention {
+                    print("attention \(a.shape): ATT_KB=\(a.defaultKeyBlock) \(fmt(a.defaultGFLOPS)) GFLOP/s -> "
+                          + "ATT_KB=\(a.bestKeyBlock) \(fmt(a.bestGFLOPS)) GFLOP/s (\(String(format: "%.2fx", a.speedup)))")
                 }
             }
         }

@@ -121,6 +121,50 @@ struct GEMMTuningTests {
         #expect(round == v.with(warpLayout: true, splitK: 4))
     }
 
+    /// Attention's key block: every candidate checked and timed, the stored block is what a
+    /// backend then builds attention.cl with (and attention stays right); a bad stored block is
+    /// ignored with a warning. (A `-DATT_KB` override is applied after it: KernelTuningTests.)
+    @Test("attention's key block is tuned, stored and used", arguments: BackendCase.openCLDevices)
+    func attentionKeyBlock(_ device: CLDeviceInfo) throws {
+        let folder = try TemporaryFolder()
+        let file = folder.file("tuning.json")
+        let backend = try OpenCLBackend(device: device, tunedGEMMs: [:])
+        var tuner = AttentionTuner(backend: backend)
+        tuner.repeats = 2
+        let o = try tuner.tune(sequences: 3, length: 37, heads: 2, headDim: 16, deadline: .now + .seconds(600))
+        #expect(o.timed == AttentionTuner.keyBlocks.count && o.invalid == 0 && o.skipped == 0)
+        #expect(o.defaultKeyBlock == backend.tuning.attentionKeyBlock && o.bestGFLOPS >= o.defaultGFLOPS)
+        // Past the deadline only the current block runs.
+        let late = try tuner.tune(sequences: 1, length: 9, heads: 1, headDim: 16, deadline: .now)
+        #expect(late.timed == 1 && late.skipped == AttentionTuner.keyBlocks.count - 1)
+
+        let cache = TuningCache(url: file)
+        try cache.store([:], attention: .init(keyBlock: 5, headDim: 16, gflops: 1, defaultGFLOPS: 1), for: device)
+        let tuned = try OpenCLBackend(device: device, environment: Self.environment(file))
+        #expect(tuned.tuning.attentionKeyBlock == 5)
+        var rng = SeededRandom(seed: 41)
+        let offsets = [0, 7, 19, 20], qkvValues = rng.floats(20 * 3 * 32)
+        let cpu = CPUBackend(), cpuOut = try cpu.makeBuffer(count: 20 * 32)
+        try cpu.attention(qkv: try cpu.buffer(qkvValues), sequences: try PackedSequences.upload(offsets, to: cpu), heads: 2,
+                          headDim: 16, scale: 0.25, out: cpuOut)
+        let out = try poisoned(tuned, 20 * 32)
+        try tuned.attention(qkv: try tuned.buffer(qkvValues), sequences: try PackedSequences.upload(offsets, to: tuned),
+                            heads: 2, headDim: 16, scale: 0.25, out: out)
+        expectClose(try tuned.download(out), try cpu.download(cpuOut).map(Double.init), atol: 1e-5, rtol: 0, "ATT_KB=5")
+        #expect(try OpenCLBackend(device: device, environment: Self.environment(file).merging(["DISTILCL_NO_TUNING": "1"]) { $1 })
+            .tuning.attentionKeyBlock == 16)
+
+        try cache.store([:], attention: .init(keyBlock: 0, headDim: 16, gflops: 1, defaultGFLOPS: 1), for: device)
+        let (block, warning) = cache.attentionKeyBlock(for: device)
+        #expect(block == nil && warning != nil)
+        #expect(try OpenCLBackend(device: device, environment: Self.environment(file)).tuning.attentionKeyBlock == 16)
+
+        // A tiled variant's options survive the file.
+        let v = GEMMVariant.tiled(32, 32, 16, 4, 4, vectorWidth: 2, doubleBuffered: true, warpLayout: true, splitK: 3)
+        try cache.store([GEMMShape(rows: 64, n: 48, k: 40): .init(v, gflops: 1, defaultGFLOPS: 1)], for: device)
+        #expect(cache.variants(for: device).variants == [GEMMShape(rows: 64, n: 48, k: 40): v])
+    }
+
     @Test("the tuner's winners are stored and run for their shapes", arguments: BackendCase.openCLDevices)
     func tunedShapesAreRun(_ device: CLDeviceInfo) throws {
         let folder = try TemporaryFolder()

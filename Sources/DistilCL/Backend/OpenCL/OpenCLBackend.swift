@@ -1,6 +1,13 @@
 import COpenCL
 import Foundation
 
+/// The inference attention kernel built with a key block (`OpenCLBackend.attentionKernel`).
+public struct AttentionKernel: @unchecked Sendable {
+    public let keyBlock: Int
+    public let headDim: Int
+    let kernel: CLKernel
+}
+
 /// A GEMM variant built for a backend's device (`OpenCLBackend.gemmKernel`).
 public struct GEMMKernel: @unchecked Sendable {
     public let variant: GEMMVariant
@@ -56,9 +63,15 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
                 cacheDirectory: URL? = nil, tunedGEMMs: [GEMMShape: GEMMVariant]? = nil,
                 environment env: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.device = device
+        let readTuningFile = tunedGEMMs == nil && env["DISTILCL_NO_TUNING"] != "1"
+        var base = tuning ?? .default(for: device, environment: env)
+        if tuning == nil, readTuningFile {   // the tuned attention key block, unless overridden below
+            let (keyBlock, warning) = TuningCache(environment: env).attentionKeyBlock(for: device)
+            if let warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+            if let keyBlock { base.attentionKeyBlock = keyBlock }
+        }
         // Tunables come from one place: the configuration, overrides included.
-        let (tuned, passed) = try (tuning ?? .default(for: device, environment: env))
-            .applying(options: (env["DISTILCL_CL_OPTIONS"] ?? "") + " " + extraOptions)
+        let (tuned, passed) = try base.applying(options: (env["DISTILCL_CL_OPTIONS"] ?? "") + " " + extraOptions)
         try tuned.validate(for: device)
         self.tuning = tuned
         context = try CLContext(device: device.device)
@@ -83,7 +96,7 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
         buildPieces = (passed, cache)
 
         var variants = tunedGEMMs ?? [:]
-        if tunedGEMMs == nil, env["DISTILCL_NO_TUNING"] != "1" {
+        if readTuningFile {
             let (stored, warnings) = TuningCache(environment: env).variants(for: device)
             for w in warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
             variants = stored
@@ -112,6 +125,23 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     public func gemmKernel(_ variant: GEMMVariant) throws -> GEMMKernel {
         try Self.buildGEMM(variant, tuning: tuning, passed: buildPieces.passed, cache: buildPieces.cache,
                            context: context, device: device)
+    }
+
+    /// `attention.cl` built with `keyBlock` keys per block (`ATT_KB`; the tuner's candidates):
+    /// the kernel `attention` runs for `headDim`.
+    public func attentionKernel(keyBlock: Int, headDim: Int) throws -> AttentionKernel {
+        var t = tuning
+        t.attentionKeyBlock = keyBlock
+        try t.validate(for: device)
+        guard let source = EmbeddedKernels.sources["attention.cl"] else { throw CLError.missingKernel("attention.cl") }
+        let options = ["-cl-std=CL1.2", t.buildOptions, buildPieces.passed].filter { !$0.isEmpty }.joined(separator: " ")
+        let (program, _) = try buildPieces.cache.build(file: "attention.cl", source: source, options: options,
+                                                       context: context, device: device)
+        let name = try attentionKernel("kernel_attention", headDim: headDim)
+        guard let kernel = try CLKernel.all(in: program).first(where: { $0.name == name }) else {
+            throw CLError.missingKernel(name)
+        }
+        return AttentionKernel(keyBlock: keyBlock, headDim: headDim, kernel: kernel)
     }
 
     private static func buildGEMM(_ variant: GEMMVariant, tuning: KernelTuning, passed: String, cache: ProgramCache,
@@ -175,15 +205,39 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
         try write(values, to: buffer, type: .int32)
     }
 
+    /// A non-blocking write: the host does not wait for the queue to reach it (a blocking write
+    /// on an in-order queue would first wait for every kernel before it, the previous batch's
+    /// included), so a batch's uploads and kernels are enqueued without a pause and its result
+    /// read is the only wait. The bytes go to a staging copy that lives until the write has run:
+    /// the write's completion callback frees it (tinygrad's `pending_copyin`, without a list).
     private func write<T>(_ values: [T], to buffer: any DeviceBuffer, type: ElementType) throws {
         let b = cl(buffer)
         try requireBuffer(b, values.count, type, "upload target")
         guard !values.isEmpty else { return }
-        // Blocking write: the array need not outlive the call.
-        try values.withUnsafeBytes { raw in
-            try clCheck(clEnqueueWriteBuffer(queue.handle, b.handle, cl_bool(CL_TRUE), 0, raw.count,
-                                             raw.baseAddress, 0, nil, nil), "clEnqueueWriteBuffer")
+        let bytes = values.count * MemoryLayout<T>.stride
+        let staging = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        values.withUnsafeBytes { staging.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
+        var event: cl_event? = nil
+        let status = clEnqueueWriteBuffer(queue.handle, b.handle, cl_bool(CL_FALSE), 0, bytes, staging, 0, nil, &event)
+        guard status == CL_SUCCESS, let event else {
+            staging.deallocate()
+            try clCheck(status, "clEnqueueWriteBuffer")
+            return
         }
+        let freeStaging: @convention(c) (cl_event?, cl_int, UnsafeMutableRawPointer?) -> Void = { _, _, p in
+            p?.deallocate()
+        }
+        let callback = clSetEventCallback(event, CL_COMPLETE, freeStaging, staging)
+        if callback != CL_SUCCESS {
+            // No callback: wait for this write here instead, then free its copy.
+            var e: cl_event? = event
+            let waited = clWaitForEvents(1, &e)
+            staging.deallocate()
+            clReleaseEvent(event)
+            try clCheck(waited, "clWaitForEvents(clEnqueueWriteBuffer)")
+            return
+        }
+        clReleaseEvent(event)
     }
 
     public func download(_ buffer: any DeviceBuffer, count: Int?) throws -> [Float] {

@@ -207,6 +207,14 @@ extension OpenCLBackend {
                     .b(out)], global: [sequences.tokens, heads])
     }
 
+    /// `attention` with a kernel built apart (the tuner's key-block candidates).
+    public func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, scale: Float,
+                          out: any DeviceBuffer, using a: AttentionKernel) throws {
+        try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: a.headDim, out: out)
+        try launch(a.kernel, [.i(sequences.tokens), .i(heads * a.headDim), .i(a.headDim), .f(scale), .b(qkv),
+                              .b(sequences.ranges), .b(out)], global: [sequences.tokens, heads])
+    }
+
     /// The variant of an attention kernel (`<base>_v1`, `_v4`, `_v16`: the vector width over the
     /// head dimension) for a head size: float16 only on CPU devices, where it maps onto AVX-512.
     func attentionKernel(_ base: String, headDim: Int) throws -> String {

@@ -4,10 +4,14 @@ import Foundation
 ///
 ///     {"version": 1, "devices": {"<platform>|<device>|<driver>|<gemm.cl hash>":
 ///         {"M1024_N2304_K768": {"kernel": "tiled", "rows": 0, "tile": [64, 64, 16, 4, 4],
-///                               "gflops": 812.5, "default_gflops": 530.1}, …}}}
+///                               "vector_width": 4, "double_buffered": true, "warp_layout": false,
+///                               "split_k": 1, "gflops": 812.5, "default_gflops": 530.1}, …}},
+///      "attention": {"<platform>|<device>|<driver>|<attention.cl hash>":
+///         {"key_block": 32, "head_dim": 64, "gflops": 95.1, "default_gflops": 80.2}}}
 ///
-/// The key holds the kernel source's hash, so an edited `gemm.cl` makes old entries stale:
-/// they are ignored, never used. A file that cannot be read or parsed, or an entry that is
+/// A key holds its kernel source's hash, so an edited `.cl` file makes old entries stale:
+/// they are ignored, never used. (The tiled options are optional: an entry without them is
+/// the plain tile.) A file that cannot be read or parsed, or an entry that is
 /// malformed, is ignored with a warning. File: `$DISTILCL_TUNING_FILE`, else `tuning.json` in
 /// the program cache's folder (`$DISTILCL_CACHE_DIR`, `$XDG_CACHE_HOME/distilcl`,
 /// `~/.cache/distilcl`).
@@ -19,21 +23,46 @@ public struct TuningCache: Sendable {
         public var kernel: GEMMVariant.Kernel
         public var rows: Int
         public var tile: [Int]
+        public var vector_width: Int?
+        public var double_buffered: Bool?
+        public var warp_layout: Bool?
+        public var split_k: Int?
         public var gflops: Double
         public var default_gflops: Double
 
-        public var variant: GEMMVariant { GEMMVariant(kernel: kernel, rows: rows, tile: tile) }
+        public var variant: GEMMVariant {
+            GEMMVariant(kernel: kernel, rows: rows, tile: tile, vectorWidth: vector_width ?? 4,
+                        doubleBuffered: double_buffered ?? false, warpLayout: warp_layout ?? false, splitK: split_k ?? 1)
+        }
 
         public init(_ variant: GEMMVariant, gflops: Double, defaultGFLOPS: Double) {
             (kernel, rows, tile) = (variant.kernel, variant.rows, variant.tile)
+            if variant.kernel == .tiled {
+                (vector_width, double_buffered, warp_layout, split_k) =
+                    (variant.vectorWidth, variant.doubleBuffered, variant.warpLayout, variant.splitK)
+            }
             self.gflops = gflops
             default_gflops = defaultGFLOPS
+        }
+    }
+
+    /// The attention kernels' key block (`ATT_KB`) measured fastest on a device.
+    public struct AttentionEntry: Codable, Sendable, Equatable {
+        public var key_block: Int
+        /// The head size it was measured at.
+        public var head_dim: Int
+        public var gflops: Double
+        public var default_gflops: Double
+
+        public init(keyBlock: Int, headDim: Int, gflops: Double, defaultGFLOPS: Double) {
+            (key_block, head_dim, self.gflops, default_gflops) = (keyBlock, headDim, gflops, defaultGFLOPS)
         }
     }
 
     private struct File: Codable {
         var version = 1
         var devices: [String: [String: Entry]] = [:]
+        var attention: [String: AttentionEntry]?
     }
 
     public init(url: URL) { self.url = url }
@@ -50,42 +79,65 @@ public struct TuningCache: Sendable {
         }
     }
 
-    /// The key of `device` with the current `gemm.cl`.
-    public static func key(for device: CLDeviceInfo) -> String {
-        let hash = String(fnv1a64(EmbeddedKernels.sources["gemm.cl"] ?? ""), radix: 16)
+    /// The key of `device` with the current `gemm.cl` (or another kernel file).
+    public static func key(for device: CLDeviceInfo, file: String = "gemm.cl") -> String {
+        let hash = String(fnv1a64(EmbeddedKernels.sources[file] ?? ""), radix: 16)
         return [device.platformName, device.name, device.driverVersion, hash].joined(separator: "|")
     }
 
-    /// The variants stored for `device`, and a warning for each thing ignored.
-    public func variants(for device: CLDeviceInfo) -> (variants: [GEMMShape: GEMMVariant], warnings: [String]) {
-        guard FileManager.default.fileExists(atPath: url.path) else { return ([:], []) }
+    /// The file's contents, nil when there is none; a warning when it cannot be used.
+    private func read() -> (file: File?, warning: String?) {
+        guard FileManager.default.fileExists(atPath: url.path) else { return (nil, nil) }
         let file: File
         do {
             file = try JSONDecoder().decode(File.self, from: Data(contentsOf: url))
         } catch {
-            return ([:], ["\(url.path) is not a tuning file (ignored; `distilcl tune` rewrites it): \(error)"])
+            return (nil, "\(url.path) is not a tuning file (ignored; `distilcl tune` rewrites it): \(error)")
         }
-        guard file.version == 1 else { return ([:], ["\(url.path): tuning file version \(file.version) ignored"]) }
-        guard let entries = file.devices[Self.key(for: device)] else { return ([:], []) }
+        guard file.version == 1 else { return (nil, "\(url.path): tuning file version \(file.version) ignored") }
+        return (file, nil)
+    }
+
+    /// The variants stored for `device`, and a warning for each thing ignored.
+    public func variants(for device: CLDeviceInfo) -> (variants: [GEMMShape: GEMMVariant], warnings: [String]) {
+        let (file, warning) = read()
+        guard let entries = file?.devices[Self.key(for: device)] else { return ([:], warning.map { [$0] } ?? []) }
         var result: [GEMMShape: GEMMVariant] = [:], warnings: [String] = []
         for (key, entry) in entries.sorted(by: { $0.key < $1.key }) {
             guard let shape = GEMMShape(key: key) else { warnings.append("\(url.path): bad shape '\(key)' ignored"); continue }
             let v = entry.variant
-            let valid = v.kernel == .panel ? (1...32).contains(v.rows) : v.tile.count == 5 && v.tile.allSatisfy { $0 > 0 }
+            let valid = v.kernel == .panel ? (1...32).contains(v.rows)
+                : v.tile.count == 5 && v.tile.allSatisfy { $0 > 0 } && [1, 2, 4].contains(v.vectorWidth) && (1...16).contains(v.splitK)
             guard valid else { warnings.append("\(url.path): bad variant for \(key) ignored"); continue }
             result[shape] = v
         }
         return (result, warnings)
     }
 
-    /// Merges `entries` for `device` into the file (written whole under a temporary name, then renamed).
-    public func store(_ entries: [GEMMShape: Entry], for device: CLDeviceInfo) throws {
+    /// The attention key block stored for `device` (nil when none, or when it is malformed:
+    /// then with a warning). A bad file's warning comes from `variants(for:)`.
+    public func attentionKeyBlock(for device: CLDeviceInfo) -> (keyBlock: Int?, warning: String?) {
+        guard let entry = read().file?.attention?[Self.key(for: device, file: "attention.cl")] else { return (nil, nil) }
+        guard (1...256).contains(entry.key_block) else {
+            return (nil, "\(url.path): bad attention key block \(entry.key_block) ignored")
+        }
+        return (entry.key_block, nil)
+    }
+
+    /// Merges `entries` (and `attention`) for `device` into the file (written whole under a
+    /// temporary name, then renamed).
+    public func store(_ entries: [GEMMShape: Entry], attention: AttentionEntry? = nil, for device: CLDeviceInfo) throws {
         var file = (try? JSONDecoder().decode(File.self, from: Data(contentsOf: url))) ?? File()
         if file.version != 1 { file = File() }
         let key = Self.key(for: device)
         var stored = file.devices[key] ?? [:]
         for (shape, entry) in entries { stored[shape.description] = entry }
         file.devices[key] = stored
+        if let attention {
+            var table = file.attention ?? [:]
+            table[Self.key(for: device, file: "attention.cl")] = attention
+            file.attention = table
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)

@@ -13,7 +13,9 @@ struct TuneCommand: ParsableCommand {
         kernel at every tile the device holds) is built, checked against the CPU path, and timed \
         (device time, median of --repeats); a candidate more than 3× slower than the best so far \
         after one launch is dropped. Today's heuristic is measured first, so the winner is never \
-        slower in the same run. Candidates stop once --budget-seconds have passed (the shapes \
+        slower in the same run. The three fastest tiles are then tried with each option of the \
+        family: double-buffered local memory, the warp layout, narrower global loads, and split-K \
+        where the shape has few output tiles. Candidates stop once --budget-seconds have passed (the shapes \
         still finish with what was measured).
 
         The winners go to the tuning file (tuning.json in the program cache folder, or \

@@ -190,15 +190,20 @@ public struct GEMMTuner {
             return true
         }
 
-        /// Device nanoseconds of each of `launches` launches (a split-K variant's two kernels together).
+        /// Device nanoseconds of each of `launches` launches: from its first kernel's start to
+        /// its last one's end (a split-K variant's slices and reduction, the gap between them included).
         func time(_ g: GEMMKernel, launches: Int) throws -> [Double] {
-            let events = try backend.profile {
+            let spans = try backend.profileSpans {
                 for _ in 0..<launches {
                     try backend.linear(x, weights, rows: rows, activation: .none, out: out, using: g)
                 }
-            }.map { Double($0.nanoseconds) }
-            let each = max(1, events.count / launches)
-            return stride(from: 0, to: events.count, by: each).map { events[$0..<min(events.count, $0 + each)].reduce(0, +) }
+            }
+            let each = max(1, spans.count / launches)
+            return stride(from: 0, to: spans.count, by: each).map { i in
+                let launch = spans[i..<min(spans.count, i + each)]
+                let (start, end) = (launch.map(\.start).min() ?? 0, launch.map(\.end).max() ?? 0)
+                return Double(end >= start ? end - start : 0)
+            }
         }
     }
 }

@@ -132,31 +132,40 @@ struct GEMMTuningTests {
         var tuner = AttentionTuner(backend: backend)
         tuner.repeats = 2
         let o = try tuner.tune(sequences: 3, length: 37, heads: 2, headDim: 16, deadline: .now + .seconds(600))
-        #expect(o.timed == AttentionTuner.keyBlocks.count && o.invalid == 0 && o.skipped == 0)
-        #expect(o.defaultKeyBlock == backend.tuning.attentionKeyBlock && o.bestGFLOPS >= o.defaultGFLOPS)
-        // Past the deadline only the current block runs.
-        let late = try tuner.tune(sequences: 1, length: 9, heads: 1, headDim: 16, deadline: .now)
-        #expect(late.timed == 1 && late.skipped == AttentionTuner.keyBlocks.count - 1)
+        // Every key block at widths 1, 4 and 16 (16 divides the head size).
+        #expect(o.timed == AttentionTuner.keyBlocks.count * 3 && o.invalid == 0 && o.skipped == 0)
+        #expect(o.defaultKeyBlock == backend.tuning.attentionKeyBlock && o.defaultGFLOPS > 0)
+        #expect(o.defaultVectorWidth == (device.isGPU ? 4 : 16))
+        // Past the deadline only the current choice runs; a head size of 12 allows widths 1 and 4.
+        let late = try tuner.tune(sequences: 1, length: 9, heads: 1, headDim: 12, deadline: .now)
+        #expect(late.timed == 1 && late.skipped == AttentionTuner.keyBlocks.count * 2 - 1 && late.defaultVectorWidth == 4)
 
         let cache = TuningCache(url: file)
-        try cache.store([:], attention: .init(keyBlock: 5, headDim: 16, gflops: 1, defaultGFLOPS: 1), for: device)
+        try cache.store([:], attention: .init(keyBlock: 5, vectorWidth: 1, headDim: 16, gflops: 1, defaultGFLOPS: 1),
+                        for: device)
         let tuned = try OpenCLBackend(device: device, environment: Self.environment(file))
-        #expect(tuned.tuning.attentionKeyBlock == 5)
+        #expect(tuned.tuning.attentionKeyBlock == 5 && tuned.tuning.attentionVectorWidth == 1)
         var rng = SeededRandom(seed: 41)
         let offsets = [0, 7, 19, 20], qkvValues = rng.floats(20 * 3 * 32)
         let cpu = CPUBackend(), cpuOut = try cpu.makeBuffer(count: 20 * 32)
         try cpu.attention(qkv: try cpu.buffer(qkvValues), sequences: try PackedSequences.upload(offsets, to: cpu), heads: 2,
                           headDim: 16, scale: 0.25, out: cpuOut)
         let out = try poisoned(tuned, 20 * 32)
-        try tuned.attention(qkv: try tuned.buffer(qkvValues), sequences: try PackedSequences.upload(offsets, to: tuned),
-                            heads: 2, headDim: 16, scale: 0.25, out: out)
-        expectClose(try tuned.download(out), try cpu.download(cpuOut).map(Double.init), atol: 1e-5, rtol: 0, "ATT_KB=5")
+        let qkv = try tuned.buffer(qkvValues), packed = try PackedSequences.upload(offsets, to: tuned)
+        let ran = try tuned.profile {
+            try tuned.attention(qkv: qkv, sequences: packed, heads: 2, headDim: 16, scale: 0.25, out: out)
+        }
+        #expect(ran.map(\.kernel) == ["kernel_attention_v1"])
+        expectClose(try tuned.download(out), try cpu.download(cpuOut).map(Double.init), atol: 1e-5, rtol: 0, "ATT_KB=5 v1")
         #expect(try OpenCLBackend(device: device, environment: Self.environment(file).merging(["DISTILCL_NO_TUNING": "1"]) { $1 })
             .tuning.attentionKeyBlock == 16)
 
         try cache.store([:], attention: .init(keyBlock: 0, headDim: 16, gflops: 1, defaultGFLOPS: 1), for: device)
-        let (block, warning) = cache.attentionKeyBlock(for: device)
-        #expect(block == nil && warning != nil)
+        var (stored, warning) = cache.attention(for: device)
+        #expect(stored == nil && warning != nil)
+        try cache.store([:], attention: .init(keyBlock: 8, vectorWidth: 3, headDim: 16, gflops: 1, defaultGFLOPS: 1), for: device)
+        (stored, warning) = cache.attention(for: device)
+        #expect(stored == nil && warning != nil)
         #expect(try OpenCLBackend(device: device, environment: Self.environment(file)).tuning.attentionKeyBlock == 16)
 
         // A tiled variant's options survive the file.

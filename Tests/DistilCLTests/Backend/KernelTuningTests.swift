@@ -41,7 +41,7 @@ struct KernelTuningTests {
         for options in ["-DPN=12", "-DMR=0", "-DTM=100", "-DWN=6 -DTN=120", "-DTK=18", "-DLN_WG=48", "-DLN_WG=2048",
                         "-DTM=256 -DTN=256 -DWM=4 -DWN=4", "-DATT_DH_MAX=100", "-DBM=0", "-DGEMM_VW=3",
                         "-DGEMM_SPLITK=0", "-DGEMM_SPLITK=17",
-                        // the warp layout needs 8 work-items across and 4 down: 64/8 = 8 across but 32/8 = 4 down…
+                        // the warp layout needs 8 work-items across and 4 down: TM/WM = 16/8 = 2 down…
                         "-DGEMM_WARP=1 -DTM=16 -DWM=8",
                         // … and TN/WN = 4 across is too few
                         "-DGEMM_WARP=1 -DTN=32 -DWN=8",

@@ -130,13 +130,19 @@ final class CLEvent: @unchecked Sendable {
 
     /// Nanoseconds between the command's start and end (the queue has profiling enabled).
     func durationNanoseconds() throws -> UInt64 {
+        let (start, end) = try span()
+        return end >= start ? end - start : 0
+    }
+
+    /// The command's start and end on the device clock, in nanoseconds.
+    func span() throws -> (start: UInt64, end: UInt64) {
         try clCheck(clWaitForEvents(1, [handle]), "clWaitForEvents")
         var start: cl_ulong = 0, end: cl_ulong = 0
         try clCheck(clGetEventProfilingInfo(handle, cl_profiling_info(CL_PROFILING_COMMAND_START), 8, &start, nil),
                     "clGetEventProfilingInfo(START)")
         try clCheck(clGetEventProfilingInfo(handle, cl_profiling_info(CL_PROFILING_COMMAND_END), 8, &end, nil),
                     "clGetEventProfilingInfo(END)")
-        return end >= start ? end - start : 0
+        return (UInt64(start), UInt64(end))
     }
 
     deinit { clReleaseEvent(handle) }

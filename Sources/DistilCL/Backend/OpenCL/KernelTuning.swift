@@ -42,6 +42,10 @@ public struct KernelTuning: Sendable, Equatable {
     public var attentionHeadMax = 128
     /// Keys scored per block before attention's running softmax is rescaled (`ATT_KB`).
     public var attentionKeyBlock = 16
+    /// Vector width over the head dimension of the inference attention kernel
+    /// (`kernel_attention_v1`, `_v4`, `_v16`); 0 for the heuristic (16 on CPU devices, else 4,
+    /// else 1, as the head size allows). Chosen by `distilcl tune`; not a build option.
+    public var attentionVectorWidth = 0
 
     public init(gemm: GEMM, panelWidth: Int = 32, panelRows: Int = 8,
                 tile: (m: Int, n: Int, k: Int, wm: Int, wn: Int) = (128, 128, 16, 8, 8),
@@ -173,10 +177,14 @@ public struct KernelTuning: Sendable, Equatable {
             throw bad("ATT_DH_MAX must be a multiple of 16, got \(attentionHeadMax)")
         }
         guard attentionKeyBlock >= 1 else { throw bad("ATT_KB must be at least 1, got \(attentionKeyBlock)") }
+        guard [0, 1, 4, 16].contains(attentionVectorWidth) else {
+            throw bad("the attention vector width must be 1, 4 or 16 (0: heuristic), got \(attentionVectorWidth)")
+        }
     }
 
     public static func == (l: KernelTuning, r: KernelTuning) -> Bool {
         l.buildOptions == r.buildOptions && l.gemm == r.gemm && l.fixedGroup == r.fixedGroup
+            && l.attentionVectorWidth == r.attentionVectorWidth
     }
 }
 

@@ -5,6 +5,8 @@ import Foundation
 public struct AttentionKernel: @unchecked Sendable {
     public let keyBlock: Int
     public let headDim: Int
+    /// 1, 4 or 16 (`kernel_attention_v<width>`).
+    public let vectorWidth: Int
     let kernel: CLKernel
 }
 
@@ -65,10 +67,13 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
         self.device = device
         let readTuningFile = tunedGEMMs == nil && env["DISTILCL_NO_TUNING"] != "1"
         var base = tuning ?? .default(for: device, environment: env)
-        if tuning == nil, readTuningFile {   // the tuned attention key block, unless overridden below
-            let (keyBlock, warning) = TuningCache(environment: env).attentionKeyBlock(for: device)
+        if tuning == nil, readTuningFile {   // the tuned attention kernel (a -DATT_KB below overrides)
+            let (stored, warning) = TuningCache(environment: env).attention(for: device)
             if let warning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
-            if let keyBlock { base.attentionKeyBlock = keyBlock }
+            if let stored {
+                base.attentionKeyBlock = stored.keyBlock
+                base.attentionVectorWidth = stored.vectorWidth
+            }
         }
         // Tunables come from one place: the configuration, overrides included.
         let (tuned, passed) = try base.applying(options: (env["DISTILCL_CL_OPTIONS"] ?? "") + " " + extraOptions)
@@ -128,8 +133,8 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     }
 
     /// `attention.cl` built with `keyBlock` keys per block (`ATT_KB`; the tuner's candidates):
-    /// the kernel `attention` runs for `headDim`.
-    public func attentionKernel(keyBlock: Int, headDim: Int) throws -> AttentionKernel {
+    /// the inference kernel for `headDim` at `vectorWidth` (nil: the backend's choice).
+    public func attentionKernel(keyBlock: Int, headDim: Int, vectorWidth: Int? = nil) throws -> AttentionKernel {
         var t = tuning
         t.attentionKeyBlock = keyBlock
         try t.validate(for: device)
@@ -137,11 +142,12 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
         let options = ["-cl-std=CL1.2", t.buildOptions, buildPieces.passed].filter { !$0.isEmpty }.joined(separator: " ")
         let (program, _) = try buildPieces.cache.build(file: "attention.cl", source: source, options: options,
                                                        context: context, device: device)
-        let name = try attentionKernel("kernel_attention", headDim: headDim)
+        let name = try attentionKernel("kernel_attention", headDim: headDim, width: vectorWidth)
         guard let kernel = try CLKernel.all(in: program).first(where: { $0.name == name }) else {
             throw CLError.missingKernel(name)
         }
-        return AttentionKernel(keyBlock: keyBlock, headDim: headDim, kernel: kernel)
+        return AttentionKernel(keyBlock: keyBlock, headDim: headDim,
+                               vectorWidth: Int(name.dropFirst("kernel_attention_v".count)) ?? 0, kernel: kernel)
     }
 
     private static func buildGEMM(_ variant: GEMMVariant, tuning: KernelTuning, passed: String, cache: ProgramCache,
@@ -172,23 +178,42 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     /// Runs `body` and returns each kernel launched inside it with its device time in
     /// nanoseconds, from profiling events. Only here do commands go to a profiling queue (made
     /// on first use): the plain queue, which every other command uses, records no timestamps.
+    /// Meant for one thread at a time (bench, tune): another thread's commands during `body`
+    /// go to the profiling queue too, but are ordered against its own only within one queue.
     public func profile(_ body: () throws -> Void) throws -> [(kernel: String, nanoseconds: UInt64)] {
+        try profiled(body).map { ($0.0, try $0.1.durationNanoseconds()) }
+    }
+
+    /// `profile` with each kernel's start and end (device clock, nanoseconds): a launch of
+    /// several kernels (split-K's slices and reduction) spans the first start to the last end,
+    /// the gap between them included.
+    func profileSpans(_ body: () throws -> Void) throws -> [(kernel: String, start: UInt64, end: UInt64)] {
+        try profiled(body).map { e in
+            let (start, end) = try e.1.span()
+            return (e.0, start, end)
+        }
+    }
+
+    private func profiled(_ body: () throws -> Void) throws -> [(String, CLEvent)] {
         try plainQueue.finish()
-        let timed = try queueLock.withLock {
-            if profilingQueue == nil { profilingQueue = try CLQueue(context: context, device: device.device, profiling: true) }
-            current = profilingQueue!
-            return profilingQueue!
+        // Under splitKLock: a split-K pair never straddles the switch (slices on one queue,
+        // their reduction on the other).
+        let timed = try splitKLock.withLock {
+            try queueLock.withLock {
+                if profilingQueue == nil { profilingQueue = try CLQueue(context: context, device: device.device, profiling: true) }
+                current = profilingQueue!
+                return profilingQueue!
+            }
         }
         lock.withLock { eventLog = [] }
         defer {
             try? timed.finish()
-            queueLock.withLock { current = plainQueue }
+            splitKLock.withLock { queueLock.withLock { current = plainQueue } }
             lock.withLock { eventLog = nil }
         }
         try body()
         try timed.finish()
-        let events = lock.withLock { eventLog ?? [] }
-        return try events.map { ($0.0, try $0.1.durationNanoseconds()) }
+        return lock.withLock { eventLog ?? [] }
     }
 
     // MARK: - Memory
@@ -205,16 +230,28 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
         try write(values, to: buffer, type: .int32)
     }
 
-    /// A non-blocking write: the host does not wait for the queue to reach it (a blocking write
-    /// on an in-order queue would first wait for every kernel before it, the previous batch's
-    /// included), so a batch's uploads and kernels are enqueued without a pause and its result
-    /// read is the only wait. The bytes go to a staging copy that lives until the write has run:
-    /// the write's completion callback frees it (tinygrad's `pending_copyin`, without a list).
+    /// Writes of up to this many bytes (a batch's ids, positions, offsets: 20 bytes a token) do
+    /// not block; larger ones (weights, at load) do, so their staging copies never pile up.
+    static let nonBlockingWriteLimit = 1 << 20
+
+    /// A small write does not block: the host does not wait for the queue to reach it (a
+    /// blocking write on an in-order queue would first wait for every kernel before it, the
+    /// previous batch's included), so a batch's uploads and kernels are enqueued without a pause
+    /// and its result read is the only wait. Its bytes go to a staging copy that lives until the
+    /// write has run: the write's completion callback frees it (tinygrad's `pending_copyin`,
+    /// without a list). No flush: the batch's result read submits everything at once.
     private func write<T>(_ values: [T], to buffer: any DeviceBuffer, type: ElementType) throws {
         let b = cl(buffer)
         try requireBuffer(b, values.count, type, "upload target")
         guard !values.isEmpty else { return }
         let bytes = values.count * MemoryLayout<T>.stride
+        if bytes > Self.nonBlockingWriteLimit {
+            try values.withUnsafeBytes { raw in
+                try clCheck(clEnqueueWriteBuffer(queue.handle, b.handle, cl_bool(CL_TRUE), 0, raw.count,
+                                                 raw.baseAddress, 0, nil, nil), "clEnqueueWriteBuffer")
+            }
+            return
+        }
         let staging = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         values.withUnsafeBytes { staging.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
         var event: cl_event? = nil

@@ -207,7 +207,7 @@ extension OpenCLBackend {
                     .b(out)], global: [sequences.tokens, heads])
     }
 
-    /// `attention` with a kernel built apart (the tuner's key-block candidates).
+    /// `attention` with a kernel built apart (the tuner's candidates).
     public func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, scale: Float,
                           out: any DeviceBuffer, using a: AttentionKernel) throws {
         try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: a.headDim, out: out)
@@ -216,11 +216,29 @@ extension OpenCLBackend {
     }
 
     /// The variant of an attention kernel (`<base>_v1`, `_v4`, `_v16`: the vector width over the
-    /// head dimension) for a head size: float16 only on CPU devices, where it maps onto AVX-512.
-    func attentionKernel(_ base: String, headDim: Int) throws -> String {
+    /// head dimension) for a head size: `width` when given, for the inference kernel the tuned
+    /// width (`tuning.attentionVectorWidth`) when the head size allows it, else float16 only on
+    /// CPU devices, where it maps onto AVX-512, then float4, then scalars.
+    func attentionKernel(_ base: String, headDim: Int, width: Int? = nil) throws -> String {
         guard headDim <= tuning.attentionHeadMax else {
             throw BackendError.invalidArgument("head size \(headDim) above the kernels' \(tuning.attentionHeadMax) (ATT_DH_MAX)")
         }
-        return "\(base)_v\(headDim % 16 == 0 && !device.isGPU ? 16 : (headDim % 4 == 0 ? 4 : 1))"
+        let tuned = tuning.attentionVectorWidth
+        let w = width ?? (base == "kernel_attention" && tuned > 0 && headDim % tuned == 0 ? tuned
+                          : Self.attentionWidth(headDim: headDim, isGPU: device.isGPU))
+        guard [1, 4, 16].contains(w), headDim % w == 0 else {
+            throw BackendError.invalidArgument("attention vector width \(w) does not divide the head size \(headDim)")
+        }
+        return "\(base)_v\(w)"
+    }
+
+    /// The vector width the inference attention kernel runs at for `headDim`.
+    public func attentionKernelWidth(headDim: Int) throws -> Int {
+        Int(try attentionKernel("kernel_attention", headDim: headDim).dropFirst("kernel_attention_v".count)) ?? 1
+    }
+
+    /// The heuristic's attention vector width.
+    static func attentionWidth(headDim: Int, isGPU: Bool) -> Int {
+        headDim % 16 == 0 && !isGPU ? 16 : (headDim % 4 == 0 ? 4 : 1)
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 ///                               "vector_width": 4, "double_buffered": true, "warp_layout": false,
 ///                               "split_k": 1, "gflops": 812.5, "default_gflops": 530.1}, …}},
 ///      "attention": {"<platform>|<device>|<driver>|<attention.cl hash>":
-///         {"key_block": 32, "head_dim": 64, "gflops": 95.1, "default_gflops": 80.2}}}
+///         {"key_block": 32, "vector_width": 4, "head_dim": 64, "gflops": 95.1, "default_gflops": 80.2}}}
 ///
 /// A key holds its kernel source's hash, so an edited `.cl` file makes old entries stale:
 /// they are ignored, never used. (The tiled options are optional: an entry without them is
@@ -46,16 +46,20 @@ public struct TuningCache: Sendable {
         }
     }
 
-    /// The attention kernels' key block (`ATT_KB`) measured fastest on a device.
+    /// The attention kernels' key block (`ATT_KB`) and the inference kernel's vector width
+    /// measured fastest on a device.
     public struct AttentionEntry: Codable, Sendable, Equatable {
         public var key_block: Int
+        /// 1, 4 or 16; absent: the heuristic's.
+        public var vector_width: Int?
         /// The head size it was measured at.
         public var head_dim: Int
         public var gflops: Double
         public var default_gflops: Double
 
-        public init(keyBlock: Int, headDim: Int, gflops: Double, defaultGFLOPS: Double) {
-            (key_block, head_dim, self.gflops, default_gflops) = (keyBlock, headDim, gflops, defaultGFLOPS)
+        public init(keyBlock: Int, vectorWidth: Int? = nil, headDim: Int, gflops: Double, defaultGFLOPS: Double) {
+            (key_block, vector_width, head_dim, self.gflops, default_gflops) =
+                (keyBlock, vectorWidth, headDim, gflops, defaultGFLOPS)
         }
     }
 
@@ -114,14 +118,16 @@ public struct TuningCache: Sendable {
         return (result, warnings)
     }
 
-    /// The attention key block stored for `device` (nil when none, or when it is malformed:
-    /// then with a warning). A bad file's warning comes from `variants(for:)`.
-    public func attentionKeyBlock(for device: CLDeviceInfo) -> (keyBlock: Int?, warning: String?) {
+    /// The attention kernel stored for `device`: its key block and vector width (0: the
+    /// heuristic's); nil when none, or when it is malformed (then with a warning). A bad
+    /// file's warning comes from `variants(for:)`.
+    public func attention(for device: CLDeviceInfo) -> (stored: (keyBlock: Int, vectorWidth: Int)?, warning: String?) {
         guard let entry = read().file?.attention?[Self.key(for: device, file: "attention.cl")] else { return (nil, nil) }
-        guard (1...256).contains(entry.key_block) else {
-            return (nil, "\(url.path): bad attention key block \(entry.key_block) ignored")
+        let width = entry.vector_width ?? 0
+        guard (1...256).contains(entry.key_block), [0, 1, 4, 16].contains(width) else {
+            return (nil, "\(url.path): bad attention entry (key block \(entry.key_block), vector width \(width)) ignored")
         }
-        return (entry.key_block, nil)
+        return ((entry.key_block, width), nil)
     }
 
     /// Merges `entries` (and `attention`) for `device` into the file (written whole under a

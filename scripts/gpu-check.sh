@@ -81,6 +81,10 @@ if tune:
     for o in tune["shapes"]:
         print(f"  {o['shape']}: {o['defaultVariant']} {o['defaultGFLOPS']:.0f} -> {o['best']} {o['bestGFLOPS']:.0f} GFLOP/s "
               f"({o['timed']} timed, {o['droppedEarly']} dropped, {o['invalid']} invalid, {o['skipped']} over budget)")
+    a = tune.get("attention")
+    if a:
+        print(f"  attention {a['shape']}: ATT_KB={a['defaultKeyBlock']} v{a['defaultVectorWidth']} {a['defaultGFLOPS']:.0f} -> "
+              f"ATT_KB={a['bestKeyBlock']} v{a['bestVectorWidth']} {a['bestGFLOPS']:.0f} GFLOP/s")
 if m and t:
     d = m["results"][0]["sequencesPerSecond"]; p = t["fixed_sequences_per_second"]
     print(f"DistilBERT-base fixed 32x128: distilcl {d:.1f} seq/s, PyTorch fp32 {p:.1f} seq/s, ratio {d/p:.2f}")

@@ -114,6 +114,23 @@ struct GEMMTuningTests {
         #expect(!many.contains { $0.splitK > 1 } && !many.isEmpty)
         #expect(!GEMMTuner.refinements(of: v, shape: GEMMShape(rows: 16, n: 32, k: 128), on: backend).contains { $0.splitK > 1 })
         #expect(GEMMTuner.refinements(of: .panel(rows: 4), shape: GEMMShape(rows: 16, n: 32, k: 4096), on: backend).isEmpty)
+
+        // The tuner's second stage: on a backend whose heuristic is this tile, every refinement
+        // of it is built, checked and timed (or dropped early), split-K launches included.
+        var tiledTuning = KernelTuning.default(for: device)
+        tiledTuning.gemm = .tiled
+        tiledTuning.tile = (32, 32, 16, 4, 4)
+        tiledTuning.smallTileBelow = 0
+        let tiled = try OpenCLBackend(device: device, tuning: tiledTuning, tunedGEMMs: [:])
+        let shape = GEMMShape(rows: 16, n: 32, k: 4096)
+        #expect(GEMMVariant.heuristic(tiled.tuning, rows: shape.m, n: shape.n) == v)
+        var tuner = GEMMTuner(backend: tiled)
+        tuner.repeats = 2
+        let o = try #require(try tuner.tune([shape], candidates: [v], budget: .seconds(600)).first)
+        let expected = GEMMTuner.refinements(of: v, shape: shape, on: tiled).count
+        #expect(expected >= 8 && o.timed + o.droppedEarly == 1 + expected && o.invalid == 0 && o.skipped == 0, "\(o)")
+        let plain = try #require(try tuner.tune([shape], candidates: [v], refine: false, budget: .seconds(600)).first)
+        #expect(plain.timed == 1 && plain.droppedEarly == 0)
         // A stored entry from before the options existed reads as the plain variant.
         let old = try JSONDecoder().decode(GEMMVariant.self, from: Data(#"{"kernel": "tiled", "rows": 0, "tile": [32, 32, 16, 4, 4]}"#.utf8))
         #expect(old == v)

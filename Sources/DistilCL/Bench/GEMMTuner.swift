@@ -1,12 +1,14 @@
+import Dispatch
 import Foundation
 
 /// Finds the fastest member of the GEMM family for each shape on the device at hand, as
 /// CLBlast's tuner and tinygrad's BEAM search do: every candidate is built, checked against the
 /// CPU path, timed (device time, median of `repeats`) and dropped after one launch when that
 /// launch is more than 3× slower than the best so far. Today's heuristic runs first, so the
-/// winner is never slower than it in the same run. A candidate starts only while one as slow
-/// as the slowest so far (build included) would end within `budget`; built candidates are
-/// reused across shapes.
+/// winner is never slower than it in the same run. The candidates are built in parallel first;
+/// each shape gets a share of the budget, and a candidate starts only while one as slow as the
+/// slowest so far (a late build included) would end within it; built candidates are reused
+/// across shapes.
 public struct GEMMTuner {
     /// One shape's result.
     public struct Outcome: Sendable, Encodable {
@@ -26,6 +28,9 @@ public struct GEMMTuner {
 
     public let backend: OpenCLBackend
     public var repeats = 5
+    /// Threads that build the candidates before any is timed (a GPU driver compiles each
+    /// variant for a second or more; the programs are independent).
+    public var buildThreads = min(8, max(1, ProcessInfo.processInfo.activeProcessorCount))
     private let reference = CPUBackend()
 
     public init(backend: OpenCLBackend) { self.backend = backend }
@@ -71,19 +76,50 @@ public struct GEMMTuner {
         return list.filter { $0 != v && (try? $0.applied(to: backend.tuning).validate(for: backend.device)) != nil }
     }
 
+    /// Builds `variants` on `buildThreads` threads; none starts past `deadline`. Returns the
+    /// built kernels and the variants that failed to build.
+    func prebuild(_ variants: [GEMMVariant], deadline: ContinuousClock.Instant)
+        -> (kernels: [GEMMVariant: GEMMKernel], broken: Set<GEMMVariant>) {
+        final class Results: @unchecked Sendable {   // written under `lock` only
+            let lock = NSLock()
+            var kernels: [GEMMVariant: GEMMKernel] = [:]
+            var broken = Set<GEMMVariant>()
+            var next = 0
+        }
+        let results = Results(), backend = backend
+        DispatchQueue.concurrentPerform(iterations: max(1, min(buildThreads, variants.count))) { _ in
+            while true {
+                let i: Int? = results.lock.withLock {
+                    guard results.next < variants.count, ContinuousClock.now < deadline else { return nil }
+                    results.next += 1
+                    return results.next - 1
+                }
+                guard let i else { return }
+                let built = try? backend.gemmKernel(variants[i])
+                results.lock.withLock {
+                    if let built { results.kernels[variants[i]] = built } else { results.broken.insert(variants[i]) }
+                }
+            }
+        }
+        return (results.kernels, results.broken)
+    }
+
     /// Tunes each of `shapes` (rows = the bucket's size), calling `progress` after each: the
     /// candidates first, then the `refinements` of the three fastest tiled ones (within 1.5× of
-    /// the best), when `refine`.
+    /// the best), when `refine`. The candidates are built first, in parallel, within half the
+    /// budget; each shape then gets an equal share of what is left (a shape that ends early
+    /// leaves its rest to the next), so the last shapes are tuned too.
     public func tune(_ shapes: [GEMMShape], candidates: [GEMMVariant]? = nil, refine: Bool = true, budget: Duration,
                      progress: (Outcome) -> Void = { _ in }) throws -> [Outcome] {
-        let deadline = ContinuousClock.now + budget
+        let tuneStart = ContinuousClock.now
+        let deadlineAll = tuneStart + budget
         let all = candidates ?? Self.candidates(for: backend)
-        var kernels: [GEMMVariant: GEMMKernel] = [:]
-        var broken = Set<GEMMVariant>()
+        var (kernels, broken) = prebuild(all, deadline: tuneStart + budget / 2)
         var outcomes: [Outcome] = []
         var slowest = Duration.zero
-        for shape in shapes {
+        for (index, shape) in shapes.enumerated() {
             let start = ContinuousClock.now
+            let deadline = start + (deadlineAll - start) / (shapes.count - index)
             let problem = try Problem(shape, backend: backend, reference: reference)
             let heuristic = GEMMVariant.heuristic(backend.tuning, rows: shape.m, n: shape.n)
             var order = [heuristic] + all.filter { $0 != heuristic }

@@ -131,6 +131,14 @@ struct GEMMTuningTests {
         #expect(expected >= 8 && o.timed + o.droppedEarly == 1 + expected && o.invalid == 0 && o.skipped == 0, "\(o)")
         let plain = try #require(try tuner.tune([shape], candidates: [v], refine: false, budget: .seconds(600)).first)
         #expect(plain.timed == 1 && plain.droppedEarly == 0)
+
+        // The parallel build: what builds is kept, what cannot is marked broken, and nothing
+        // starts past the deadline.
+        let unbuildable = GEMMVariant.tiled(4096, 4096, 16, 4, 4)
+        let built = tuner.prebuild([v, v.with(warpLayout: true), unbuildable], deadline: .now + .seconds(600))
+        #expect(Set(built.kernels.keys) == [v, v.with(warpLayout: true)] && built.broken == [unbuildable])
+        let late = tuner.prebuild([v], deadline: .now - .seconds(1))
+        #expect(late.kernels.isEmpty && late.broken.isEmpty)
         // A stored entry from before the options existed reads as the plain variant.
         let old = try JSONDecoder().decode(GEMMVariant.self, from: Data(#"{"kernel": "tiled", "rows": 0, "tile": [32, 32, 16, 4, 4]}"#.utf8))
         #expect(old == v)

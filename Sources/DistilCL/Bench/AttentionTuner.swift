@@ -32,7 +32,7 @@ public struct AttentionTuner {
 
     /// The candidates for `headDim`, the backend's current choice first.
     public func candidates(headDim: Int) throws -> [(keyBlock: Int, vectorWidth: Int)] {
-        let current = (backend.tuning.attentionKeyBlock, try backend.attentionKernelWidth(headDim: headDim))
+        let current = (backend.tuning.attentionKeyBlock, try backend.attentionWidth(headDim: headDim))
         var list = [current]
         for kb in Self.keyBlocks {
             for w in Self.vectorWidths where headDim % w == 0 && (kb, w) != current { list.append((kb, w)) }

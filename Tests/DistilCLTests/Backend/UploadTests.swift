@@ -1,6 +1,7 @@
 @testable import DistilCL
 import Dispatch
 import Foundation
+import Synchronization
 import Testing
 
 /// OpenCL uploads of batch-sized arrays do not block: their bytes go through a staging copy
@@ -48,7 +49,7 @@ struct UploadTests {
             return Case(layer: try b.makeLinear(weight: w, bias: bias, outFeatures: n, inFeatures: k), x: try b.buffer(a),
                         out: try b.makeBuffer(count: m * n), want: referenceLinear(a, w, bias, m: m, n: n, k: k, act: .none))
         }
-        let failures = Locked<[String]>([])
+        let failures = Mutex<[String]>([])
         DispatchQueue.concurrentPerform(iterations: cases.count) { i in
             let (m, _, k) = shapes[i], c = cases[i]
             do {
@@ -64,12 +65,4 @@ struct UploadTests {
         }
         #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
     }
-}
-
-/// A value behind a lock, for results gathered from several threads.
-final class Locked<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&value) } }
 }

@@ -137,31 +137,33 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     public func attentionKernel(keyBlock: Int, headDim: Int, vectorWidth: Int? = nil) throws -> AttentionKernel {
         var t = tuning
         t.attentionKeyBlock = keyBlock
-        try t.validate(for: device)
-        guard let source = EmbeddedKernels.sources["attention.cl"] else { throw CLError.missingKernel("attention.cl") }
-        let options = ["-cl-std=CL1.2", t.buildOptions, buildPieces.passed].filter { !$0.isEmpty }.joined(separator: " ")
-        let (program, _) = try buildPieces.cache.build(file: "attention.cl", source: source, options: options,
-                                                       context: context, device: device)
-        let name = try attentionKernel("kernel_attention", headDim: headDim, width: vectorWidth)
-        guard let kernel = try CLKernel.all(in: program).first(where: { $0.name == name }) else {
-            throw CLError.missingKernel(name)
-        }
-        return AttentionKernel(keyBlock: keyBlock, headDim: headDim,
-                               vectorWidth: Int(name.dropFirst("kernel_attention_v".count)) ?? 0, kernel: kernel)
+        let width = try attentionWidth(headDim: headDim, width: vectorWidth)
+        let kernel = try Self.buildKernel("kernel_attention_v\(width)", of: "attention.cl", tuning: t,
+                                          passed: buildPieces.passed, cache: buildPieces.cache, context: context,
+                                          device: device)
+        return AttentionKernel(keyBlock: keyBlock, headDim: headDim, vectorWidth: width, kernel: kernel)
     }
 
     private static func buildGEMM(_ variant: GEMMVariant, tuning: KernelTuning, passed: String, cache: ProgramCache,
                                   context: CLContext, device: CLDeviceInfo) throws -> GEMMKernel {
-        let t = variant.applied(to: tuning)
+        let kernel = try buildKernel(variant.kernel == .panel ? "kernel_gemm_panel" : "kernel_gemm_tiled", of: "gemm.cl",
+                                     tuning: variant.applied(to: tuning), passed: passed, cache: cache, context: context,
+                                     device: device)
+        return GEMMKernel(variant: variant, kernel: kernel)
+    }
+
+    /// The kernel `name` of `file` built with `tuning` (checked for the device first) apart from
+    /// the start-up programs: a tuner's candidate or a tuned variant.
+    private static func buildKernel(_ name: String, of file: String, tuning t: KernelTuning, passed: String,
+                                    cache: ProgramCache, context: CLContext, device: CLDeviceInfo) throws -> CLKernel {
         try t.validate(for: device)
-        guard let source = EmbeddedKernels.sources["gemm.cl"] else { throw CLError.missingKernel("gemm.cl") }
+        guard let source = EmbeddedKernels.sources[file] else { throw CLError.missingKernel(file) }
         let options = ["-cl-std=CL1.2", t.buildOptions, passed].filter { !$0.isEmpty }.joined(separator: " ")
-        let (program, _) = try cache.build(file: "gemm.cl", source: source, options: options, context: context, device: device)
-        let name = variant.kernel == .panel ? "kernel_gemm_panel" : "kernel_gemm_tiled"
+        let (program, _) = try cache.build(file: file, source: source, options: options, context: context, device: device)
         guard let kernel = try CLKernel.all(in: program).first(where: { $0.name == name }) else {
             throw CLError.missingKernel(name)
         }
-        return GEMMKernel(variant: variant, kernel: kernel)
+        return kernel
     }
 
     /// The split-K workspace, grown to at least `count` floats; call with `splitKLock` held. A

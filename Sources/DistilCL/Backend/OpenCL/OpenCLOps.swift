@@ -215,30 +215,26 @@ extension OpenCLBackend {
                               .b(sequences.ranges), .b(out)], global: [sequences.tokens, heads])
     }
 
-    /// The variant of an attention kernel (`<base>_v1`, `_v4`, `_v16`: the vector width over the
-    /// head dimension) for a head size: `width` when given, for the inference kernel the tuned
-    /// width (`tuning.attentionVectorWidth`) when the head size allows it, else float16 only on
-    /// CPU devices, where it maps onto AVX-512, then float4, then scalars.
+    /// The variant of an attention kernel (`<base>_v1`, `_v4`, `_v16`) for a head size, at
+    /// `attentionWidth`'s vector width.
     func attentionKernel(_ base: String, headDim: Int, width: Int? = nil) throws -> String {
+        "\(base)_v\(try attentionWidth(base, headDim: headDim, width: width))"
+    }
+
+    /// The vector width over the head dimension an attention kernel runs at: `width` when
+    /// given, for the inference kernel the tuned width (`tuning.attentionVectorWidth`) when the
+    /// head size allows it, else float16 only on CPU devices (where it maps onto AVX-512), then
+    /// float4, then scalars.
+    public func attentionWidth(_ base: String = "kernel_attention", headDim: Int, width: Int? = nil) throws -> Int {
         guard headDim <= tuning.attentionHeadMax else {
             throw BackendError.invalidArgument("head size \(headDim) above the kernels' \(tuning.attentionHeadMax) (ATT_DH_MAX)")
         }
         let tuned = tuning.attentionVectorWidth
-        let w = width ?? (base == "kernel_attention" && tuned > 0 && headDim % tuned == 0 ? tuned
-                          : Self.attentionWidth(headDim: headDim, isGPU: device.isGPU))
+        let heuristic = headDim % 16 == 0 && !device.isGPU ? 16 : (headDim % 4 == 0 ? 4 : 1)
+        let w = width ?? (base == "kernel_attention" && tuned > 0 && headDim % tuned == 0 ? tuned : heuristic)
         guard [1, 4, 16].contains(w), headDim % w == 0 else {
             throw BackendError.invalidArgument("attention vector width \(w) does not divide the head size \(headDim)")
         }
-        return "\(base)_v\(w)"
-    }
-
-    /// The vector width the inference attention kernel runs at for `headDim`.
-    public func attentionKernelWidth(headDim: Int) throws -> Int {
-        Int(try attentionKernel("kernel_attention", headDim: headDim).dropFirst("kernel_attention_v".count)) ?? 1
-    }
-
-    /// The heuristic's attention vector width.
-    static func attentionWidth(headDim: Int, isGPU: Bool) -> Int {
-        headDim % 16 == 0 && !isGPU ? 16 : (headDim % 4 == 0 ? 4 : 1)
+        return w
     }
 }

@@ -24,12 +24,6 @@ let package = Package(
             pkgConfig: "OpenCL",
             providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]
         ),
-        // CBLAS from OpenBLAS: only `bench kernels` uses it, as the comparison beside oneDNN.
-        .systemLibrary(
-            name: "COpenBLAS",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]
-        ),
         // The CPU path's GEMM: oneDNN's matmul (Debian's libdnnl-dev), kernels chosen by the
         // instruction sets the CPU reports; f32, bf16 and u8×s8.
         .target(
@@ -59,10 +53,16 @@ let package = Package(
                 "COpenCL",
                 "CCPUKernels",
                 "COneDNN",
-                .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
             ],
             path: "Sources/DistilCL",
             plugins: ["EmbedKernels"]
+        ),
+        // `distilcl bench` and `distilcl tune`: the kernel and model benchmarks and the GEMM and
+        // attention tuners, beside the core (OpenBLAS's comparison row is loaded at run time).
+        .target(
+            name: "DistilCLBench",
+            dependencies: ["DistilCL"],
+            path: "Sources/DistilCLBench"
         ),
         // The HTTP server (`distilcl serve`): routes, dynamic batching in front of the model,
         // limits, metrics and graceful shutdown. Kept out of the core library.
@@ -84,6 +84,7 @@ let package = Package(
             name: "distilcl",
             dependencies: [
                 "DistilCL",
+                "DistilCLBench",
                 "DistilCLServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -91,7 +92,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DistilCLTests",
-            dependencies: ["DistilCL"],
+            dependencies: ["DistilCL", "DistilCLBench"],
             path: "Tests/DistilCLTests"
         ),
         .testTarget(

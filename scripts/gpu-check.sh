@@ -7,7 +7,7 @@
 # card for the same model and GEMM shapes; prints a table. About 7 minutes in all.
 #
 # Prepare here: bash scripts/gpu-pack.sh, which writes .dist/distilcl.xz (swift build -c release
-# --static-swift-stdlib) and .dist/libs.tar.xz (libdnnl, libgomp, libopenblas, libgfortran, libquadmath, the
+# --static-swift-stdlib) and .dist/libs.tar.xz (libdnnl, libgomp, the
 # ocl-icd loader). Then, with .dist carried: bash scripts/gpu-check.sh (outputs to $OUT or ./gpu-out).
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs what scripts/gpu-check.sh needs on a machine with no Swift: a static release build and
-# the shared libraries it links (oneDNN and GNU OpenMP for the CPU path, OpenBLAS, gfortran,
-# quadmath, the ocl-icd loader), xz-compressed
+# the shared libraries it links (oneDNN and GNU OpenMP for the CPU path, the ocl-icd loader; no
+# OpenBLAS: `bench kernels` loads it at run time where present), xz-compressed
 # into .dist/ (distilcl.xz, libs.tar.xz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ cp .build-static/release/distilcl .dist/distilcl
 strip .dist/distilcl 2>/dev/null || true
 xz -T2 -6 -f .dist/distilcl          # 60 MB → 15 MB: the device call carries 64 MiB at most
 libs=()
-for l in libdnnl.so.2 libgomp.so.1 libopenblas.so.0 libgfortran.so.5 libquadmath.so.0 libOpenCL.so.1; do
+for l in libdnnl.so.2 libgomp.so.1 libOpenCL.so.1; do
   p=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ {print $NF; exit}')
   [ -n "$p" ] || { echo "gpu-pack: $l not found" >&2; exit 1; }
   libs+=("$(readlink -f "$p"):$l")

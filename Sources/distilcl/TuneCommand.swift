@@ -1,5 +1,6 @@
 import ArgumentParser
 import DistilCL
+import DistilCLBench
 import Foundation
 
 struct TuneCommand: ParsableCommand {

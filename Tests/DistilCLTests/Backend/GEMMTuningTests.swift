@@ -1,4 +1,5 @@
 @testable import DistilCL
+@testable import DistilCLBench
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import DistilCL
+import DistilCLBench
 import Testing
 
 /// The FLOPs `distilcl bench model` divides by time, for DistilBERT-base (d 768, FFN 3072,

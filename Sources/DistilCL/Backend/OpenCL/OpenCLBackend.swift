@@ -189,7 +189,7 @@ public final class OpenCLBackend: ComputeBackend, @unchecked Sendable {
     /// `profile` with each kernel's start and end (device clock, nanoseconds): a launch of
     /// several kernels (split-K's slices and reduction) spans the first start to the last end,
     /// the gap between them included.
-    func profileSpans(_ body: () throws -> Void) throws -> [(kernel: String, start: UInt64, end: UInt64)] {
+    package func profileSpans(_ body: () throws -> Void) throws -> [(kernel: String, start: UInt64, end: UInt64)] {
         try profiled(body).map { e in
             let (start, end) = try e.1.span()
             return (e.0, start, end)

@@ -1,3 +1,4 @@
+import DistilCL
 import Foundation
 
 /// Finds the fastest key block (`ATT_KB`: keys scored before the running softmax is rescaled)

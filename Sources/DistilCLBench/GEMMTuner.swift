@@ -1,4 +1,5 @@
 import Dispatch
+import DistilCL
 import Foundation
 
 /// Finds the fastest member of the GEMM family for each shape on the device at hand, as

@@ -1,3 +1,4 @@
+import DistilCL
 import Foundation
 
 /// `distilcl bench model`: end-to-end throughput of a checkpoint on one backend: sequences/s,

@@ -43,7 +43,8 @@ struct DistillCommand: ParsableCommand {
         OpenCL failure; 64 bad flag or flag value (--student-layers not increasing layer \
         indices of the teacher, a negative --alpha-*, --temperature ≤ 0, --out the teacher's \
         folder or holding a run without --resume, --resume with other flags or another \
-        teacher, --labels that reorder the teacher's, --precision other than fp32); 130 \
+        teacher or changed data files, --labels other than the teacher's without --new-head, \
+        --precision other than fp32); 130 \
         interrupted (SIGINT), 143 (SIGTERM).
         """)
 

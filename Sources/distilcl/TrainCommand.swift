@@ -8,8 +8,10 @@ struct TrainCommand: ParsableCommand {
         abstract: "Fine-tune a checkpoint for text classification on JSON Lines data (CPU path or OpenCL).",
         discussion: """
         --train and --eval: one JSON object a line, {"text": …, "label": …} with an optional \
-        "text_pair"; the label is a name or a class index. Labels: --labels NAME,NAME,… fixes \
-        their order; otherwise the model's id2label, else the sorted names in --train.
+        "text_pair"; the label is a name or a class index (one or the other throughout a file). \
+        Labels: --labels NAME,NAME,… fixes their order; otherwise the model's id2label, else the \
+        sorted names in --train. A sequence-classification model keeps its head and its labels: \
+        --labels naming others (even as many) is refused unless --new-head gives it a fresh head.
 
         --model may be a sequence-classification checkpoint (trained further) or a bare encoder \
         such as all-MiniLM-L6-v2, which gets a new head as transformers adds one: BERT the \
@@ -27,7 +29,11 @@ struct TrainCommand: ParsableCommand {
         transformers' key names, the tokenizer files), loadable with from_pretrained, and \
         OUT/checkpoint-epochN the same plus optimizer.safetensors and trainer_state.json. Both \
         are written atomically: an interrupted run leaves the last complete epoch, and \
-        --resume (same flags) continues from it to the same result as an uninterrupted run.
+        --resume (same flags, and --train and --eval with the same bytes: each checkpoint keeps \
+        their sha256; --resume-any-data accepts changed files) continues from it to the same \
+        result as an uninterrupted run. A save writes the new folder beside OUT (.OUT.partial, \
+        .OUT.new) and swaps it in: killed at any moment, OUT holds the previous epoch's model or \
+        the new one, and the next run repairs an interrupted swap before anything else.
 
         A loss that becomes NaN or infinite stops the run (status 1) before the weights change; \
         the last checkpoint stays as it was.
@@ -40,11 +46,11 @@ struct TrainCommand: ParsableCommand {
         --out that cannot be written); 3 model folder missing or broken, or a model that cannot \
         take a sequence-classification head (a token classifier; a head with another label \
         count); 4 bad data (unreadable or empty file, a line that is not a JSON object or lacks \
-        "text" or "label", an unknown label, fewer than 2 labels: the message gives file and \
-        line); 5 device or OpenCL failure; 64 bad flag or flag value (also: --out is the model \
+        "text" or "label", an unknown label, names and class indices mixed in one file, fewer \
+        than 2 labels: the message gives file and line); 5 device or OpenCL failure; 64 bad flag or flag value (also: --out is the model \
         folder or holds another model, or a run without --resume; --resume with nothing to \
-        resume or other flags; --labels that repeat or reorder the model's; --precision other \
-        than fp32); 130 interrupted (SIGINT), 143 (SIGTERM).
+        resume, other flags or changed data files; --labels that repeat, or differ from a kept \
+        head's without --new-head; --precision other than fp32); 130 interrupted (SIGINT), 143 (SIGTERM).
         """)
 
     @OptionGroup var model: ModelOptions

@@ -45,6 +45,16 @@ struct TrainingFlags: ParsableArguments {
     @Flag(name: .long, help: "Continue the run in --out from its last complete epoch.")
     var resume = false
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "With --resume: continue although --train or --eval changed since the run began.",
+        discussion: "Without it a changed file (its sha256 is kept in each checkpoint) is refused."))
+    var resumeAnyData = false
+
+    @Flag(name: .long, help: ArgumentHelp(
+        "Give a sequence-classification model a fresh head (N(0, initializer_range) from --seed).",
+        discussion: "Needed for --labels other than its own: its classifier's rows mean its own labels."))
+    var newHead = false
+
     @Flag(name: .long, help: "Show the progress bar on stderr even when it is not a terminal.")
     var progress = false
 
@@ -93,7 +103,7 @@ struct TrainingFlags: ParsableArguments {
             let trainer = try Trainer(model: directory, train: URL(fileURLWithPath: train),
                                       eval: eval.map { URL(fileURLWithPath: $0) }, labels: labelNames,
                                       output: URL(fileURLWithPath: out), backend: backend, options: options,
-                                      resume: resume)
+                                      resume: resume, newHead: newHead, resumeAnyData: resumeAnyData)
             let steps = options.stepsPerEpoch(trainer.trainCount)
             writeStderr("\(verb) \(trainer.model.config.architectures.first ?? "model") on \(backend.name)\(describe(trainer)): "
                         + "\(trainer.trainCount) texts, labels \(trainer.labels.joined(separator: ", ")), "

@@ -161,9 +161,6 @@ public struct DropoutKey: Sendable, Equatable {
         self.seed = seed; self.step = step; self.site = site; self.probability = probability
     }
 
-    /// 1/(1 − p), the scale of kept elements.
-    public var keepScale: Float { 1 / (1 - probability) }
-
     /// The uniform in [0, 1) of element `index`: Philox4x32-10 with counter
     /// (index/4 low, index/4 high, site, step) and key (seed low, seed high); output word
     /// index % 4's top 24 bits · 2⁻²⁴ (one call gives four elements). The kernels compute the same.

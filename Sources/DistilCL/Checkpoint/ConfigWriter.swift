@@ -44,19 +44,7 @@ extension Checkpoint {
         let fm = FileManager.default
         try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         let model = try EncoderModel(checkpoint: self, backend: CPUBackend(), trainable: true)
-        let parameters = try model.trainableParameters()
-        var entries: [(name: String, shape: [Int], parameter: Int, range: Range<Int>)] = []
-        for (i, p) in parameters.enumerated() {
-            for part in p.parts { entries.append((part.name, part.shape, i, part.range)) }
-        }
-        try SafeTensorsWriter.write(entries.map { ($0.name, $0.shape) },
-                                    to: directory.appendingPathComponent("model.safetensors")) { e in
-            let w = entries[e]
-            return Array(try model.backend.download(parameters[w.parameter].value)[w.range])
-        }
-        try writeAtomically(try JSONSerialization.data(withJSONObject: config.jsonObject(),
-                                                       options: [.prettyPrinted, .sortedKeys]),
-                            to: directory.appendingPathComponent("config.json"))
+        try Checkpoint.write(model: model, config: config.jsonObject(), to: directory)
         for name in RunFolder.tokenizerFiles where fm.fileExists(atPath: tokenizer.appendingPathComponent(name).path) {
             let target = directory.appendingPathComponent(name)
             try writeAtomically(try Data(contentsOf: tokenizer.appendingPathComponent(name)), to: target)

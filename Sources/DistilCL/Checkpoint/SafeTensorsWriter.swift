@@ -5,21 +5,6 @@ import Foundation
 /// transformers' `save_pretrained` does. The file is written under a temporary name beside
 /// the target and renamed when complete, so a reader never sees half a file.
 public enum SafeTensorsWriter {
-    public struct Tensor {
-        public var name: String
-        public var shape: [Int]
-        public var values: [Float]
-
-        public init(name: String, shape: [Int], values: [Float]) {
-            self.name = name; self.shape = shape; self.values = values
-        }
-    }
-
-    /// Writes `tensors` (in order) to `url`, replacing it atomically.
-    public static func write(_ tensors: [Tensor], metadata: [String: String] = ["format": "pt"], to url: URL) throws {
-        try write(tensors.map { ($0.name, $0.shape) }, metadata: metadata, to: url) { tensors[$0].values }
-    }
-
     /// Writes the tensors `entries` names (in order), asking `values(i)` for entry i's values
     /// only when it is written, so at most one tensor is in memory at a time.
     public static func write(_ entries: [(name: String, shape: [Int])], metadata: [String: String] = ["format": "pt"],

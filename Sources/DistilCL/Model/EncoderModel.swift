@@ -99,7 +99,7 @@ public final class EncoderModel: @unchecked Sendable {
     /// type), then `out` = its LayerNorm (in place in inference; training keeps the sum and the
     /// statistics `[tokens, 2]` for the backward).
     func embed(_ inputs: BatchInputs, tokens t: Int, sum: any DeviceBuffer, out: any DeviceBuffer,
-               stats: (any DeviceBuffer)?) throws {
+               stats: NormStats?) throws {
         try backend.embed(ids: inputs.ids, positions: inputs.positions,
                           typeIds: embeddings.tokenType == nil ? nil : inputs.typeIds, word: embeddings.word,
                           position: embeddings.position, tokenType: embeddings.tokenType, tokens: t, dim: config.hidden,
@@ -135,7 +135,8 @@ public final class EncoderModel: @unchecked Sendable {
         if let saved, let key = saved.outputDropout(0) {
             try saved.backend.dropout(attentionOut, count: r * d, key: key, out: attentionOut)
         }
-        try norm(attentionOut, residual: residual, layer.attentionNorm, rows: r, out: a.middle, stats: saved?.stats1)
+        try norm(attentionOut, residual: residual, layer.attentionNorm, rows: r, out: a.middle,
+                 stats: saved.map { NormStats(backend: $0.backend, buffer: $0.stats1) })
         // Feed-forward, activation fused into the first GEMM (training keeps its input apart).
         if let pre = a.ffnPre {
             try b.linear(a.middle, layer.ffnIn, rows: r, activation: .none, out: pre)
@@ -147,15 +148,17 @@ public final class EncoderModel: @unchecked Sendable {
         if let saved, let key = saved.outputDropout(1) {
             try saved.backend.dropout(a.ffnOut, count: r * d, key: key, out: a.ffnOut)
         }
-        try norm(a.ffnOut, residual: a.middle, layer.outputNorm, rows: r, out: a.output, stats: saved?.stats2)
+        try norm(a.ffnOut, residual: a.middle, layer.outputNorm, rows: r, out: a.output,
+                 stats: saved.map { NormStats(backend: $0.backend, buffer: $0.stats2) })
     }
 
-    /// `layerNorm`, keeping its statistics when `stats` is given (training).
+    /// `layerNorm`, keeping its statistics when `stats` is given (training, which passes the
+    /// training backend along with the buffer: no downcast here).
     func norm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, _ n: DeviceNorm, rows: Int, out: any DeviceBuffer,
-              stats: (any DeviceBuffer)?) throws {
-        if let stats, let tb = backend as? any TrainingBackend {
-            try tb.layerNorm(x, residual: residual, gamma: n.gamma, beta: n.beta, rows: rows, cols: config.hidden,
-                             eps: config.layerNormEps, out: out, stats: stats)
+              stats: NormStats?) throws {
+        if let stats {
+            try stats.backend.layerNorm(x, residual: residual, gamma: n.gamma, beta: n.beta, rows: rows,
+                                        cols: config.hidden, eps: config.layerNormEps, out: out, stats: stats.buffer)
         } else {
             try backend.layerNorm(x, residual: residual, gamma: n.gamma, beta: n.beta, rows: rows, cols: config.hidden,
                                   eps: config.layerNormEps, out: out)

@@ -7,8 +7,9 @@ extension Checkpoint {
     /// `initializer_range`) with zero biases from `seed`: BERT the pooler (kept from the
     /// checkpoint when present) then `classifier`, DistilBERT `pre_classifier` then
     /// `classifier`. Other heads (QA, masked LM) are dropped; a token-classification checkpoint
-    /// is refused, its `classifier` being per-token.
-    public func forSequenceClassification(labels: [String], seed: UInt64) throws -> Checkpoint {
+    /// is refused, its `classifier` being per-token. `newHead` gives a sequence-classification
+    /// checkpoint a fresh head too (`--new-head`: other labels than its own).
+    public func forSequenceClassification(labels: [String], seed: UInt64, newHead: Bool = false) throws -> Checkpoint {
         guard labels.count >= 2 else {
             throw TrainingError.headMismatch("a classification head needs at least 2 labels, got \(labels.count)")
         }
@@ -16,13 +17,13 @@ extension Checkpoint {
         let h = config.hidden, arch = config.modelType == .bert ? "BertForSequenceClassification"
                                                                 : "DistilBertForSequenceClassification"
         switch config.task {
-        case .sequenceClassification:
+        case .sequenceClassification where !newHead:
             let have = heads.classifier?.outFeatures ?? 0
             guard have == labels.count else {
                 throw TrainingError.headMismatch("""
                     \(directory.path) classifies into \(have) labels (\(config.labels.joined(separator: ", "))) \
                     but the data has \(labels.count) (\(labels.joined(separator: ", "))); \
-                    start from its encoder instead, or pass --labels with \(have) names
+                    pass --new-head for a fresh head over these labels
                     """)
             }
         case .tokenClassification:

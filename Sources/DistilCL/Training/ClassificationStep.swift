@@ -2,15 +2,6 @@
 /// `TrainingBackend`: the inference layer loop with every activation kept, then the same
 /// loop in reverse, accumulating into the gradient table.
 extension EncoderModel {
-    /// Runs forward and backward over `batch` with `labels` (`[batch]` class ids), adding the
-    /// gradient of the mean cross-entropy into `grads`, and returns each text's loss and logits.
-    func classificationStep(_ batch: TokenBatch, labels: [Int32], arena: TrainingArena, grads: GradientTable,
-                            dropout: DropoutPlan) throws -> (losses: [Float], logits: [[Float]]) {
-        let out = try classificationStep(batch, loss: CrossEntropyLoss(labels: labels), arena: arena, grads: grads,
-                                         dropout: dropout)
-        return (out.terms[0], out.logits)
-    }
-
     /// Runs forward and backward over `batch`, adding the gradient of `loss` (over the
     /// classifier's logits) and of `hiddenTarget`'s term (over the last hidden state of every
     /// token, when given) into `grads`. Returns the batch's loss, the loss's per-text terms, and
@@ -48,13 +39,12 @@ extension EncoderModel {
         try loss.evaluate(logits: a.logits, classes: classes, backend: tb, scratch: a.labels, losses: a.losses,
                           dLogits: a.dLogits)
 
-        try tb.linearBackward(dOut: a.dLogits, input: a.headAct, classifier, rows: s, activation: .none,
-                              preActivation: nil, dInput: a.dAct, accumulateInput: false,
-                              gradWeight: grads[classifier.weight!], gradBias: grads.optional(classifier.bias))
+        try tb.linearBackward(dOut: a.dLogits, input: a.headAct, try grads.linear(classifier), rows: s,
+                              activation: .none, preActivation: nil, dInput: a.dAct, accumulateInput: false)
         if let key = dropout.classifier { try tb.dropout(a.dAct, count: s * d, key: key, out: a.dAct) }
-        try tb.linearBackward(dOut: a.dAct, input: cls, pre, rows: s, activation: act, preActivation: a.headPre,
-                              dInput: everyToken ? a.dClsIn : a.dHidden, accumulateInput: false,
-                              gradWeight: grads[pre.weight!], gradBias: grads.optional(pre.bias))
+        try tb.linearBackward(dOut: a.dAct, input: cls, try grads.linear(pre), rows: s, activation: act,
+                              preActivation: a.headPre, dInput: everyToken ? a.dClsIn : a.dHidden,
+                              accumulateInput: false)
         var hiddenLoss = 0.0
         if let target = hiddenTarget {
             // ∂/∂hidden[L] of every token: the target's term, then the head's [CLS] rows on top.
@@ -91,7 +81,8 @@ extension EncoderModel {
                             backend tb: any TrainingBackend, everyToken: Bool = false) throws -> PackedSequences {
         let (t, d) = (batch.tokens, config.hidden)
         let packed = try a.inputs.upload(batch, typeIds: embeddings.tokenType != nil, to: tb)
-        try embed(a.inputs, tokens: t, sum: a.embeddingSum, out: a.hidden[0], stats: a.embeddingStats)
+        try embed(a.inputs, tokens: t, sum: a.embeddingSum, out: a.hidden[0],
+                  stats: NormStats(backend: tb, buffer: a.embeddingStats))
         if let key = dropout.embeddings { try tb.dropout(a.hidden[0], count: t * d, key: key, out: a.hidden[0]) }
         for (i, layer) in layers.enumerated() {
             let l = a.layers[i]
@@ -131,12 +122,11 @@ extension EncoderModel {
                 try tb.dropout(a.dMiddle, count: r * d, key: key, out: a.dTmp)
                 dFfnOut = a.dTmp
             }
-            try tb.linearBackward(dOut: dFfnOut, input: x.ffn, layer.ffnOut, rows: r, activation: .none,
-                                  preActivation: nil, dInput: a.dFfn, accumulateInput: false,
-                                  gradWeight: g[layer.ffnOut.weight!], gradBias: g.optional(layer.ffnOut.bias))
-            try tb.linearBackward(dOut: a.dFfn, input: x.middle, layer.ffnIn, rows: r, activation: Activation(c.activation),
-                                  preActivation: x.ffnPre, dInput: a.dMiddle, accumulateInput: true,
-                                  gradWeight: g[layer.ffnIn.weight!], gradBias: g.optional(layer.ffnIn.bias))
+            try tb.linearBackward(dOut: dFfnOut, input: x.ffn, try g.linear(layer.ffnOut), rows: r, activation: .none,
+                                  preActivation: nil, dInput: a.dFfn, accumulateInput: false)
+            try tb.linearBackward(dOut: a.dFfn, input: x.middle, try g.linear(layer.ffnIn), rows: r,
+                                  activation: Activation(c.activation), preActivation: x.ffnPre, dInput: a.dMiddle,
+                                  accumulateInput: true)
             // middle = LN1(attentionOut + input)
             let dResidual = last ? a.dClsIn : dIn
             try tb.layerNormBackward(dOut: a.dMiddle, x: x.attentionOut, residual: residual, stats: l.stats1,
@@ -149,10 +139,8 @@ extension EncoderModel {
                 dProjection = a.dTmp
             }
             let dContext = last ? a.dClsContext : a.dContext
-            try tb.linearBackward(dOut: dProjection, input: context, layer.attentionOutput, rows: r, activation: .none,
-                                  preActivation: nil, dInput: dContext, accumulateInput: false,
-                                  gradWeight: g[layer.attentionOutput.weight!],
-                                  gradBias: g.optional(layer.attentionOutput.bias))
+            try tb.linearBackward(dOut: dProjection, input: context, try g.linear(layer.attentionOutput), rows: r,
+                                  activation: .none, preActivation: nil, dInput: dContext, accumulateInput: false)
             if last {   // back to every token: zero but for the [CLS] rows
                 try tb.fill(a.dContext, value: 0, count: t * d)
                 let first = batch.offsets.prefix(r).map { Int32($0) }   // each text's [CLS] row
@@ -163,9 +151,8 @@ extension EncoderModel {
             try tb.attentionBackward(qkv: x.qkv, out: x.context, lse: l.lse, dOut: a.dContext, sequences: packed,
                                      heads: c.heads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
                                      dropout: dropout.attention(i), dQKV: a.dQKV)
-            try tb.linearBackward(dOut: a.dQKV, input: x.input, layer.qkv, rows: t, activation: .none,
-                                  preActivation: nil, dInput: dIn, accumulateInput: true,
-                                  gradWeight: g[layer.qkv.weight!], gradBias: g.optional(layer.qkv.bias))
+            try tb.linearBackward(dOut: a.dQKV, input: x.input, try g.linear(layer.qkv), rows: t, activation: .none,
+                                  preActivation: nil, dInput: dIn, accumulateInput: true)
             swap(&dOut, &dIn)
         }
         // hidden[0] = dropout(LN(word + position + type))

@@ -91,7 +91,28 @@ public enum LabeledData {
             examples.append(LabeledExample(text: text, pair: pair, label: label, line: i + 1))
         }
         guard !examples.isEmpty else { throw LabeledDataError.empty(path) }
+        try refuseMixedLabels(examples, path: path)
         return examples
+    }
+
+    /// A file gives its labels as names or as class indices, never both: mixed, the indices
+    /// would silently index into the sorted names. Throws at the first line of the other kind
+    /// than the first labelled line's.
+    static func refuseMixedLabels(_ examples: [LabeledExample], path: String) throws {
+        guard let first = examples.first(where: { $0.label != nil }), let firstLabel = first.label else { return }
+        func isName(_ l: LabeledExample.Label) -> Bool { if case .name = l { return true } else { return false } }
+        guard let other = examples.first(where: { $0.label.map { isName($0) != isName(firstLabel) } ?? false }),
+              let label = other.label else { return }
+        let (this, that) = isName(label) ? ("a name", "class indices") : ("a class index", "names")
+        let shown: String
+        switch label {
+        case .name(let n): shown = "\"\(n)\""
+        case .index(let i): shown = String(i)
+        }
+        throw LabeledDataError.badLine(path, line: other.line, """
+            label \(shown) is \(this), but line \(first.line) gives \(that): a file gives labels as names or as \
+            class indices, not both
+            """)
     }
 
     /// The label names of a run: `given` (`--labels`), else the model's `id2label` when it has

@@ -34,9 +34,9 @@ extension EncoderModel {
         func tensor(_ name: String, _ shape: [Int], _ value: any DeviceBuffer, decays: Bool = true) {
             list.append(ModelParameter(names: [name], shape: shape, value: value, owner: nil, decays: decays))
         }
-        func linear(_ names: [String], _ l: any DeviceLinear) {
+        func linear(_ names: [String], _ l: any DeviceLinear) throws {
             list.append(ModelParameter(names: names.map { $0 + ".weight" }, shape: [l.outFeatures, l.inFeatures],
-                                       value: l.weight!, owner: l, decays: true))   // trainable: present
+                                       value: try l.trainableWeight(), owner: l, decays: true))
             if let bias = l.bias {
                 list.append(ModelParameter(names: names.map { $0 + ".bias" }, shape: [l.outFeatures], value: bias,
                                            owner: l, decays: false))
@@ -58,25 +58,25 @@ extension EncoderModel {
         for (i, layer) in layers.enumerated() {
             if bert {
                 let p = prefix + "encoder.layer.\(i)."
-                linear(["query", "key", "value"].map { p + "attention.self." + $0 }, layer.qkv)
-                linear([p + "attention.output.dense"], layer.attentionOutput)
+                try linear(["query", "key", "value"].map { p + "attention.self." + $0 }, layer.qkv)
+                try linear([p + "attention.output.dense"], layer.attentionOutput)
                 norm(p + "attention.output.LayerNorm", layer.attentionNorm)
-                linear([p + "intermediate.dense"], layer.ffnIn)
-                linear([p + "output.dense"], layer.ffnOut)
+                try linear([p + "intermediate.dense"], layer.ffnIn)
+                try linear([p + "output.dense"], layer.ffnOut)
                 norm(p + "output.LayerNorm", layer.outputNorm)
             } else {
                 let p = prefix + "transformer.layer.\(i)."
-                linear(["q_lin", "k_lin", "v_lin"].map { p + "attention." + $0 }, layer.qkv)
-                linear([p + "attention.out_lin"], layer.attentionOutput)
+                try linear(["q_lin", "k_lin", "v_lin"].map { p + "attention." + $0 }, layer.qkv)
+                try linear([p + "attention.out_lin"], layer.attentionOutput)
                 norm(p + "sa_layer_norm", layer.attentionNorm)
-                linear([p + "ffn.lin1"], layer.ffnIn)
-                linear([p + "ffn.lin2"], layer.ffnOut)
+                try linear([p + "ffn.lin1"], layer.ffnIn)
+                try linear([p + "ffn.lin2"], layer.ffnOut)
                 norm(p + "output_layer_norm", layer.outputNorm)
             }
         }
-        if let pooler = heads.pooler { linear([prefix + "pooler.dense"], pooler) }
-        if let pre = heads.preClassifier { linear(["pre_classifier"], pre) }
-        if let classifier = heads.classifier { linear(["classifier"], classifier) }
+        if let pooler = heads.pooler { try linear([prefix + "pooler.dense"], pooler) }
+        if let pre = heads.preClassifier { try linear(["pre_classifier"], pre) }
+        if let classifier = heads.classifier { try linear(["classifier"], classifier) }
         return list
     }
 }
@@ -99,8 +99,9 @@ final class GradientTable {
         return gradients[i]
     }
 
-    /// The gradient of an optional buffer (a bias).
-    func optional(_ value: (any DeviceBuffer)?) -> (any DeviceBuffer)? { value.map { self[$0] } }
+    /// The slot (index in `parameters` and `gradients`) of `value`, nil when it is not a parameter.
+    func slot(of value: any DeviceBuffer) -> Int? { index[ObjectIdentifier(value)] }
+
 
     func zero(on backend: any TrainingBackend) throws {
         for (p, g) in zip(parameters, gradients) { try backend.fill(g, value: 0, count: p.count) }

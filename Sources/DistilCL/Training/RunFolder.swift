@@ -4,12 +4,17 @@ import Foundation
 /// Face folder (`config.json`, `model.safetensors` with transformers' key names in float32,
 /// the tokenizer files) and `train_log.jsonl`; beside them `checkpoint-epoch<N>/`, the same
 /// files plus `optimizer.safetensors` (AdamW's moments) and `trainer_state.json` (epoch, step,
-/// labels, recipe). A checkpoint, its log included, is written as `.checkpoint-epoch<N>.partial/`
-/// and renamed when complete; the top-level files are then replaced one by one by atomic
-/// renames of hard links, so an interrupted run leaves the last complete epoch intact, and what
-/// an interruption left half-written is removed when a run starts there again.
+/// labels, recipe, the data's sha256). Each save writes a whole new folder beside `--out` and
+/// swaps it in (`RunFolderSwap.swift`): a kill at any moment leaves the previous complete model
+/// or the new one, and `recover()` (run before anything reads the folder) repairs an
+/// interrupted swap.
 struct RunFolder {
     let url: URL
+
+    /// `url` with symbolic links resolved, so that the swap replaces the folder, not a link to it.
+    init(url: URL) {
+        self.url = url.standardizedFileURL.resolvingSymlinksInPath()
+    }
     static let tokenizerFiles = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
     static let modelFiles = ["config.json", "model.safetensors"] + tokenizerFiles + ["train_log.jsonl"]
     private var fm: FileManager { .default }
@@ -23,6 +28,10 @@ struct RunFolder {
         var options: TrainingOptions
         /// A distillation's teacher, `fingerprint` of its weights (nil when fine-tuning).
         var teacher: String? = nil
+        /// The sha256 of `--train` and of `--eval` (nil without one, or in a checkpoint saved
+        /// before these were recorded).
+        var trainSHA256: String? = nil
+        var evalSHA256: String? = nil
     }
 
     /// Identifies a weights file by its size and a 64-bit FNV-1a hash of its contents, read
@@ -63,6 +72,7 @@ struct RunFolder {
     /// Checks, before any training, that the folder can hold a run: not the model folder, not a
     /// file, not another model; creates it and removes what an interrupted run left behind.
     func prepare(model: URL, resume: Bool) throws {
+        try recover()
         if url.standardizedFileURL.resolvingSymlinksInPath() == model.standardizedFileURL.resolvingSymlinksInPath() {
             throw TrainingError.output("--out \(url.path) is the model folder: choose another")
         }
@@ -78,8 +88,11 @@ struct RunFolder {
             let probe = url.appendingPathComponent(".write-test.\(ProcessInfo.processInfo.processIdentifier)")
             try writeAtomically(Data(), to: probe)
             try fm.removeItem(at: probe)
+            // Saves are written beside the folder and swapped in: its parent must take them.
+            try fm.createDirectory(at: partialFolder, withIntermediateDirectories: false)
+            try fm.removeItem(at: partialFolder)
         } catch {
-            throw TrainingError.outputWrite("cannot write into --out \(url.path): \((error as NSError).localizedDescription)")
+            throw TrainingError.outputWrite("cannot write into --out \(url.path) or beside it: \((error as NSError).localizedDescription)")
         }
         for name in (try? fm.contentsOfDirectory(atPath: url.path)) ?? []
         where name.hasPrefix(".") && (name.hasSuffix(".partial") || name.hasSuffix(".tmp") || name.hasSuffix(".link")) {
@@ -88,17 +101,19 @@ struct RunFolder {
     }
 
     /// Writes epoch `state.epoch`'s checkpoint, with `log` (every epoch's report so far), and
-    /// makes it the folder's model. `config`: the model's configuration as it is to be saved
-    /// (without a `--dropout` override), used when `source` holds another kind of model.
+    /// makes it the folder's model: the whole new folder is written beside `url` and swapped
+    /// in (`RunFolderSwap.swift`), so a kill at any moment leaves the previous model or this
+    /// one. `config`: the model's configuration as it is to be saved (without a `--dropout`
+    /// override), used when `source` holds another kind of model.
     func save(_ model: EncoderModel, config modelConfig: ModelConfig, optimizer: AdamWOptimizer, state: State,
               log reports: [EpochReport], source: URL) throws {
-        try fm.createDirectory(at: url, withIntermediateDirectories: true)
-        let partial = url.appendingPathComponent(".checkpoint-epoch\(state.epoch).partial")
-        try? fm.removeItem(at: partial)
-        try fm.createDirectory(at: partial, withIntermediateDirectories: false)
+        try recover()
+        let staged = partialFolder
+        try? fm.removeItem(at: staged)
+        let dir = staged.appendingPathComponent("checkpoint-epoch\(state.epoch)")
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         var complete = false
-        defer { if !complete { try? fm.removeItem(at: partial) } }
-        let b = model.backend
+        defer { if !complete { try? fm.removeItem(at: staged) } }
         // config.json: the source's, now naming the classification head and its labels (a
         // distilled student's first: the model's own, the source being its BERT teacher).
         var config = try Self.json(source.appendingPathComponent("config.json"))
@@ -108,62 +123,28 @@ struct RunFolder {
         config["label2id"] = Dictionary(state.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         config["num_labels"] = nil
         config["problem_type"] = "single_label_classification"
-        try writeAtomically(try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]),
-                            to: partial.appendingPathComponent("config.json"))
-        // One tensor in host memory at a time: downloaded as the file is written.
-        let ps = optimizer.grads.parameters
-        var weights: [(name: String, shape: [Int], parameter: Int, range: Range<Int>)] = []
-        for (i, p) in ps.enumerated() {
-            for part in p.parts { weights.append((part.name, part.shape, i, part.range)) }
-        }
-        let fixedPositions = model.config.sinusoidalPositions   // not trained, but part of the checkpoint
-        let positionName = "distilbert.embeddings.position_embeddings.weight"
-        var entries = weights.map { (name: $0.name, shape: $0.shape) }
-        if fixedPositions { entries.append((positionName, [model.config.maxPositions, model.config.hidden])) }
-        var cached: (index: Int, values: [Float])?
-        try SafeTensorsWriter.write(entries, to: partial.appendingPathComponent("model.safetensors")) { e in
-            if e == weights.count { return try b.download(model.embeddings.position) }
-            let w = weights[e]
-            if cached?.index != w.parameter {
-                let values = try b.download(ps[w.parameter].value, count: ps[w.parameter].count)
-                guard values.allSatisfy(\.isFinite) else { throw TrainingError.nonFiniteLoss(step: state.step, loss: .nan) }
-                cached = (w.parameter, values)
-            }
-            return Array(cached!.values[w.range])
-        }
-        cached = nil
+        try Checkpoint.write(model: model, config: config, to: dir)
+        let b = model.backend, ps = optimizer.grads.parameters
         let moments = ps.flatMap { p in [(name: "exp_avg." + p.names[0], shape: p.shape),
                                          (name: "exp_avg_sq." + p.names[0], shape: p.shape)] }
         try SafeTensorsWriter.write(moments, metadata: ["step": String(state.step)],
-                                    to: partial.appendingPathComponent("optimizer.safetensors")) { e in
+                                    to: dir.appendingPathComponent("optimizer.safetensors")) { e in
             let i = e / 2
             return try b.download(e % 2 == 0 ? optimizer.m[i] : optimizer.v[i], count: ps[i].count)
         }
         for name in Self.tokenizerFiles where fm.fileExists(atPath: source.appendingPathComponent(name).path) {
-            try fm.copyItem(at: source.appendingPathComponent(name), to: partial.appendingPathComponent(name))
+            try fm.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeAtomically(try encoder.encode(state), to: partial.appendingPathComponent("trainer_state.json"))
-        try writeAtomically(try Self.logData(reports), to: partial.appendingPathComponent("train_log.jsonl"))
-
-        let final = checkpoint(state.epoch)
-        try? fm.removeItem(at: final)
-        try fm.moveItem(at: partial, to: final)
+        try writeAtomically(try encoder.encode(state), to: dir.appendingPathComponent("trainer_state.json"))
+        try writeAtomically(try Self.logData(reports), to: dir.appendingPathComponent("train_log.jsonl"))
+        // The top level: the same files, hard-linked.
+        for name in Self.modelFiles where fm.fileExists(atPath: dir.appendingPathComponent(name).path) {
+            try fm.linkItem(at: dir.appendingPathComponent(name), to: staged.appendingPathComponent(name))
+        }
+        try swapIn(staged)
         complete = true
-        for name in Self.modelFiles where fm.fileExists(atPath: final.appendingPathComponent(name).path) {
-            let link = url.appendingPathComponent(".\(name).link")
-            try? fm.removeItem(at: link)
-            try fm.linkItem(at: final.appendingPathComponent(name), to: link)
-            guard rename(link.path, url.appendingPathComponent(name).path) == 0 else {
-                throw TrainingError.output("cannot replace \(url.appendingPathComponent(name).path)")
-            }
-        }
-        for name in (try? fm.contentsOfDirectory(atPath: url.path)) ?? [] {
-            if name.hasPrefix("checkpoint-epoch"), let e = Int(name.dropFirst(16)), e != state.epoch {
-                try? fm.removeItem(at: url.appendingPathComponent(name))
-            }
-        }
     }
 
     /// `train_log.jsonl`'s bytes: one line per report.

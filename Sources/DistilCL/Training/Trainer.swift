@@ -34,14 +34,21 @@ public final class Trainer {
     private let savedConfig: ModelConfig
     /// The teacher's `RunFolder.fingerprint`, kept in every checkpoint (nil when fine-tuning).
     private let teacherPrint: String?
+    /// The sha256 of `--train` and `--eval`, kept in every checkpoint.
+    private let dataHashes: (train: String, eval: String?)
 
     /// Reads the data and the model and puts it on `backend`.
     /// - Parameters:
     ///   - labels: `--labels`; nil takes the model's `id2label`, else the sorted names in the data.
     ///   - resume: continue the run in `output` from its last complete epoch (its recipe must
-    ///     equal `options`); without it, `output` must not hold a run already.
+    ///     equal `options`, its data files the same bytes); without it, `output` must not hold a
+    ///     run already.
+    ///   - newHead: give a sequence-classification checkpoint a fresh head (`--new-head`), as
+    ///     another label set needs; ignored when resuming (the run's head is its own).
+    ///   - resumeAnyData: resume although `--train` or `--eval` changed (`--resume-any-data`).
     public init(model directory: URL, train trainURL: URL, eval evalURL: URL?, labels given: [String]?, output: URL,
-                backend: any ComputeBackend, options: TrainingOptions, resume: Bool) throws {
+                backend: any ComputeBackend, options: TrainingOptions, resume: Bool, newHead: Bool = false,
+                resumeAnyData: Bool = false) throws {
         try options.validate()
         let options = try Self.resolved(options, model: directory)
         guard let tb = backend as? any TrainingBackend else { throw TrainingError.backendCannotTrain(backend.name) }
@@ -49,6 +56,7 @@ public final class Trainer {
         self.backend = tb
         self.options = options
         folder = RunFolder(url: output)
+        try folder.recover()   // an interrupted save is completed or rolled back before anything reads the folder
 
         let distilling = options.distillation
         let trainExamples = try LabeledData.read(trainURL, labelsOptional: distilling != nil)
@@ -63,6 +71,7 @@ public final class Trainer {
                 }
             }
         }
+        let trainHash = try SHA256.hex(of: trainURL), evalHash = try evalURL.map { try SHA256.hex(of: $0) }
         let teacherPrint = try distilling.map { _ in try RunFolder.fingerprint(directory.appendingPathComponent("model.safetensors")) }
         var start = directory, state: RunFolder.State?
         if resume {
@@ -74,6 +83,20 @@ public final class Trainer {
             }
             guard saved.trainExamples == trainExamples.count else {
                 throw TrainingError.resume("--resume: the run trained on \(saved.trainExamples) texts, --train has \(trainExamples.count)")
+            }
+            if !resumeAnyData {
+                let files: [(flag: String, url: URL?, was: String?, now: String?)] = [
+                    ("--train", trainURL, saved.trainSHA256, trainHash), ("--eval", evalURL, saved.evalSHA256, evalHash),
+                ]
+                // A checkpoint from before the hashes were kept has none to compare.
+                for (flag, url, was, now) in files where saved.trainSHA256 != nil && was != now {
+                    let what = switch (url, was) {
+                    case (let url?, .some): "\(flag) \(url.path) changed since the run began"
+                    case (let url?, nil): "\(flag) \(url.path) was not part of the run"
+                    case (nil, _): "the run had an \(flag) file, this one none"
+                    }
+                    throw TrainingError.resume("--resume: \(what) (sha256 \(was ?? "none") then, \(now ?? "none") now); pass --resume-any-data to continue on the changed data")
+                }
             }
             if saved.teacher != teacherPrint {
                 throw TrainingError.resume("--resume: the run in \(output.path) distilled another teacher than \(directory.path) (its model.safetensors differs)")
@@ -110,15 +133,20 @@ public final class Trainer {
             if distilling.alphaKD > 0 || distilling.alphaCos > 0 { teacherCheckpoint = t }
         }
         let hasNames = checkpoint.config.task == .sequenceClassification
-        let names = state?.labels ?? LabeledData.labelNames(given: given, model: hasNames ? checkpoint.config.labels : nil,
+        let freshHead = newHead && !resume
+        let keptHead = hasNames && !freshHead
+        let names = state?.labels ?? LabeledData.labelNames(given: given, model: keptHead ? checkpoint.config.labels : nil,
                                                             examples: trainExamples)
         if let given {
             guard Set(given).count == given.count else {
                 throw TrainingError.badOption("--labels names a label twice: \(given.joined(separator: ","))")
             }
-            // A kept head's rows mean its own labels: the same names in another order would swap them.
-            if hasNames, given != checkpoint.config.labels, Set(given) == Set(checkpoint.config.labels) {
-                throw TrainingError.badOption("--labels reorders the model's labels (\(checkpoint.config.labels.joined(separator: ","))); its classifier's rows keep that order")
+            // A kept head's rows mean its own labels: other names (or the same in another order)
+            // would silently rename or swap them.
+            let own = checkpoint.config.labels
+            if keptHead, !resume, given != own {
+                let how = Set(given) == Set(own) ? "reorders" : "differs from"
+                throw TrainingError.badOption("--labels \(given.joined(separator: ",")) \(how) the labels of the model's classification head (\(own.joined(separator: ","))); its classifier's rows keep those: pass --new-head for a fresh head")
             }
         }
         guard names.count >= 2 else {
@@ -129,7 +157,7 @@ public final class Trainer {
             throw TrainingError.headMismatch("the teacher's labels (\(t.config.labels.joined(separator: ","))) are not the run's (\(names.joined(separator: ","))): the KL term compares their logits label for label")
         }
         labels = names
-        var prepared = try checkpoint.forSequenceClassification(labels: names, seed: options.seed)
+        var prepared = try checkpoint.forSequenceClassification(labels: names, seed: options.seed, newHead: freshHead)
         savedConfig = prepared.config
         if let p = options.dropout { prepared.config.dropout = .all(p) }
         let tokenizer = try BertTokenizer(modelDirectory: start)
@@ -147,6 +175,7 @@ public final class Trainer {
         try folder.prepare(model: directory, resume: resume)
         model = try EncoderModel(checkpoint: prepared, backend: backend, trainable: true)
         self.teacherPrint = teacherPrint
+        dataHashes = (trainHash, evalHash)
         teacher = try teacherCheckpoint.map { t in
             Teacher(model: try EncoderModel(checkpoint: t, backend: backend), options: distilling!)
         }
@@ -190,7 +219,7 @@ public final class Trainer {
                                      trainSamplesPerSecond: Double(seen) / seconds, seconds: seconds)
             try folder.save(model, config: savedConfig, optimizer: optimizer, state: RunFolder.State(
                 epoch: epoch, step: optimizer.step, labels: labels, trainExamples: train.count, options: options,
-                teacher: teacherPrint),
+                teacher: teacherPrint, trainSHA256: dataHashes.train, evalSHA256: dataHashes.eval),
                 log: reports + [report], source: source)
             source = folder.checkpoint(epoch)
             reports.append(report)

@@ -62,8 +62,16 @@ final class TrainingArena {
     func fits(tokens t: Int, sequences s: Int) -> Bool { t <= tokens && s <= sequences }
 }
 
+/// Where a training forward keeps a LayerNorm's statistics (`buffer [rows, 2]`: mean,
+/// 1/√(var + eps)), with the training backend that writes them.
+struct NormStats {
+    let backend: any TrainingBackend
+    let buffer: any DeviceBuffer
+}
+
 /// A layer's training extras for `EncoderModel.forwardLayer`: where the statistics and
 /// log-sum-exps go, and the dropout keys of its three sites.
+
 struct SavedLayer {
     let backend: any TrainingBackend
     let lse: any DeviceBuffer

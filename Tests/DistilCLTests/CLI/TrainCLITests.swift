@@ -180,7 +180,7 @@ struct TrainCLITests {
     func badData(_ kind: String) throws {
         let folder = try TemporaryFolder()
         let path = folder.file("bad.jsonl").path
-        var lines = [#"{"text": "fine", "label": "POSITIVE"}"#, #"{"text": "also fine", "label": 0}"#]
+        var lines = [#"{"text": "fine", "label": "POSITIVE"}"#, #"{"text": "also fine", "label": "NEGATIVE"}"#]
         switch kind {
         case "no-text": lines.append(#"{"label": "POSITIVE"}"#)
         case "no-label": lines.append(#"{"text": "where is my label"}"#)

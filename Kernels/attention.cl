@@ -17,7 +17,8 @@
 //   launch, no scores in memory. Work-item (t, h) computes, for token t of a sequence whose rows
 //   are [ranges[2t], ranges[2t+1]) of qkv, out[t, h·dh ..< h·dh + dh] =
 //   Σ_j softmax_j(scale · q_t·k_j) · v_j with an online (running max) softmax. The suffix is
-//   the vector width over the head dimension (dh must be a multiple of it).
+//   the vector width over the head dimension (dh must be a multiple of it). The body is
+//   prelude.cl's, shared with training.cl's forward.
 // =====================================================================================
 
 #ifndef BM
@@ -70,66 +71,10 @@ __kernel void kernel_bmm(const int M, const int N, const int K, const int B2,
 }
 
 // -------------------------------------------------------------------------------------
-// kernel_attention_v*: global size (tokens, heads).
+// kernel_attention_v*: global size (tokens, heads). The body is prelude.cl's
+// ATTENTION_FORWARD_KERNEL without lse and dropout (training.cl builds it with both), under
+// the tunables ATT_KB and ATT_DH_MAX (defaults in prelude.cl).
 // -------------------------------------------------------------------------------------
-#ifndef ATT_DH_MAX
-#define ATT_DH_MAX 128     // largest head size the attention kernels hold in registers
-#endif
-#ifndef ATT_KB
-#define ATT_KB 16          // keys scored per block before the running softmax is rescaled
-#endif
-
-inline float hsum1(float v) { return v; }
-inline float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
-inline float hsum16(float16 v) { return hsum4(v.s0123 + v.s4567 + v.s89ab + v.scdef); }
-inline float vload1(size_t i, const __global float* p) { return p[i]; }
-inline void vstore1(float v, size_t i, __global float* p) { p[i] = v; }
-
-#define ATTENTION_KERNEL(NAME, VT, W)                                                          \
-__kernel void NAME(const int tokens, const int dim, const int dh, const float scale,           \
-                   __global const float* restrict qkv, __global const int* restrict ranges,    \
-                   __global float* restrict out)                                               \
-{                                                                                              \
-    const int t = get_global_id(0), h = get_global_id(1);                                      \
-    if (t >= tokens) return;                                                                   \
-    const int start = ranges[2 * t], end = ranges[2 * t + 1];                                  \
-    const int ld = 3 * dim, nv = dh / W;                                                       \
-    const __global float* qrow = qkv + (size_t)t * ld + h * dh;                                \
-    VT q[ATT_DH_MAX / W], acc[ATT_DH_MAX / W];                                                 \
-    for (int i = 0; i < nv; i++) { q[i] = vload##W(i, qrow) * scale; acc[i] = (VT)(0.0f); }    \
-    float m = -INFINITY, l = 0.0f;                                                             \
-    for (int j0 = start; j0 < end; j0 += ATT_KB) {                                             \
-        /* Scores of a block of ATT_KB keys, then one rescale of the running sums. */          \
-        float sc[ATT_KB];                                                                      \
-        float bmax = -INFINITY;                                                                \
-        for (int jj = 0; jj < ATT_KB; jj++) {                                                  \
-            float score = -INFINITY;                                                           \
-            if (j0 + jj < end) {                                                               \
-                const __global float* krow = qkv + (size_t)(j0 + jj) * ld + dim + h * dh;      \
-                VT s = (VT)(0.0f);                                                             \
-                for (int i = 0; i < nv; i++) s = fma(q[i], vload##W(i, krow), s);              \
-                score = hsum##W(s);                                                            \
-            }                                                                                  \
-            sc[jj] = score;                                                                    \
-            bmax = fmax(bmax, score);                                                          \
-        }                                                                                      \
-        const float mNew = fmax(m, bmax);                                                      \
-        const float correction = mNew == -INFINITY ? 1.0f : exp(m - mNew);                     \
-        for (int jj = 0; jj < ATT_KB; jj++) sc[jj] = exp(sc[jj] - mNew);                       \
-        l *= correction;                                                                       \
-        for (int i = 0; i < nv; i++) acc[i] *= correction;                                     \
-        for (int jj = 0; jj < ATT_KB && j0 + jj < end; jj++) {                                 \
-            const __global float* vrow = qkv + (size_t)(j0 + jj) * ld + 2 * dim + h * dh;      \
-            l += sc[jj];                                                                       \
-            for (int i = 0; i < nv; i++) acc[i] = fma((VT)(sc[jj]), vload##W(i, vrow), acc[i]); \
-        }                                                                                      \
-        m = mNew;                                                                              \
-    }                                                                                          \
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;                                              \
-    __global float* o = out + (size_t)t * dim + h * dh;                                        \
-    for (int i = 0; i < nv; i++) vstore##W(acc[i] * inv, i, o);                                \
-}
-
-ATTENTION_KERNEL(kernel_attention_v1, float, 1)
-ATTENTION_KERNEL(kernel_attention_v4, float4, 4)
-ATTENTION_KERNEL(kernel_attention_v16, float16, 16)
+ATTENTION_FORWARD_KERNEL(kernel_attention_v1, float, 1, 0, 0)
+ATTENTION_FORWARD_KERNEL(kernel_attention_v4, float4, 4, 0, 0)
+ATTENTION_FORWARD_KERNEL(kernel_attention_v16, float16, 16, 0, 0)

@@ -8,26 +8,9 @@
 //                               (what the backward pass, training.cl, reads)
 //
 // Statistics in two passes (mean, then centred variance) as torch does, so rows with a
-// large common offset keep their precision. Local size LN_WG, global size rows · LN_WG.
+// large common offset keep their precision. Local size LN_WG, global size rows · LN_WG;
+// the sums over a row's work-items are prelude.cl's row_reduce (LN_WG's default is there).
 // =====================================================================================
-
-#ifndef LN_WG
-#define LN_WG 1        // work-items per row (1 on CPUs: no barriers)
-#endif
-
-inline float ln_reduce(float v, __local float* red, const int lid) {
-#if LN_WG > 1
-    red[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = LN_WG / 2; s > 0; s >>= 1) {
-        if (lid < s) red[lid] += red[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    v = red[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-#endif
-    return v;
-}
 
 __kernel __attribute__((reqd_work_group_size(LN_WG, 1, 1)))
 void kernel_layernorm(const int n, __global const float* x, __global const float* residual,
@@ -44,13 +27,13 @@ void kernel_layernorm(const int n, __global const float* x, __global const float
 
     float s = 0.0f;
     for (int j = lid; j < n; j += LN_WG) s += xr[j] + (has_residual ? rr[j] : 0.0f);
-    const float mean = ln_reduce(s, red, lid) / (float)n;
+    const float mean = row_reduce(s, red, lid) / (float)n;
     float q = 0.0f;
     for (int j = lid; j < n; j += LN_WG) {
         const float d = xr[j] + (has_residual ? rr[j] : 0.0f) - mean;
         q += d * d;
     }
-    const float rstd = rsqrt(ln_reduce(q, red, lid) / (float)n + eps);
+    const float rstd = rsqrt(row_reduce(q, red, lid) / (float)n + eps);
     if (has_stats && lid == 0) {
         stats[2 * row] = mean;
         stats[2 * row + 1] = rstd;

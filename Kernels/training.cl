@@ -40,15 +40,7 @@
 // round it up to a fixed work-group.
 // =====================================================================================
 
-#ifndef LN_WG
-#define LN_WG 1        // work-items per row in kernel_layernorm_backward (1 on CPUs: no barriers)
-#endif
-#ifndef ATT_DH_MAX
-#define ATT_DH_MAX 128 // largest head size the attention kernels hold in registers
-#endif
-#ifndef ATT_KB
-#define ATT_KB 16      // keys scored per block before the running softmax is rescaled
-#endif
+// LN_WG, ATT_DH_MAX, ATT_KB, row_reduce and the attention helpers: prelude.cl.
 
 // Not tunable: they fix the order of sumOfSquares' sums, the same on every device. The host
 // launches with the same values (OpenCLBackend.sumOfSquaresGroup, .sumOfSquaresItems in OpenCLTraining.swift).
@@ -115,7 +107,8 @@ __kernel void kernel_dropout(const int count, __global const float* x, __global 
 // in attention.cl; W is the vector width over the head dimension (dh a multiple of it).
 //
 // kernel_attention_lse_v*: out_t = Σ_j softmax_j(scale·q_t·k_j)·keep(h, t, j)/(1 − p)·v_j with
-//   an online softmax (the mask scales V's weights, never the normaliser), lse_t = m + log l.
+//   an online softmax (the mask scales V's weights, never the normaliser), lse_t = m + log l:
+//   prelude.cl's ATTENTION_FORWARD_KERNEL, the inference kernel's body, with lse and dropout.
 // kernel_attention_dq_v*: delta_t = dout_t·out_t (= Σ_j P_tj·dP_tj: the dropped weights V saw
 //   are what out summed), then dq_t = scale·Σ_j P_tj(dP_tj − delta_t)·k_j, with
 //   P_tj = exp(scale·q_t·k_j − lse_t) recomputed and dP_tj = keep·(dout_t·v_j)/(1 − p).
@@ -123,62 +116,9 @@ __kernel void kernel_dropout(const int count, __global const float* x, __global 
 //   dv_j = Σ_i P_ij·keep/(1 − p)·dout_i,  dk_j = scale·Σ_i P_ij(dP_ij − delta_i)·q_i.
 //   Runs after kernel_attention_dq_v* (it reads delta).
 // -------------------------------------------------------------------------------------
-inline float hsum1(float v) { return v; }
-inline float hsum4(float4 v) { return (v.x + v.y) + (v.z + v.w); }
-inline float hsum16(float16 v) { return hsum4(v.s0123 + v.s4567 + v.s89ab + v.scdef); }
-inline float vload1(size_t i, const __global float* p) { return p[i]; }
-inline void vstore1(float v, size_t i, __global float* p) { p[i] = v; }
-
-#define ATTENTION_LSE_KERNEL(NAME, VT, W)                                                      \
-__kernel void NAME(const int tokens, const int dim, const int dh, const float scale,           \
-                   __global const float* restrict qkv, __global const int* restrict ranges,    \
-                   __global float* restrict out, __global float* restrict lse, DROPOUT_ARGS)   \
-{                                                                                              \
-    const int t = get_global_id(0), h = get_global_id(1);                                      \
-    if (t >= tokens) return;                                                                   \
-    const int start = ranges[2 * t], end = ranges[2 * t + 1];                                  \
-    const int ld = 3 * dim, nv = dh / W;                                                       \
-    const float keep_scale = 1.0f / (1.0f - p);                                                \
-    const ulong drop_row = ((ulong)h * tokens + t) * tokens;  /* element (h, t, 0) */          \
-    const __global float* qrow = qkv + (size_t)t * ld + h * dh;                                \
-    VT q[ATT_DH_MAX / W], acc[ATT_DH_MAX / W];                                                 \
-    for (int i = 0; i < nv; i++) { q[i] = vload##W(i, qrow) * scale; acc[i] = (VT)(0.0f); }    \
-    float m = -INFINITY, l = 0.0f;                                                             \
-    for (int j0 = start; j0 < end; j0 += ATT_KB) {                                             \
-        float sc[ATT_KB];                                                                      \
-        float bmax = -INFINITY;                                                                \
-        for (int jj = 0; jj < ATT_KB; jj++) {                                                  \
-            float score = -INFINITY;                                                           \
-            if (j0 + jj < end) {                                                               \
-                const __global float* krow = qkv + (size_t)(j0 + jj) * ld + dim + h * dh;      \
-                VT s = (VT)(0.0f);                                                             \
-                for (int i = 0; i < nv; i++) s = fma(q[i], vload##W(i, krow), s);              \
-                score = hsum##W(s);                                                            \
-            }                                                                                  \
-            sc[jj] = score;                                                                    \
-            bmax = fmax(bmax, score);                                                          \
-        }                                                                                      \
-        const float mNew = fmax(m, bmax);                                                      \
-        const float correction = mNew == -INFINITY ? 1.0f : exp(m - mNew);                     \
-        for (int jj = 0; jj < ATT_KB; jj++) sc[jj] = exp(sc[jj] - mNew);                       \
-        l *= correction;                                                                       \
-        for (int i = 0; i < nv; i++) acc[i] *= correction;                                     \
-        for (int jj = 0; jj < ATT_KB && j0 + jj < end; jj++) {                                 \
-            const __global float* vrow = qkv + (size_t)(j0 + jj) * ld + 2 * dim + h * dh;      \
-            l += sc[jj];                                                                       \
-            float weight = sc[jj];                                                             \
-            if (p > 0.0f)                                                                      \
-                weight = dropout_keep(drop_row + j0 + jj, seed_lo, seed_hi, step, site, p)     \
-                         ? weight * keep_scale : 0.0f;                                         \
-            for (int i = 0; i < nv; i++) acc[i] = fma((VT)(weight), vload##W(i, vrow), acc[i]); \
-        }                                                                                      \
-        m = mNew;                                                                              \
-    }                                                                                          \
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;                                              \
-    __global float* o = out + (size_t)t * dim + h * dh;                                        \
-    for (int i = 0; i < nv; i++) vstore##W(acc[i] * inv, i, o);                                \
-    lse[(size_t)t * (dim / dh) + h] = m + log(l);                                              \
-}
+ATTENTION_FORWARD_KERNEL(kernel_attention_lse_v1, float, 1, 1, 1)
+ATTENTION_FORWARD_KERNEL(kernel_attention_lse_v4, float4, 4, 1, 1)
+ATTENTION_FORWARD_KERNEL(kernel_attention_lse_v16, float16, 16, 1, 1)
 
 #define ATTENTION_DQ_KERNEL(NAME, VT, W)                                                       \
 __kernel void NAME(const int tokens, const int dim, const int dh, const float scale,           \
@@ -272,9 +212,6 @@ __kernel void NAME(const int tokens, const int dim, const int dh, const float sc
     }                                                                                          \
 }
 
-ATTENTION_LSE_KERNEL(kernel_attention_lse_v1, float, 1)
-ATTENTION_LSE_KERNEL(kernel_attention_lse_v4, float4, 4)
-ATTENTION_LSE_KERNEL(kernel_attention_lse_v16, float16, 16)
 ATTENTION_DQ_KERNEL(kernel_attention_dq_v1, float, 1)
 ATTENTION_DQ_KERNEL(kernel_attention_dq_v4, float4, 4)
 ATTENTION_DQ_KERNEL(kernel_attention_dq_v16, float16, 16)
@@ -337,20 +274,6 @@ __kernel void kernel_column_sums(const int rows, const int n, __global const flo
 //   dx = (1/σ)·(g − mean(g) − x̂·mean(g·x̂))            (written, or added when accumulate)
 //   dgamma[c] += Σ_r dy·x̂,  dbeta[c] += Σ_r dy       (rows in order, one work-item a column)
 // -------------------------------------------------------------------------------------
-inline float row_reduce(float v, __local float* red, const int lid) {
-#if LN_WG > 1
-    red[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int s = LN_WG / 2; s > 0; s >>= 1) {
-        if (lid < s) red[lid] += red[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    v = red[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-#endif
-    return v;
-}
-
 __kernel __attribute__((reqd_work_group_size(LN_WG, 1, 1)))
 void kernel_layernorm_backward(const int n, __global const float* restrict dy, __global const float* restrict x,
                                __global const float* restrict residual, const int has_residual,

@@ -1,7 +1,8 @@
 import Foundation
 import PackagePlugin
 
-/// Embeds the package's `Kernels/*.cl` files into the target as Swift string constants.
+/// Embeds the package's `Kernels/*.cl` programs into the target as Swift string constants
+/// (`prelude.cl` prepended to each; see embed-kernels).
 @main
 struct EmbedKernels: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) async throws -> [Command] {

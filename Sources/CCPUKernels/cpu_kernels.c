@@ -5,6 +5,7 @@
 // level. Elsewhere the one baseline copy runs.
 #include "cpu_kernels.h"
 #include "kernels/math.h"
+#include "kernels/philox.h"   // the dropout key of forward_bodies.h's attention (NULL here)
 
 #define DCL_BODIES "bodies.h"
 #include "kernels/each_isa.h"

@@ -49,7 +49,12 @@ void dcl_column_sums(const float *x, long rows, long ld, long c0, long c1, float
     DCL_DISPATCH(dcl_column_sums, x, rows, ld, c0, c1, out)
 }
 double dcl_sum_squares(const float *x, long n) { DCL_DISPATCH(dcl_sum_squares, x, n) }
-long dcl_attention_train_scratch(long n, long dh) { return dcl_attention_train_scratch_base(n, dh); }
+long dcl_attention_train_scratch(long n, long dh) {
+    // The backward's transposed K and V and three rows; the forward's dcl_attention_scratch and a mask row.
+    const long np = dcl_round_up(n, 16), backward = 2 * dh * np + 3 * np;
+    const long forward = dcl_attention_scratch(n, dh) + dcl_round_up(n, DCL_ATT_COLS);
+    return backward > forward ? backward : forward;
+}
 void dcl_attention_head_forward(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                 float scale, float *out, long ldo, float *lse, long lse_stride,
                                 long head, long tokens, long start, dcl_dropout_key key, float *scratch) {

@@ -23,7 +23,8 @@ typedef struct {
 void dcl_dropout(const float *x, float *y, long n, uint64_t base, dcl_dropout_key key);
 
 /// y = LayerNorm(x + residual)·gamma + beta over n values (residual may be NULL), and
-/// stats = (mean, 1/√(var + eps)). y must not alias x or residual.
+/// stats = (mean, 1/√(var + eps)). y must not alias x or residual. dcl_layernorm_row's body
+/// (kernels/forward_bodies.h), y its scratch: y is that function's output bit for bit.
 void dcl_layernorm_row_stats(const float *x, const float *residual, const float *gamma, const float *beta,
                              float eps, float *y, long n, float *stats);
 
@@ -46,6 +47,7 @@ void dcl_column_sums(const float *x, long rows, long ld, long c0, long c1, float
 /// One head of one sequence, training forward: out[i] = Σ_j drop(p_ij)·v_j with
 /// p_ij = softmax_j(scale·q_i·k_j), lse[i·lse_stride] = log Σ_j exp(scale·q_i·k_j).
 /// Dropout (when key.p > 0) of (i, j) uses element (head·tokens + start + i)·tokens + start + j.
+/// dcl_attention_head's body (kernels/forward_bodies.h): with p = 0, out is its output bit for bit.
 /// scratch: dcl_attention_train_scratch(n, dh) floats.
 void dcl_attention_head_forward(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                 float scale, float *out, long ldo, float *lse, long lse_stride,
@@ -58,7 +60,7 @@ void dcl_attention_head_backward(const float *q, const float *k, const float *v,
                                  long lse_stride, long head, long tokens, long start, dcl_dropout_key key,
                                  float *dq, float *dk, float *dv, float *scratch);
 
-/// Floats of scratch the two attention functions below need for n tokens of head size dh.
+/// Floats of scratch the two attention functions above need for n tokens of head size dh.
 long dcl_attention_train_scratch(long n, long dh);
 
 /// Σ x[i]² for i < n, accumulated in double.

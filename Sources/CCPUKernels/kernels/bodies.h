@@ -1,5 +1,8 @@
 // The CPU kernels' bodies, compiled once per instruction set by cpu_kernels.c: each function is
 // named DCL_FN(name), which that file defines to name_<level>. No include guard, on purpose.
+// Layernorm's and attention's bodies are forward_bodies.h's, shared with training.
+#include "forward_bodies.h"
+
 void DCL_FN(dcl_bias_activation)(float *row, const float *bias, long n, int act) {
     if (bias) for (long i = 0; i < n; i++) row[i] += bias[i];
     switch (act) {   // one loop per activation, so each vectorises on its own
@@ -23,89 +26,12 @@ void DCL_FN(dcl_activation)(const float *x, float *y, long n, int act) {
 
 void DCL_FN(dcl_layernorm_row)(const float *x, const float *residual, const float *gamma, const float *beta,
                        float eps, float *y, long n, float *scratch) {
-    for (long j = 0; j < n; j++) scratch[j] = x[j] + (residual ? residual[j] : 0.0f);
-    const float mean = dcl_sum(scratch, n) / (float)n;
-    float lane[16] = {0}, q = 0.0f;
-    long j = 0;
-    for (; j + 16 <= n; j += 16)
-        for (int k = 0; k < 16; k++) { const float d = scratch[j + k] - mean; lane[k] += d * d; }
-    for (int k = 0; k < 16; k++) q += lane[k];
-    for (; j < n; j++) { const float d = scratch[j] - mean; q += d * d; }
-    const float rstd = 1.0f / sqrtf(q / (float)n + eps);
-    for (j = 0; j < n; j++) y[j] = (scratch[j] - mean) * rstd * gamma[j] + beta[j];
+    DCL_FN(dcl_layernorm_body)(x, residual, gamma, beta, eps, y, n, scratch, NULL);
 }
 
 void DCL_FN(dcl_attention_head)(const float *q, const float *k, const float *v, long ld, long n, long dh,
                         float scale, float *out, long ldo, float *scratch) {
-    const long np = dcl_round_up(n, DCL_ATT_COLS), dp = dcl_round_up(dh, DCL_ATT_COLS);
-    float *kt = scratch;               // [dh][np]  Kᵀ, keys ≥ n zero
-    float *vp = kt + dh * np;          // [n][dp]   V, columns ≥ dh zero
-    float *qs = vp + n * dp;           // [ROWS][dh] scaled queries of the current block
-    float *s = qs + DCL_ATT_ROWS * dh; // [ROWS][np] scores, then probabilities
-    for (long d = 0; d < dh; d++) {
-        for (long j = 0; j < n; j++) kt[d * np + j] = k[j * ld + d];
-        for (long j = n; j < np; j++) kt[d * np + j] = 0.0f;
-    }
-    for (long j = 0; j < n; j++) {
-        for (long d = 0; d < dh; d++) vp[j * dp + d] = v[j * ld + d];
-        for (long d = dh; d < dp; d++) vp[j * dp + d] = 0.0f;
-    }
-    for (long i0 = 0; i0 < n; i0 += DCL_ATT_ROWS) {
-        const long rows = n - i0 < DCL_ATT_ROWS ? n - i0 : DCL_ATT_ROWS;
-        for (long r = 0; r < DCL_ATT_ROWS; r++)
-            for (long d = 0; d < dh; d++) qs[r * dh + d] = r < rows ? scale * q[(i0 + r) * ld + d] : 0.0f;
-        // S = (scale·Q) Kᵀ over 32 keys at a time.
-        for (long j = 0; j < np; j += DCL_ATT_COLS) {
-            dcl_v16 acc[DCL_ATT_ROWS][2] = {{{0}}};
-            for (long d = 0; d < dh; d++) {
-                dcl_v16 k0, k1;
-                DCL_LOAD16(k0, kt + d * np + j);
-                DCL_LOAD16(k1, kt + d * np + j + 16);
-                for (int r = 0; r < DCL_ATT_ROWS; r++) {
-                    const float a = qs[r * dh + d];
-                    acc[r][0] += a * k0;
-                    acc[r][1] += a * k1;
-                }
-            }
-            for (int r = 0; r < DCL_ATT_ROWS; r++) {
-                DCL_STORE16(s + r * np + j, acc[r][0]);
-                DCL_STORE16(s + r * np + j + 16, acc[r][1]);
-            }
-        }
-        // Row softmax over the n real keys, left unnormalised; 1/sum is applied to the output.
-        float inv[DCL_ATT_ROWS];
-        for (long r = 0; r < rows; r++) {
-            float *row = s + r * np;
-            const float mx = dcl_max(row, n);
-            for (long j = 0; j < n; j++) row[j] = dcl_exp(row[j] - mx);
-            inv[r] = 1.0f / dcl_sum(row, n);
-        }
-        for (long r = rows; r < DCL_ATT_ROWS; r++) {
-            for (long j = 0; j < n; j++) s[r * np + j] = 0.0f;
-            inv[r] = 0.0f;
-        }
-        // O = P·V over 32 output columns at a time.
-        for (long c = 0; c < dp; c += DCL_ATT_COLS) {
-            dcl_v16 acc[DCL_ATT_ROWS][2] = {{{0}}};
-            for (long j = 0; j < n; j++) {
-                dcl_v16 v0, v1;
-                DCL_LOAD16(v0, vp + j * dp + c);
-                DCL_LOAD16(v1, vp + j * dp + c + 16);
-                for (int r = 0; r < DCL_ATT_ROWS; r++) {
-                    const float p = s[r * np + j];
-                    acc[r][0] += p * v0;
-                    acc[r][1] += p * v1;
-                }
-            }
-            for (long r = 0; r < rows; r++) {
-                float tile[DCL_ATT_COLS];
-                DCL_STORE16(tile, acc[r][0] * inv[r]);
-                DCL_STORE16(tile + 16, acc[r][1] * inv[r]);
-                const long w = dh - c < DCL_ATT_COLS ? dh - c : DCL_ATT_COLS;
-                for (long d = 0; d < w; d++) out[(i0 + r) * ldo + c + d] = tile[d];
-            }
-        }
-    }
+    DCL_FN(dcl_attention_body)(q, k, v, ld, n, dh, scale, out, ldo, scratch, NULL, 0, NULL, 0, 0, 0);
 }
 
 // ---- Conversions around the bf16 and int8 GEMMs ------------------------------------------

@@ -3,7 +3,9 @@
 // Loops are written so the compiler vectorises them: exp and erf are math.h's branch-free
 // polynomials, Philox's 32×32→64-bit products map onto vector multiplies, and attention's
 // dropout masks are drawn a row at a time before they are used.
+// The forwards of layernorm and attention are forward_bodies.h's, shared with inference.
 // (training.c includes kernels/math.h and kernels/philox.h first.)
+#include "forward_bodies.h"
 
 void DCL_FN(dcl_dropout)(const float *x, float *y, long n, uint64_t base, dcl_dropout_key key) {
     const float scale = 1.0f / (1.0f - key.p);
@@ -17,18 +19,7 @@ void DCL_FN(dcl_dropout)(const float *x, float *y, long n, uint64_t base, dcl_dr
 
 void DCL_FN(dcl_layernorm_row_stats)(const float *x, const float *residual, const float *gamma, const float *beta,
                                      float eps, float *y, long n, float *stats) {
-    for (long j = 0; j < n; j++) y[j] = residual ? x[j] + residual[j] : x[j];
-    const float mean = dcl_sum(y, n) / (float)n;
-    float lane[16] = {0}, q = 0.0f;
-    long j = 0;
-    for (; j + 16 <= n; j += 16)
-        for (int k = 0; k < 16; k++) { const float d = y[j + k] - mean; lane[k] += d * d; }
-    for (int k = 0; k < 16; k++) q += lane[k];
-    for (; j < n; j++) { const float d = y[j] - mean; q += d * d; }
-    const float rstd = 1.0f / sqrtf(q / (float)n + eps);
-    for (j = 0; j < n; j++) y[j] = (y[j] - mean) * rstd * gamma[j] + beta[j];
-    stats[0] = mean;
-    stats[1] = rstd;
+    DCL_FN(dcl_layernorm_body)(x, residual, gamma, beta, eps, y, n, y, stats);   // y is the scratch
 }
 
 void DCL_FN(dcl_layernorm_backward_row)(const float *dy, const float *x, const float *residual, const float *stats,
@@ -146,38 +137,11 @@ static inline __attribute__((always_inline)) void DCL_FN(dcl_att_row)(float *s, 
     for (long j = 0; j < np; j++) s[j] *= scale;
 }
 
-long DCL_FN(dcl_attention_train_scratch)(long n, long dh) {
-    const long np = dcl_round_up(n, 16);
-    return 2 * dh * np + 3 * np;
-}
-
 void DCL_FN(dcl_attention_head_forward)(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                         float scale, float *out, long ldo, float *lse, long lse_stride,
                                         long head, long tokens, long start, dcl_dropout_key key, float *scratch) {
-    const long np = dcl_round_up(n, 16);
-    float *kt = scratch, *s = kt + dh * np, *mask = s + np;
-    DCL_FN(dcl_att_transpose)(kt, k, ld, n, np, dh);
-    for (long i = 0; i < n; i++) {
-        DCL_FN(dcl_att_row)(s, q + i * ld, kt, np, dh, scale);
-        const float m = dcl_max(s, n);
-        for (long j = 0; j < n; j++) s[j] = dcl_exp(s[j] - m);
-        const float l = dcl_sum(s, n);
-        lse[i * lse_stride] = m + logf(l);
-        const float inv = 1.0f / l;
-        if (key.p > 0.0f) {
-            DCL_FN(dcl_att_mask)(mask, n, dcl_att_index(head, tokens, start, i, 0), key);
-            for (long j = 0; j < n; j++) s[j] *= inv * mask[j];
-        } else {
-            for (long j = 0; j < n; j++) s[j] *= inv;
-        }
-        // restrict: the rows are disjoint, which lets these short loops vectorise.
-        float *restrict o = out + i * ldo;
-        for (long d = 0; d < dh; d++) o[d] = 0.0f;
-        for (long j = 0; j < n; j++) {
-            const float p = s[j], *restrict vj = v + j * ld;
-            for (long d = 0; d < dh; d++) o[d] += p * vj[d];
-        }
-    }
+    DCL_FN(dcl_attention_body)(q, k, v, ld, n, dh, scale, out, ldo, scratch, lse, lse_stride,
+                               key.p > 0.0f ? &key : NULL, head, tokens, start);
 }
 
 void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const float *v, long ld, long n, long dh,

@@ -40,11 +40,13 @@ public struct KernelTuning: Sendable, Equatable {
     public var fixedGroup = 0
     /// Largest head size the attention kernels hold in registers (`ATT_DH_MAX`).
     public var attentionHeadMax = 128
-    /// Keys scored per block before attention's running softmax is rescaled (`ATT_KB`).
+    /// Keys scored per block before attention's running softmax is rescaled (`ATT_KB`), in the
+    /// inference kernel and training's forward alike (one body, prelude.cl).
     public var attentionKeyBlock = 16
-    /// Vector width over the head dimension of the inference attention kernel
-    /// (`kernel_attention_v1`, `_v4`, `_v16`); 0 for the heuristic (16 on CPU devices, else 4,
-    /// else 1, as the head size allows). Chosen by `distilcl tune`; not a build option.
+    /// Vector width over the head dimension of the attention kernels (`kernel_attention_v1`,
+    /// `_v4`, `_v16`, and training's `kernel_attention_lse_v*`, `_dq_v*`, `_dkv_v*` alike); 0 for
+    /// the heuristic (16 on CPU devices, else 4, else 1, as the head size allows). Chosen by
+    /// `distilcl tune` on the inference kernel; not a build option.
     public var attentionVectorWidth = 0
 
     public init(gemm: GEMM, panelWidth: Int = 32, panelRows: Int = 8,

@@ -218,20 +218,22 @@ extension OpenCLBackend {
     /// The variant of an attention kernel (`<base>_v1`, `_v4`, `_v16`) for a head size, at
     /// `attentionWidth`'s vector width.
     func attentionKernel(_ base: String, headDim: Int, width: Int? = nil) throws -> String {
-        "\(base)_v\(try attentionWidth(base, headDim: headDim, width: width))"
+        "\(base)_v\(try attentionWidth(headDim: headDim, width: width))"
     }
 
-    /// The vector width over the head dimension an attention kernel runs at: `width` when
-    /// given, for the inference kernel the tuned width (`tuning.attentionVectorWidth`) when the
-    /// head size allows it, else float16 only on CPU devices (where it maps onto AVX-512), then
-    /// float4, then scalars.
-    public func attentionWidth(_ base: String = "kernel_attention", headDim: Int, width: Int? = nil) throws -> Int {
+    /// The vector width over the head dimension the attention kernels run at: `width` when
+    /// given, else the tuned width (`tuning.attentionVectorWidth`) when the head size allows it,
+    /// else float16 only on CPU devices (where it maps onto AVX-512), then float4, then scalars.
+    /// The same for every kernel of the family (inference, training's forward and its backward),
+    /// so training's forward computes what inference does and the backward recomputes the
+    /// forward's scores in the forward's order.
+    public func attentionWidth(headDim: Int, width: Int? = nil) throws -> Int {
         guard headDim <= tuning.attentionHeadMax else {
             throw BackendError.invalidArgument("head size \(headDim) above the kernels' \(tuning.attentionHeadMax) (ATT_DH_MAX)")
         }
         let tuned = tuning.attentionVectorWidth
         let heuristic = headDim % 16 == 0 && !device.isGPU ? 16 : (headDim % 4 == 0 ? 4 : 1)
-        let w = width ?? (base == "kernel_attention" && tuned > 0 && headDim % tuned == 0 ? tuned : heuristic)
+        let w = width ?? (tuned > 0 && headDim % tuned == 0 ? tuned : heuristic)
         guard [1, 4, 16].contains(w), headDim % w == 0 else {
             throw BackendError.invalidArgument("attention vector width \(w) does not divide the head size \(headDim)")
         }

@@ -255,8 +255,3 @@ public enum TunerError: Error, CustomStringConvertible {
         }
     }
 }
-
-extension Duration {
-    /// This duration in seconds.
-    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -29,3 +29,8 @@ public final class StageTimer: @unchecked Sendable {
 
     public func reset() { lock.withLock { totals = [:]; last = DispatchTime.now().uptimeNanoseconds } }
 }
+
+extension Duration {
+    /// This duration in seconds.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,4 +1,5 @@
 import DistilCL
+import DistilCLServer
 import Foundation
 import Synchronization
 import Testing
@@ -90,12 +91,14 @@ struct DynamicBatcherTests {
 
     /// With the real model: the SST golden texts as concurrent requests, batched and packed, each get the logits the
     /// text gets alone (within float32 noise of a different packing, as InvarianceTests holds).
-    @Test("concurrent classification requests get their own logits", arguments: BackendCase.primary)
-    func classification(_ bc: BackendCase) async throws {
-        let dir = Fixtures.model("tiny-distilbert-sst")
-        let model = try EncoderModel(directory: dir, backend: bc.backend)
+    /// On the CPU path: the batcher is the same whatever device runs the batches.
+    @Test("concurrent classification requests get their own logits")
+    func classification() async throws {
+        let dir = ServerFixtures.model("tiny-distilbert-sst")
+        let model = try EncoderModel(directory: dir, backend: CPUBackend())
         let tokenizer = try BertTokenizer(modelDirectory: dir)
-        let golden = try Fixtures.json("tiny-distilbert-sst/golden.json")
+        let data = try Data(contentsOf: dir.appendingPathComponent("golden.json"))
+        let golden = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let texts = Array((golden["texts"] as? [String] ?? []).prefix(40))
         let entered = Mutex(0), gate = Mutex(false)
         let batcher = DynamicBatcher<Encoding, [Float]>(
@@ -125,7 +128,7 @@ struct DynamicBatcherTests {
         for (i, e) in encodings.enumerated() {
             let alone = try model.classificationLogits(TokenBatch([e]))[0]
             let diff = zip(got[i] ?? [], alone).map { abs($0 - $1) }.max() ?? .infinity
-            #expect(diff <= 1e-5, "\(bc.name) text \(i): \(diff)")
+            #expect(diff <= 1e-5, "text \(i): \(diff)")
         }
         let counters = await batcher.counters
         #expect(texts.count >= 20 && counters.requests == texts.count, "\(counters)")

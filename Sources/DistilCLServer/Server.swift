@@ -11,7 +11,8 @@ public let distilclVersion = "0.12.0"
 /// Reads a checkpoint folder into a `ServedModel`: what the server serves and how it batches.
 public struct ModelLoader: Sendable {
     public var directory: URL
-    /// `--max-length`; nil: the folder's sentence-transformers `max_seq_length`, else the model's positions.
+    /// `--max-length`; nil: `ModelFolder.maxLength(for:)` (a sentence-transformers `max_seq_length`
+    /// for the embedding routes and `/zero_shot`, the model's positions for the others).
     public var maxLength: Int?
     /// `--pooling`; nil: the folder's Pooling module, else mean.
     public var pooling: SentencePooling?
@@ -26,33 +27,30 @@ public struct ModelLoader: Sendable {
     }
 
     /// What the folder's files say, checked before the weights go anywhere (fast: errors
-    /// reach the user before the server listens).
+    /// reach the user before the server listens): the library's `ModelFolder`, read as every
+    /// CLI command reads it, and the embedding routes' pooling.
     public struct Folder: Sendable {
-        public var checkpoint: Checkpoint
-        public var tokenizer: BertTokenizer
-        public var maxLength: Int
+        public var model: ModelFolder
         public var pooling: SentencePooling
         public var normalizes: Bool
+
+        public var checkpoint: Checkpoint { model.checkpoint }
+        public var tokenizer: BertTokenizer { model.tokenizer }
     }
 
     /// Reads and checks the folder: config, weights, tokenizer and sentence-transformers settings.
     public func readFolder() throws -> Folder {
-        let checkpoint = try Checkpoint(directory: directory)
-        let tokenizer = try BertTokenizer(modelDirectory: directory)
-        let st = try SentenceTransformersConfig.read(directory: directory)
-        let positions = checkpoint.config.maxPositions
-        if let maxLength, maxLength > positions {
-            throw ServerSetupError("--max-length \(maxLength) is more than the model's \(positions) positions")
+        let folder: ModelFolder
+        do {
+            folder = try ModelFolder(directory: directory, maxLength: maxLength)
+        } catch let e as ModelFolderError {
+            throw ServerSetupError(e.description)
         }
-        if tokenizer.vocabSize > checkpoint.config.vocabSize {
-            throw ServerSetupError("\(directory.path): vocab.txt has \(tokenizer.vocabSize) tokens but the model only \(checkpoint.config.vocabSize)")
-        }
+        let st = folder.sentenceTransformers
         if pooling == nil, let why = st?.unsupportedPooling {
             throw ServerSetupError("\(why); pass --pooling mean or cls to serve embeddings with another")
         }
-        return Folder(checkpoint: checkpoint, tokenizer: tokenizer,
-                      maxLength: maxLength ?? min(st?.maxSeqLength ?? positions, positions),
-                      pooling: pooling ?? st?.pooling ?? .mean, normalizes: st?.normalize ?? false)
+        return Folder(model: folder, pooling: pooling ?? st?.pooling ?? .mean, normalizes: st?.normalize ?? false)
     }
 
     /// Uploads the weights and starts the engine (blocking: call off the cooperative pool).
@@ -62,7 +60,8 @@ public struct ModelLoader: Sendable {
                                      limits: configuration.batching, batchSize: configuration.batchSize,
                                      queueTimeout: configuration.queueTimeout, metrics: metrics)
         return ServedModel(name: directory.standardizedFileURL.lastPathComponent, config: folder.checkpoint.config,
-                           tokenizer: folder.tokenizer, maxLength: folder.maxLength, pooling: folder.pooling,
+                           tokenizer: folder.tokenizer, taskMaxLength: folder.model.maxLength(for: .task),
+                           embeddingMaxLength: folder.model.maxLength(for: .embedding), pooling: folder.pooling,
                            folderNormalizes: folder.normalizes, device: backend.name, engine: engine)
     }
 }
@@ -76,7 +75,7 @@ public struct ServerSetupError: Error, CustomStringConvertible {
 /// Runs one input of every kind the model serves through the engine, so the first real
 /// request does not pay for first-use costs (kernel builds, workspace, oneDNN primitives).
 public func warmUp(_ m: ServedModel) async throws {
-    let text = m.tokenizer.encode("DistilCL warms up.", maxLength: m.maxLength)
+    let text = m.tokenizer.encode("DistilCL warms up.", maxLength: m.taskMaxLength)
     var kinds: [ForwardKind] = [.embed(m.pooling, normalize: true)]
     switch m.config.task {
     case .sequenceClassification: kinds.append(.classify)
@@ -88,7 +87,7 @@ public func warmUp(_ m: ServedModel) async throws {
     }
     for kind in kinds {
         let input = kind == .maskedLM
-            ? m.tokenizer.encode("DistilCL \(m.tokenizer.specialTokenNames.mask) up.", maxLength: m.maxLength) : text
+            ? m.tokenizer.encode("DistilCL \(m.tokenizer.specialTokenNames.mask) up.", maxLength: m.taskMaxLength) : text
         _ = try await m.engine.submit(ForwardJob(kind, [input]))
     }
 }

@@ -36,9 +36,12 @@ public struct ServedModel: Sendable {
     public var name: String
     public var config: ModelConfig
     public var tokenizer: BertTokenizer
-    /// Tokens per input ([CLS] and [SEP] included): `--max-length`, else a sentence-transformers
-    /// folder's `max_seq_length`, else the model's positions.
-    public var maxLength: Int
+    /// Tokens per input ([CLS] and [SEP] included) for the head's routes (`/predict`, `/ner`,
+    /// `/fill_mask`, `/qa`'s default window cap): `ModelFolder.maxLength(for: .task)`.
+    public var taskMaxLength: Int
+    /// Tokens per input for the embedding routes and `/zero_shot`: `ModelFolder.maxLength(for:
+    /// .embedding)` (a sentence-transformers `max_seq_length` applies here only).
+    public var embeddingMaxLength: Int
     /// The embedding routes' pooling (`--pooling`, else the folder's Pooling module, else mean).
     public var pooling: SentencePooling
     /// Whether the folder ends in a sentence-transformers Normalize module (shown in `/info`).
@@ -46,21 +49,36 @@ public struct ServedModel: Sendable {
     /// The backend, in words (`/info`).
     public var device: String
     public var engine: InferenceEngine
+    /// `/zero_shot`'s label descriptions, embedded once per label set.
+    public let zeroShotCache: ZeroShotCache
 
-    public init(name: String, config: ModelConfig, tokenizer: BertTokenizer, maxLength: Int, pooling: SentencePooling,
-                folderNormalizes: Bool, device: String, engine: InferenceEngine) {
+    public init(name: String, config: ModelConfig, tokenizer: BertTokenizer, taskMaxLength: Int, embeddingMaxLength: Int,
+                pooling: SentencePooling, folderNormalizes: Bool, device: String, engine: InferenceEngine,
+                zeroShotCache: ZeroShotCache = ZeroShotCache()) {
         self.name = name
         self.config = config
         self.tokenizer = tokenizer
-        self.maxLength = maxLength
+        self.taskMaxLength = taskMaxLength
+        self.embeddingMaxLength = embeddingMaxLength
         self.pooling = pooling
         self.folderNormalizes = folderNormalizes
         self.device = device
         self.engine = engine
+        self.zeroShotCache = zeroShotCache
     }
 
-    /// Tokenizes one input at `maxLength`; over it, 422 unless `truncate`.
-    func encode(_ input: TextInput, truncate: Bool) throws -> Encoding {
+    /// Where inputs read for `use` are cut.
+    public func maxLength(for use: ModelFolder.Use) -> Int {
+        use == .embedding ? embeddingMaxLength : taskMaxLength
+    }
+
+    /// What `/info` reports as `max_input_length`: the head's maximum, or for a model without
+    /// a head (a sentence-transformers model) the embeddings'.
+    var maxInputLength: Int { headRoutes.isEmpty ? embeddingMaxLength : taskMaxLength }
+
+    /// Tokenizes one input read for `use`, cut at its maximum length; over it, 422 unless `truncate`.
+    func encode(_ input: TextInput, truncate: Bool, for use: ModelFolder.Use) throws -> Encoding {
+        let maxLength = maxLength(for: use)
         let encoding = tokenizer.encode(input.text, pair: input.pair, maxLength: maxLength)
         if encoding.truncatedCount > 0, !truncate {
             throw APIError.validation("Input validation error: `inputs` must have less than \(maxLength) tokens. "
@@ -87,17 +105,7 @@ public struct ServedModel: Sendable {
     func require(_ task: ModelConfig.Task, for route: String) throws {
         guard config.task != task else { return }
         let what = config.architectures.first ?? "an encoder with no head"
-        throw APIError.validation("\(route) needs a model with a \(Self.headName(task)) head; this server's model "
+        throw APIError.validation("\(route) needs a model with a \(task.headName) head; this server's model "
                                   + "(\(name)) is \(what) and serves \(routes.joined(separator: ", "))")
-    }
-
-    static func headName(_ task: ModelConfig.Task) -> String {
-        switch task {
-        case .sequenceClassification: return "sequence-classification"
-        case .tokenClassification: return "token-classification"
-        case .questionAnswering: return "question-answering"
-        case .maskedLM: return "masked-LM"
-        case .encoder, .other: return "encoder"
-        }
     }
 }

@@ -67,8 +67,7 @@ struct QACommand: ParsableCommand {
         try runReportingErrors {
             let session = try Session(model)
             try session.require([.questionAnswering], for: "qa")
-            let positions = session.maxLength
-            let seqLen = maxSeqLen ?? min(384, positions)
+            let seqLen = maxSeqLen ?? session.folder.defaultQAWindow
             guard seqLen <= session.config.maxPositions else {
                 throw CLIError.usage("--max-seq-len \(seqLen) is more than the model's \(session.config.maxPositions) positions")
             }

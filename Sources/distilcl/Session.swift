@@ -1,64 +1,49 @@
 import DistilCL
 import Foundation
 
-/// A checkpoint folder opened for a command: config, weights and tokenizer read (failures are
-/// status 3), then `start` puts the model on the chosen device (failures are status 5).
+/// A checkpoint folder opened for a command: the library's `ModelFolder` read (failures are
+/// status 3, a `--max-length` over the positions 64), then `start` puts the model on the chosen
+/// device (failures are status 5).
 final class Session {
     let directory: URL
-    let checkpoint: Checkpoint
-    let tokenizer: BertTokenizer
-    /// `--max-length`, else (for embeddings) a sentence-transformers folder's `max_seq_length`,
-    /// else the model's positions.
+    let folder: ModelFolder
+    /// Where `encode` cuts inputs: `ModelFolder.maxLength(for:)` for what the command does.
     let maxLength: Int
-    /// The folder's sentence-transformers settings (pooling, normalisation), when read.
-    let sentenceTransformers: SentenceTransformersConfig?
     private(set) var model: EncoderModel?
     /// Inputs `encode` had to cut.
     private(set) var truncatedInputs = 0
 
+    var checkpoint: Checkpoint { folder.checkpoint }
+    var tokenizer: BertTokenizer { folder.tokenizer }
     var config: ModelConfig { checkpoint.config }
+    /// The folder's sentence-transformers settings (pooling, normalisation), when it has them.
+    var sentenceTransformers: SentenceTransformersConfig? { folder.sentenceTransformers }
 
     /// Reads the folder `options` names. `embedding`: the command embeds text (embed,
-    /// zero-shot classify), so a sentence-transformers folder's settings apply as
-    /// sentence-transformers applies them: inputs cut at its `max_seq_length` unless
-    /// `--max-length` says otherwise.
+    /// zero-shot classify), so inputs are cut where sentence-transformers cuts them (its
+    /// `max_seq_length`) unless `--max-length` says otherwise; other commands cut at the
+    /// model's positions.
     init(_ options: ModelOptions, embedding: Bool = false) throws {
         directory = try options.requireDirectory()
         do {
-            checkpoint = try Checkpoint(directory: directory)
-            tokenizer = try BertTokenizer(modelDirectory: directory)
-            sentenceTransformers = embedding ? try SentenceTransformersConfig.read(directory: directory) : nil
+            folder = try ModelFolder(directory: directory, maxLength: options.maxLength)
+        } catch let e as ModelFolderError {
+            switch e {
+            case .maxLengthOverPositions: throw CLIError.usage(e.description)
+            case .vocabularyTooLarge: throw CLIError.model(e.description)
+            }
         } catch {
             throw CLIError.from(error)
         }
-        let positions = checkpoint.config.maxPositions
-        if options.maxLength == nil, let n = sentenceTransformers?.maxSeqLength {
-            maxLength = min(n, positions)
-        } else {
-            maxLength = try options.effectiveMaxLength(positions: positions)
-        }
-        if tokenizer.vocabSize > checkpoint.config.vocabSize {
-            throw CLIError.model("\(directory.path): vocab.txt has \(tokenizer.vocabSize) tokens but the model only \(checkpoint.config.vocabSize)")
-        }
+        maxLength = folder.maxLength(for: embedding ? .embedding : .task)
     }
 
     /// Throws status 3 unless the checkpoint is of one of `tasks` (e.g. a QA head for `qa`).
     func require(_ tasks: [ModelConfig.Task], for command: String) throws {
         guard !tasks.contains(config.task) else { return }
         let what = config.architectures.first ?? "an encoder with no head"
-        throw CLIError.model("\(command) needs a \(tasks.map(Self.name).joined(separator: " or ")) checkpoint; "
+        throw CLIError.model("\(command) needs a \(tasks.map(\.architectureName).joined(separator: " or ")) checkpoint; "
                              + "\(directory.path) is \(what)")
-    }
-
-    private static func name(_ task: ModelConfig.Task) -> String {
-        switch task {
-        case .sequenceClassification: return "…ForSequenceClassification"
-        case .tokenClassification: return "…ForTokenClassification"
-        case .questionAnswering: return "…ForQuestionAnswering"
-        case .maskedLM: return "…ForMaskedLM"
-        case .encoder: return "plain encoder"
-        case .other: return "supported"
-        }
     }
 
     /// Makes the backend and uploads the weights.

@@ -172,7 +172,7 @@ import Testing
         let labels = [ZeroShotClassifier.Label(name: "POS", description: "This is great."),
                       ZeroShotClassifier.Label(name: "NEG", description: "This is terrible.")]
         let classifier = try ZeroShotClassifier(labels: labels, model: reference, tokenizer: sst.tokenizer,
-                                                maxLength: sst.maxLength)
+                                                maxLength: sst.embeddingMaxLength)
         let expected = try classifier.scores(TokenBatch(texts.map { sst.tokenizer.encode($0) }), model: reference)
         try await application(ServerState(serving: sst)).test(.router) { client in
             let request: [String: Any] = ["inputs": texts, "labels": ["POS=This is great.",

@@ -19,7 +19,7 @@ import Testing
         let texts = try #require(golden["texts"] as? [String])
         let want = try #require(golden["embeddings"] as? [Any]).map(floatList)
         let m = try served("minilm")
-        #expect(m.maxLength == 256)
+        #expect(m.embeddingMaxLength == 256 && m.taskMaxLength == 512)
         try await application(ServerState(serving: m)).test(.router) { client in
             // Without "truncate" the texts over 256 tokens are refused, as TEI refuses them.
             try await client.execute(uri: "/embed", method: .post, headers: jsonHeaders, body: body(["inputs": texts])) { r in

@@ -107,6 +107,26 @@ extension QuestionAnswering {
         }
     }
 
+    /// How many windows `windows(question:context:…)` builds for a question of `questionTokens`
+    /// and a context of `contextTokens` (special tokens not counted), without building them: 1
+    /// when both fit in `maxSeqLen`, else one per step of `room - docStride` context tokens until a
+    /// window reaches the end. 0 when `windows` would throw (no room, or a stride too large).
+    public static func windowCount(questionTokens: Int, contextTokens: Int, parameters: QAParameters) -> Int {
+        if questionTokens + contextTokens + 3 <= parameters.maxSeqLen { return 1 }
+        let room = parameters.maxSeqLen - questionTokens - 3
+        guard room >= 1, parameters.docStride >= 0, parameters.docStride < room else { return 0 }
+        let step = room - parameters.docStride
+        return 1 + (contextTokens - room + step - 1) / step
+    }
+
+    /// `windowCount` for `question` and `context` as `tokenizer` reads them (a server's bound on
+    /// the work one request asks for, before any window is built).
+    public static func windowCount(question: String, context: String, tokenizer: BertTokenizer,
+                                   parameters: QAParameters) -> Int {
+        windowCount(questionTokens: tokenizer.tokenize(question).count, contextTokens: tokenizer.tokenize(context).count,
+                    parameters: parameters)
+    }
+
     /// `[CLS] question [SEP] context[part] [SEP]` with `p_mask`.
     private static func window(full: Encoding, question: [Int], context: ArraySlice<Int>,
                                contextTokenStart: Int, tokenizer: BertTokenizer) -> QAWindow {

@@ -50,28 +50,51 @@ struct JSONRequest {
         return s
     }
 
-    /// TEI's `inputs`: a text, or a list of texts. With `pairs`, as TEI's `/predict`: a
-    /// two-text list is one pair, and list items may be texts or two-text pairs.
+    /// TEI's `inputs`: a text, or a list of texts. With `pairs`, TEI's `/predict` form (see
+    /// `predictInputs`).
     /// - Returns: the texts (with their pair) and whether the request was a list.
     func texts(_ key: String, pairs: Bool = false) throws -> (items: [TextInput], isBatch: Bool) {
+        if pairs { return try predictInputs(key) }
         guard has(key) else { throw APIError.empty("`\(key)` is missing") }
         let value = object[key]
         if let text = value as? String {
             return ([try TextInput(text, nil, index: nil)], false)
         }
         guard let list = value as? [Any] else {
-            throw APIError.malformed("`\(key)` must be a string or a list of \(pairs ? "strings or [text, text_pair] lists" : "strings")")
+            throw APIError.malformed("`\(key)` must be a string or a list of strings")
         }
         guard !list.isEmpty else { throw APIError.empty("`\(key)` is an empty list") }
-        if pairs, list.count == 2, let a = list[0] as? String, let b = list[1] as? String {
-            return ([try TextInput(a, b, index: nil)], false)
+        let items = try list.enumerated().map { i, item -> TextInput in
+            guard let text = item as? String else { throw APIError.malformed("`\(key)[\(i)]` must be a string") }
+            return try TextInput(text, nil, index: i)
+        }
+        return (items, true)
+    }
+
+    /// TEI's `/predict` `inputs`, read as TEI reads them: a string is one text; a list of one
+    /// string is one text and a list of two strings one pair (`["a", "b"]`: a pair, not two
+    /// texts); any other list is a batch whose items are `[text]`, `[text, text_pair]` or (as
+    /// DistilCL also takes) a bare text: `[["a"], ["b"]]` is two texts, `[["a", "b"]]` one pair.
+    /// Anything else is 400 with TEI's wording.
+    func predictInputs(_ key: String) throws -> (items: [TextInput], isBatch: Bool) {
+        let expected = "a string, a pair of strings [string, string] or a batch of mixed strings and pairs "
+            + "[[string], [string, string], ...]"
+        guard has(key) else { throw APIError.empty("`\(key)` is missing") }
+        let value = object[key]
+        if let text = value as? String {
+            return ([try TextInput(text, nil, index: nil)], false)
+        }
+        guard let list = value as? [Any] else { throw APIError.malformed("`\(key)` must be \(expected)") }
+        guard !list.isEmpty else { throw APIError.empty("`\(key)` is an empty list") }
+        if list.count <= 2, let strings = list as? [String] {
+            return ([try TextInput(strings[0], strings.count == 2 ? strings[1] : nil, index: nil)], false)
         }
         let items = try list.enumerated().map { i, item -> TextInput in
             if let text = item as? String { return try TextInput(text, nil, index: i) }
-            if pairs, let pair = item as? [Any], pair.count == 2, let a = pair[0] as? String, let b = pair[1] as? String {
-                return try TextInput(a, b, index: i)
+            if let sequence = item as? [String], (1...2).contains(sequence.count) {
+                return try TextInput(sequence[0], sequence.count == 2 ? sequence[1] : nil, index: i)
             }
-            throw APIError.malformed("`\(key)[\(i)]` must be a string\(pairs ? " or a [text, text_pair] list" : "")")
+            throw APIError.malformed("`\(key)[\(i)]` must be a string, [text] or [text, text_pair]: `\(key)` must be \(expected)")
         }
         return (items, true)
     }

@@ -73,14 +73,19 @@ struct API: Sendable {
         let c = configuration
         return jsonResponse(Info(
             model_id: m.name, model_type: m.config.modelType.rawValue, architecture: m.config.architectures.first ?? "",
-            task: ServedModel.headName(m.config.task), labels: m.config.task == .sequenceClassification
+            task: m.config.task.headName, labels: m.config.task == .sequenceClassification
                 || m.config.task == .tokenClassification ? m.config.labels : nil,
-            pooling: m.pooling.rawValue, normalize: m.folderNormalizes, device: m.device, max_input_length: m.maxLength,
+            pooling: m.pooling.rawValue, normalize: m.folderNormalizes, device: m.device, max_input_length: m.maxInputLength,
             max_batch_tokens: c.batching.maxBatchTokens, max_batch_requests: c.batching.maxBatchRequests,
-            max_batch_delay_ms: c.batching.maxDelay.seconds * 1000,
+            max_batch_delay_ms: Self.milliseconds(c.batching.maxDelay),
             batch_size: c.batchSize, max_client_batch_size: c.maxClientBatchSize,
             max_concurrent_requests: c.maxConcurrentRequests, payload_limit: c.payloadLimit,
             auto_truncate: c.autoTruncate, routes: m.routes, version: distilclVersion))
+    }
+
+    /// `d` in milliseconds.
+    static func milliseconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 
     // MARK: - TEI
@@ -93,7 +98,7 @@ struct API: Sendable {
         try checkBatch(inputs.count)
         let truncate = try truncate(body)
         let raw = try body.bool("raw_scores") ?? false
-        let encodings = try inputs.map { try m.encode($0, truncate: truncate) }
+        let encodings = try inputs.map { try m.encode($0, truncate: truncate, for: .task) }
         let outputs = try await m.engine.submit(ForwardJob(.classify, encodings, clientGone: await context.clientGone()))
         let lists = outputs.map {
             TextClassification.scores(logits: $0.first ?? [], labels: m.config.labels, function: raw ? ClassificationFunction.none : nil)
@@ -104,7 +109,7 @@ struct API: Sendable {
     /// The pooled embeddings of `texts`, L2-normalised when `normalize`.
     func embeddings(_ texts: [TextInput], _ m: ServedModel, normalize: Bool, truncate: Bool,
                     _ context: ServerContext) async throws -> (vectors: [[Float]], tokens: Int) {
-        let encodings = try texts.map { try m.encode($0, truncate: truncate) }
+        let encodings = try texts.map { try m.encode($0, truncate: truncate, for: .embedding) }
         let outputs = try await m.engine.submit(ForwardJob(.embed(m.pooling, normalize: normalize), encodings,
                                                            clientGone: await context.clientGone()))
         return (outputs.map { $0.first ?? [] }, encodings.reduce(0) { $0 + $1.count })

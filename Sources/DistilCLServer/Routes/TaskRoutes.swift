@@ -13,22 +13,27 @@ extension API {
 
     /// `POST /zero_shot`: `{"inputs": text | [text, …], "labels": ["NAME=description", …] or
     /// [{"label", "description"}, …], "truncate"}` → `{label, score, scores}` per text: the
-    /// cosine of the text's embedding with each description's (as `distilcl classify --labels`).
+    /// cosine of the text's embedding with each description's (as `distilcl classify --labels`:
+    /// `ZeroShotClassifier`'s ranking). The descriptions' embeddings are cached per label set, so
+    /// a request with labels seen before embeds only its texts.
     func zeroShot(_ body: JSONRequest, _ m: ServedModel, _ context: ServerContext) async throws -> Response {
         let (inputs, isBatch) = try body.texts("inputs")
         try checkBatch(inputs.count)
         let labels = try zeroShotLabels(body)
         let truncate = try truncate(body)
-        // Descriptions are embedded with the texts, cut at the maximum length as the CLI cuts them.
-        let texts = try inputs.map { try m.encode($0, truncate: truncate) }
-        let descriptions = labels.map { m.tokenizer.encode($0.description, maxLength: m.maxLength) }
+        let texts = try inputs.map { try m.encode($0, truncate: truncate, for: .embedding) }
+        let cached = m.zeroShotCache.classifier(for: labels)
+        // Descriptions are cut at the maximum length as the CLI cuts them, and embedded in the
+        // texts' job when the label set is new.
+        let descriptions = cached == nil
+            ? ZeroShotClassifier.descriptionEncodings(labels, tokenizer: m.tokenizer, maxLength: m.embeddingMaxLength) : []
         let outputs = try await m.engine.submit(ForwardJob(.embed(m.pooling, normalize: true), texts + descriptions,
                                                            clientGone: await context.clientGone()))
         let vectors = outputs.map { $0.first ?? [] }
-        let anchors = Array(vectors[texts.count...])
+        let classifier = cached ?? ZeroShotClassifier(labels: labels, anchors: Array(vectors[texts.count...]), pooling: m.pooling)
+        if cached == nil { m.zeroShotCache.insert(classifier) }
         let results = vectors[..<texts.count].map { v in
-            let sims = anchors.map { cosine(v, $0) }
-            let ranked = PipelineMath.topK(sims, sims.count).map { LabelScore(label: labels[$0].name, score: sims[$0]) }
+            let ranked = classifier.rank(v)
             return ZeroShotOutput(label: ranked[0].label, score: ranked[0].score, scores: ranked)
         }
         return isBatch ? jsonResponse(results) : jsonResponse(results[0])
@@ -74,7 +79,7 @@ extension API {
         let (inputs, isBatch) = try body.objects("inputs")
         try checkBatch(inputs.count)
         let defaults = QAParameters()
-        let seqLen = try body.int("max_seq_len", atLeast: 4) ?? min(defaults.maxSeqLen, m.config.maxPositions)
+        let seqLen = try body.int("max_seq_len", atLeast: 4) ?? ModelFolder.defaultQAWindow(taskMaxLength: m.taskMaxLength)
         guard seqLen <= m.config.maxPositions else {
             throw APIError.validation("`max_seq_len` \(seqLen) is more than the model's \(m.config.maxPositions) positions")
         }
@@ -94,12 +99,8 @@ extension API {
             pairs.append((question, text))
             // Count the windows before building them: a long context with a small step would
             // otherwise build (and hold) hundreds of thousands.
-            let q = m.tokenizer.tokenize(question).count
-            let room = parameters.maxSeqLen - q - 3, step = room - parameters.docStride
-            if room > 0, step > 0 {
-                let c = m.tokenizer.tokenize(text).count
-                estimated += 1 + max(0, (c - room + step - 1) / step)
-            }
+            estimated += QuestionAnswering.windowCount(question: question, context: text, tokenizer: m.tokenizer,
+                                                       parameters: parameters)
         }
         let limit = 4 * configuration.maxClientBatchSize
         guard estimated <= limit else {
@@ -141,7 +142,7 @@ extension API {
             throw APIError.validation("`aggregation_strategy` must be one of \(AggregationStrategy.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(name)\"")
         }
         let truncate = try truncate(body)
-        let encodings = try inputs.map { try m.encode($0, truncate: truncate) }
+        let encodings = try inputs.map { try m.encode($0, truncate: truncate, for: .task) }
         let outputs = try await m.engine.submit(ForwardJob(.tokens(.tokenClassification), encodings,
                                                            clientGone: await context.clientGone()))
         let results = try zip(zip(inputs, encodings), outputs).map { pair, logits in
@@ -168,11 +169,11 @@ extension API {
         let truncate = try truncate(body)
         var masks = 0
         let encodings = try inputs.enumerated().map { i, input in
-            let e = try m.encode(input, truncate: truncate)
+            let e = try m.encode(input, truncate: truncate, for: .task)
             let n = FillMask.maskPositions(in: e, tokenizer: m.tokenizer).count
             guard n > 0 else {
                 let which = isBatch ? " (input \(i))" : ""
-                throw APIError.validation("The text\(which) has no \(m.tokenizer.specialTokenNames.mask) token within \(m.maxLength) tokens")
+                throw APIError.validation("The text\(which) has no \(m.tokenizer.specialTokenNames.mask) token within \(m.taskMaxLength) tokens")
             }
             masks += n
             return e

@@ -22,7 +22,8 @@ public final class ZeroShotCache: @unchecked Sendable {
         return lock.withLock {
             guard let found = state.entries[key] else { return nil }
             state.tick += 1
-            state.entries[key]?.used = state.tick
+            let now = state.tick   // read apart: `entries[key]?.used = tick` would overlap two accesses
+            state.entries[key] = (found.classifier, now)
             return found.classifier
         }
     }
@@ -36,7 +37,8 @@ public final class ZeroShotCache: @unchecked Sendable {
                 state.entries[oldest] = nil
             }
             state.tick += 1
-            state.entries[key] = (classifier, state.tick)
+            let now = state.tick
+            state.entries[key] = (classifier, now)
         }
     }
 

@@ -77,15 +77,10 @@ struct API: Sendable {
                 || m.config.task == .tokenClassification ? m.config.labels : nil,
             pooling: m.pooling.rawValue, normalize: m.folderNormalizes, device: m.device, max_input_length: m.maxInputLength,
             max_batch_tokens: c.batching.maxBatchTokens, max_batch_requests: c.batching.maxBatchRequests,
-            max_batch_delay_ms: Self.milliseconds(c.batching.maxDelay),
+            max_batch_delay_ms: c.batching.maxDelay.seconds * 1000,
             batch_size: c.batchSize, max_client_batch_size: c.maxClientBatchSize,
             max_concurrent_requests: c.maxConcurrentRequests, payload_limit: c.payloadLimit,
             auto_truncate: c.autoTruncate, routes: m.routes, version: distilclVersion))
-    }
-
-    /// `d` in milliseconds.
-    static func milliseconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 
     // MARK: - TEI

@@ -91,13 +91,12 @@ public enum LabeledData {
             examples.append(LabeledExample(text: text, pair: pair, label: label, line: i + 1))
         }
         guard !examples.isEmpty else { throw LabeledDataError.empty(path) }
-        try refuseMixedLabels(examples, path: path)
         return examples
     }
 
-    /// A file gives its labels as names or as class indices, never both: mixed, the indices
-    /// would silently index into the sorted names. Throws at the first line of the other kind
-    /// than the first labelled line's.
+    /// Where the label names are the file's own (sorted), the file gives its labels as names or
+    /// as class indices, never both: mixed, the indices would silently index into the sorted
+    /// names. Throws at the first line of the other kind than the first labelled line's.
     static func refuseMixedLabels(_ examples: [LabeledExample], path: String) throws {
         guard let first = examples.first(where: { $0.label != nil }), let firstLabel = first.label else { return }
         func isName(_ l: LabeledExample.Label) -> Bool { if case .name = l { return true } else { return false } }
@@ -117,8 +116,11 @@ public enum LabeledData {
 
     /// The label names of a run: `given` (`--labels`), else the model's `id2label` when it has
     /// one, else the sorted names in `examples` (`LABEL_i` up to the largest index when the
-    /// file only has indices).
-    public static func labelNames(given: [String]?, model: [String]?, examples: [LabeledExample]) -> [String] {
+    /// file only has indices). With names from the file, a file that also gives class indices is
+    /// refused (`path` names it): they would index into names sorted here. Under `--labels` or
+    /// `id2label` an index means that table's row, so names and indices may mix.
+    public static func labelNames(given: [String]?, model: [String]?, examples: [LabeledExample],
+                                  path: String) throws -> [String] {
         if let given { return given }
         if let model { return model }
         var names = Set<String>(), top = -1
@@ -130,6 +132,7 @@ public enum LabeledData {
             }
         }
         if names.isEmpty { return top < 0 ? [] : (0...max(top, 1)).map { "LABEL_\($0)" } }
+        if top >= 0 { try refuseMixedLabels(examples, path: path) }
         return names.sorted()
     }
 

@@ -135,8 +135,13 @@ public final class Trainer {
         let hasNames = checkpoint.config.task == .sequenceClassification
         let freshHead = newHead && !resume
         let keptHead = hasNames && !freshHead
-        let names = state?.labels ?? LabeledData.labelNames(given: given, model: keptHead ? checkpoint.config.labels : nil,
-                                                            examples: trainExamples)
+        let modelNames = keptHead ? checkpoint.config.labels : nil
+        let names = try state?.labels ?? LabeledData.labelNames(given: given, model: modelNames, examples: trainExamples,
+                                                                path: trainURL.path)
+        if state == nil, given == nil, modelNames == nil, let evalURL {
+            // --eval's labels index the same names, sorted from --train.
+            try LabeledData.refuseMixedLabels(evalExamples, path: evalURL.path)
+        }
         if let given {
             guard Set(given).count == given.count else {
                 throw TrainingError.badOption("--labels names a label twice: \(given.joined(separator: ","))")

@@ -182,8 +182,12 @@ struct DistillCLITests {
         let headless = try distil(bare.path)
         #expect(headless.status == 3 && headless.stderr.contains("--alpha-kd 0"), "\(headless.stderr)")
         #expect(!FileManager.default.fileExists(atPath: out), "no output after a refusal")
-        // … but trains without it on the labels and hidden states (α_kd 0, α_cos > 0).
-        let cosine = try distil(bare.path, ["--alpha-kd", "0", "--alpha-cos", "0.5", "--epochs", "1", "--batch-size", "5"])
+        // … but trains without it on the labels and hidden states (α_kd 0, α_cos > 0): the names
+        // then come from --labels, as the file mixes names and indices (sorted names: status 4).
+        let cosineFlags = ["--alpha-kd", "0", "--alpha-cos", "0.5", "--epochs", "1", "--batch-size", "5"]
+        let sorted = try distil(bare.path, cosineFlags)
+        #expect(sorted.status == 4 && sorted.stderr.contains("train.jsonl:7"), "\(sorted.stderr)")
+        let cosine = try distil(bare.path, cosineFlags + ["--labels", "contradiction,neutral,entailment"])
         #expect(cosine.status == 0, "\(cosine.stderr)")
         #expect(FileManager.default.fileExists(atPath: out + "/model.safetensors"), "no student written")
     }

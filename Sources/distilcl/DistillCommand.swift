@@ -23,14 +23,14 @@ struct DistillCommand: ParsableCommand {
         --alpha-ce 1 trains the same student without a teacher (a baseline). --alpha-kd > 0 \
         needs a teacher with a sequence-classification head (fine-tune it with distilcl train).
 
-        Everything else is train's (see distilcl train --help): the optimiser, schedule, \
-        dropout and seed flags, evaluation and OUT/train_log.jsonl after every epoch, OUT as a \
+        Everything else is train's (see distilcl train --help): the optimiser, schedule \
+        (--lr-scheduler, --max-steps), dropout and seed flags, --logging-steps and --report-to, evaluation and OUT/train_log.jsonl after every epoch, OUT as a \
         Hugging Face DistilBertForSequenceClassification folder, OUT/checkpoint-epochN, \
         --resume (same flags) and the exit statuses.
 
         Example:
-          distilcl distill --teacher models/minilm-sentiment --train data/movie-train.jsonl \\
-            --eval data/movie-test.jsonl --out models/minilm-sentiment-student --lr 1e-4 --max-length 128
+          distilcl distill --teacher models/minilm-sentiment --train data/movie-fit.jsonl \\
+            --eval data/movie-dev.jsonl --out models/minilm-sentiment-student --lr 1e-4 --max-length 128
 
         Text pairs ("text_pair") are refused: the student has no token types, so it starts out \
         equal to the teacher on single texts only.

@@ -17,10 +17,14 @@ struct TrainCommand: ParsableCommand {
         such as all-MiniLM-L6-v2, which gets a new head as transformers adds one: BERT the \
         pooler (kept when present) then a classifier; DistilBERT pre_classifier + ReLU then a \
         classifier; initialised N(0, initializer_range) from --seed. The recipe is transformers' \
-        Trainer's: AdamW (betas 0.9/0.999, eps 1e-8, no weight decay on biases and LayerNorm \
-        weights), the global gradient norm clipped to --max-grad-norm, the learning rate warmed \
-        up linearly over --warmup of all steps then decayed linearly to 0, the mean \
-        cross-entropy, dropout as the config sets it (--dropout P sets every rate; 0 turns it off).
+        Trainer's: AdamW (--adam-beta1 0.9, --adam-beta2 0.999, --adam-epsilon 1e-8, no weight \
+        decay on biases and LayerNorm weights), the global gradient norm clipped to \
+        --max-grad-norm, the learning rate warmed up linearly over --warmup of all steps then, \
+        by --lr-scheduler, decayed linearly to 0 (linear, the default), along half a cosine wave \
+        to 0 (cosine) or held (constant_with_warmup), as transformers' get_*_schedule_with_warmup; \
+        the mean cross-entropy, dropout as the config sets it (--dropout P sets every rate; 0 \
+        turns it off). --max-steps N stops after N optimiser steps whatever --epochs says (the \
+        schedule spans N steps; the last epoch may be cut short).
 
         After every epoch: evaluation (loss, accuracy) on --eval, a line on stderr and in \
         OUT/train_log.jsonl ({"epoch", "step", "train_loss", "eval_loss", "eval_accuracy", \
@@ -35,12 +39,22 @@ struct TrainCommand: ParsableCommand {
         .OUT.new) and swaps it in: killed at any moment, OUT holds the previous epoch's model or \
         the new one, and the next run repairs an interrupted swap before anything else.
 
+        --logging-steps N adds a line to OUT/train_log.jsonl every N steps, before its epoch's \
+        line, as transformers logs them: {"loss" (mean since the previous line), "learning_rate" \
+        (the next step's: the scheduler has stepped), "grad_norm" (before clipping), \
+        "samples_per_second", "step", "epoch" (fractional)}; the last line is always an epoch's. \
+        --report-to tensorboard writes the same scalars (train/loss, train/learning_rate, \
+        train/grad_norm, train/epoch) and each evaluation (eval/loss, eval/accuracy) as TensorBoard \
+        event files in OUT/runs/ (tensorboard --logdir OUT/runs). A run cut short by --max-steps \
+        saves its last checkpoint as OUT/checkpoint-N (N its steps), as transformers names them; \
+        --resume continues from either kind.
+
         A loss that becomes NaN or infinite stops the run (status 1) before the weights change; \
         the last checkpoint stays as it was.
 
         Example:
-          distilcl train --model models/all-MiniLM-L6-v2 --train data/movie-train.jsonl \\
-            --eval data/movie-test.jsonl --out models/minilm-sentiment --lr 1e-4 --max-length 128
+          distilcl train --model models/all-MiniLM-L6-v2 --train data/movie-fit.jsonl \\
+            --eval data/movie-dev.jsonl --out models/minilm-sentiment --lr 1e-4 --max-length 128
 
         Exit status: 0 success; 1 other failure (a loss or gradient that stops being finite, an \
         --out that cannot be written); 3 model folder missing or broken, or a model that cannot \
@@ -50,7 +64,9 @@ struct TrainCommand: ParsableCommand {
         than 2 labels: the message gives file and line); 5 device or OpenCL failure; 64 bad flag or flag value (also: --out is the model \
         folder or holds another model, or a run without --resume; --resume with nothing to \
         resume, other flags or changed data files; --labels that repeat, or differ from a kept \
-        head's without --new-head; --precision other than fp32); 130 interrupted (SIGINT), 143 (SIGTERM).
+        head's without --new-head; --precision other than fp32; an unknown --lr-scheduler or \
+        --report-to; --adam-beta1/2 outside [0, 1), --adam-epsilon ≤ 0, --max-steps or \
+        --logging-steps below 1); 130 interrupted (SIGINT), 143 (SIGTERM).
         """)
 
     @OptionGroup var model: ModelOptions

@@ -36,6 +36,38 @@ struct TrainingFlags: ParsableArguments {
                                             valueName: "p"))
     var dropout: Float?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "The learning rate after the warm-up: linear (to 0), cosine (half a wave to 0), constant_with_warmup.",
+        valueName: "name"))
+    var lrScheduler = "linear"
+
+    @Option(name: .long, help: ArgumentHelp("AdamW's β₁, in [0, 1).", valueName: "b"))
+    var adamBeta1: Float = 0.9
+
+    @Option(name: .long, help: ArgumentHelp("AdamW's β₂, in [0, 1).", valueName: "b"))
+    var adamBeta2: Float = 0.999
+
+    @Option(name: .long, help: ArgumentHelp("AdamW's ε (> 0).", valueName: "eps"))
+    var adamEpsilon: Float = 1e-8
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Stop after this many optimiser steps, whatever --epochs says.",
+        discussion: "The schedule (warm-up and decay) spans these steps; the last epoch may be cut short "
+            + "(its checkpoint is then OUT/checkpoint-N).", valueName: "n"))
+    var maxSteps: Int?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Add a line to OUT/train_log.jsonl every N optimiser steps.",
+        discussion: "{\"loss\" (mean since the last line), \"learning_rate\" (after the step, as transformers logs "
+            + "it), \"grad_norm\" (before clipping), \"samples_per_second\", \"step\", \"epoch\" (fractional)}. "
+            + "Default: none; the per-epoch lines are written either way.", valueName: "n"))
+    var loggingSteps: Int?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "none, or tensorboard: the logged scalars and evaluations as TensorBoard event files in OUT/runs/.",
+        valueName: "target"))
+    var reportTo = "none"
+
     @Option(name: .long, help: "Seed of the shuffle, the dropout masks and a new head's weights.")
     var seed: UInt64 = 0
 
@@ -71,10 +103,23 @@ struct TrainingFlags: ParsableArguments {
         o.seed = seed
         o.shuffle = !noShuffle
         o.maxLength = maxLength
+        o.lrScheduler = LRScheduler(rawValue: lrScheduler) ?? .linear   // validate() refuses other names
+        o.adamBeta1 = adamBeta1
+        o.adamBeta2 = adamBeta2
+        o.adamEpsilon = adamEpsilon
+        o.maxSteps = maxSteps
+        o.loggingSteps = loggingSteps
+        o.reportTo = ReportTarget(rawValue: reportTo) ?? .none
         return o
     }
 
     func validate() throws {
+        guard LRScheduler(rawValue: lrScheduler) != nil else {
+            throw ValidationError("--lr-scheduler takes \(LRScheduler.allCases.map(\.rawValue).joined(separator: ", ")); got '\(lrScheduler)'")
+        }
+        guard ReportTarget(rawValue: reportTo) != nil else {
+            throw ValidationError("--report-to takes \(ReportTarget.allCases.map(\.rawValue).joined(separator: ", ")); got '\(reportTo)'")
+        }
         if let labels, labels.split(separator: ",").count < 2 {
             throw ValidationError("--labels needs at least two comma-separated names, got '\(labels)'")
         }
@@ -104,10 +149,11 @@ struct TrainingFlags: ParsableArguments {
                                       eval: eval.map { URL(fileURLWithPath: $0) }, labels: labelNames,
                                       output: URL(fileURLWithPath: out), backend: backend, options: options,
                                       resume: resume, newHead: newHead, resumeAnyData: resumeAnyData)
-            let steps = options.stepsPerEpoch(trainer.trainCount)
+            let steps = options.stepsPerEpoch(trainer.trainCount), epochs = options.epochCount(trainer.trainCount)
             writeStderr("\(verb) \(trainer.model.config.architectures.first ?? "model") on \(backend.name)\(describe(trainer)): "
                         + "\(trainer.trainCount) texts, labels \(trainer.labels.joined(separator: ", ")), "
-                        + "\(options.epochs) epochs of \(steps) steps"
+                        + "\(epochs) epochs of \(steps) steps"
+                        + (options.maxSteps.map { ", stopping after step \($0)" } ?? "")
                         + (trainer.completedEpochs > 0 ? ", resuming after epoch \(trainer.completedEpochs)" : "") + "\n")
             var bar: Progress?
             trainer.onStep = { r in
@@ -118,13 +164,14 @@ struct TrainingFlags: ParsableArguments {
             trainer.onEpoch = { r in
                 bar?.finish()
                 bar = nil
-                var line = String(format: "epoch %d/%d: step %d, train loss %.4f", r.epoch, options.epochs, r.step, r.trainLoss)
+                var line = String(format: "epoch %d/%d: step %d, train loss %.4f", r.epoch, epochs, r.step, r.trainLoss)
                 if let l = r.evalLoss, let a = r.evalAccuracy { line += String(format: ", eval loss %.4f, eval accuracy %.4f", l, a) }
                 line += String(format: ", %.1f samples/s, %.1f s", r.trainSamplesPerSecond, r.seconds)
                 writeStderr(line + "\n")
             }
             try trainer.run()
-            writeStderr("saved \(out) (checkpoint: \(out)/checkpoint-epoch\(options.epochs))\n")
+            let checkpoint = trainer.lastCheckpoint.map { "\(out)/\($0.lastPathComponent)" } ?? out
+            writeStderr("saved \(out) (checkpoint: \(checkpoint))\n")
         }
     }
 }

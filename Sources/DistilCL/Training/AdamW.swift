@@ -11,6 +11,8 @@ public struct OptimizerSettings: Sendable, Equatable {
     public var beta1: Float = 0.9
     public var beta2: Float = 0.999
     public var eps: Float = 1e-8
+    /// The shape of the learning rate over the steps (`--lr-scheduler`).
+    public var scheduler: LRScheduler = .linear
 
     public init(learningRate: Float, weightDecay: Float = 0.01, maxGradNorm: Float = 1, warmupSteps: Int,
                 totalSteps: Int) {
@@ -18,17 +20,10 @@ public struct OptimizerSettings: Sendable, Equatable {
         self.warmupSteps = warmupSteps; self.totalSteps = totalSteps
     }
 
-    /// The learning rate of optimiser step `step` (0 for the first), as
-    /// `get_linear_schedule_with_warmup`: linear from 0 over the warm-up, then linear to 0 at
-    /// `totalSteps`.
+    /// The learning rate of optimiser step `step` (0 for the first), as transformers'
+    /// `get_<scheduler>_schedule_with_warmup` gives it (`LRScheduler.factor`).
     public func learningRate(at step: Int) -> Float {
-        let factor: Double
-        if step < warmupSteps {
-            factor = Double(step) / Double(max(1, warmupSteps))
-        } else {
-            factor = max(0, Double(totalSteps - step) / Double(max(1, totalSteps - warmupSteps)))
-        }
-        return Float(Double(learningRate) * factor)
+        Float(Double(learningRate) * scheduler.factor(step: step, warmup: warmupSteps, total: totalSteps))
     }
 }
 

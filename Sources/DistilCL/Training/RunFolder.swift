@@ -2,7 +2,8 @@ import Foundation
 
 /// The `--out` folder of a training run. At the top, the latest epoch's model as a Hugging
 /// Face folder (`config.json`, `model.safetensors` with transformers' key names in float32,
-/// the tokenizer files) and `train_log.jsonl`; beside them `checkpoint-epoch<N>/`, the same
+/// the tokenizer files) and `train_log.jsonl`; beside them `checkpoint-epoch<N>/` (an epoch's
+/// end) or `checkpoint-<step>/` (the end of a `--max-steps` run), the same
 /// files plus `optimizer.safetensors` (AdamW's moments) and `trainer_state.json` (epoch, step,
 /// labels, recipe, the data's sha256). Each save writes a whole new folder beside `--out` and
 /// swaps it in (`RunFolderSwap.swift`): a kill at any moment leaves the previous complete model
@@ -32,6 +33,9 @@ struct RunFolder {
         /// before these were recorded).
         var trainSHA256: String? = nil
         var evalSHA256: String? = nil
+        /// The loop's running sums at this step (nil in a checkpoint from before they were kept,
+        /// which is always at an epoch's end with nothing pending).
+        var totals: LoopTotals? = nil
     }
 
     /// Identifies a weights file by its size and a 64-bit FNV-1a hash of its contents, read
@@ -51,22 +55,32 @@ struct RunFolder {
     }
 
     func checkpoint(_ epoch: Int) -> URL { url.appendingPathComponent("checkpoint-epoch\(epoch)") }
+    /// A step's checkpoint, named as transformers names them.
+    func checkpoint(step: Int) -> URL { url.appendingPathComponent("checkpoint-\(step)") }
     var log: URL { url.appendingPathComponent("train_log.jsonl") }
 
-    /// The newest complete checkpoint and its state, if any.
+    /// Whether `name` is a checkpoint folder's: `checkpoint-epoch<N>` or `checkpoint-<step>`.
+    static func isCheckpoint(_ name: String) -> Bool {
+        guard name.hasPrefix("checkpoint-") else { return false }
+        let rest = name.dropFirst(11)
+        return Int(rest.hasPrefix("epoch") ? rest.dropFirst(5) : rest) != nil
+    }
+
+    /// The newest complete checkpoint (the most steps) and its state, if any.
     func latest() throws -> (URL, State)? {
-        let names = (try? fm.contentsOfDirectory(atPath: url.path)) ?? []
-        let epochs = names.compactMap { $0.hasPrefix("checkpoint-epoch") ? Int($0.dropFirst(16)) : nil }.sorted(by: >)
-        for epoch in epochs {
-            let dir = checkpoint(epoch), stateURL = dir.appendingPathComponent("trainer_state.json")
+        let names = ((try? fm.contentsOfDirectory(atPath: url.path)) ?? []).filter(Self.isCheckpoint).sorted()
+        var best: (URL, State)?
+        for name in names {
+            let dir = url.appendingPathComponent(name), stateURL = dir.appendingPathComponent("trainer_state.json")
             guard let data = try? Data(contentsOf: stateURL) else { continue }
             do {
-                return (dir, try JSONDecoder().decode(State.self, from: data))
+                let state = try JSONDecoder().decode(State.self, from: data)
+                if best.map({ state.step > $0.1.step }) ?? true { best = (dir, state) }
             } catch {
                 throw TrainingError.resume("\(stateURL.path) is not a trainer state: \(error)")
             }
         }
-        return nil
+        return best
     }
 
     /// Checks, before any training, that the folder can hold a run: not the model folder, not a
@@ -106,11 +120,11 @@ struct RunFolder {
     /// one. `config`: the model's configuration as it is to be saved (without a `--dropout`
     /// override), used when `source` holds another kind of model.
     func save(_ model: EncoderModel, config modelConfig: ModelConfig, optimizer: AdamWOptimizer, state: State,
-              log reports: [EpochReport], source: URL) throws {
+              log reports: [TrainLogLine], name: String, source: URL) throws {
         try recover()
         let staged = partialFolder
         try? fm.removeItem(at: staged)
-        let dir = staged.appendingPathComponent("checkpoint-epoch\(state.epoch)")
+        let dir = staged.appendingPathComponent(name)
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         var complete = false
         defer { if !complete { try? fm.removeItem(at: staged) } }
@@ -148,23 +162,21 @@ struct RunFolder {
     }
 
     /// `train_log.jsonl`'s bytes: one line per report.
-    static func logData(_ reports: [EpochReport]) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+    static func logData(_ reports: [TrainLogLine]) throws -> Data {
         var data = Data()
         for r in reports {
-            data.append(try encoder.encode(r))
+            data.append(try r.encoded())
             data.append(0x0A)
         }
         return data
     }
 
-    /// The reports in checkpoint `dir`'s `train_log.jsonl`.
-    static func readLog(_ dir: URL) -> [EpochReport] {
+    /// The lines of checkpoint `dir`'s `train_log.jsonl`.
+    static func readLog(_ dir: URL) -> [TrainLogLine] {
         guard let text = try? String(contentsOf: dir.appendingPathComponent("train_log.jsonl"), encoding: .utf8) else {
             return []
         }
-        return text.split(separator: "\n").compactMap { try? JSONDecoder().decode(EpochReport.self, from: Data($0.utf8)) }
+        return text.split(separator: "\n").compactMap { TrainLogLine(Data($0.utf8)) }
     }
 
     /// AdamW's moments from a checkpoint, in `parameters`' order.

@@ -52,7 +52,7 @@ extension RunFolder {
     /// removes the previous folder.
     private func finishSwap() throws {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: oldFolder.path)) ?? []
-        where !Self.modelFiles.contains(name) && !name.hasPrefix("checkpoint-epoch") && !exists(url.appendingPathComponent(name)) {
+        where !Self.modelFiles.contains(name) && !Self.isCheckpoint(name) && !exists(url.appendingPathComponent(name)) {
             try move(oldFolder.appendingPathComponent(name), to: url.appendingPathComponent(name))
         }
         try? FileManager.default.removeItem(at: oldFolder)

@@ -13,29 +13,36 @@ public final class Trainer {
     public let options: TrainingOptions
     public let trainCount: Int
     /// Epochs already done (when resumed).
-    public private(set) var completedEpochs = 0
+    public internal(set) var completedEpochs = 0
+    /// Every line of `train_log.jsonl` so far, resumed ones included.
+    public internal(set) var history: [TrainLogLine] = []
+    /// The checkpoint the last save wrote.
+    public internal(set) var lastCheckpoint: URL?
     public var onStep: ((StepReport) -> Void)?
     public var onEpoch: ((EpochReport) -> Void)?
 
-    private let folder: RunFolder
+    let folder: RunFolder
     /// Where config.json and the tokenizer files are copied from: the model folder, then the
     /// latest checkpoint (an older one is deleted once a newer one is complete).
-    private var source: URL
-    private let backend: any TrainingBackend
-    private let train: [(Encoding, Int32)]
-    private let eval: [(Encoding, Int32)]
-    private let grads: GradientTable
-    private let optimizer: AdamWOptimizer
-    private var arena: TrainingArena?
-    private var reports: [EpochReport] = []
+    var source: URL
+    let backend: any TrainingBackend
+    let train: [(Encoding, Int32)]
+    let eval: [(Encoding, Int32)]
+    let grads: GradientTable
+    let optimizer: AdamWOptimizer
+    var arena: TrainingArena?
+    /// The loop's running sums (restored when resuming).
+    var totals = LoopTotals()
+    /// `--report-to tensorboard`'s event file (nil otherwise).
+    var events: TensorBoardWriter?
     /// Distillation's teacher (nil when fine-tuning, or when no loss term reads it).
-    private let teacher: Teacher?
+    let teacher: Teacher?
     /// The configuration the output folder gets (the recipe's `--dropout` is not the model's).
-    private let savedConfig: ModelConfig
+    let savedConfig: ModelConfig
     /// The teacher's `RunFolder.fingerprint`, kept in every checkpoint (nil when fine-tuning).
-    private let teacherPrint: String?
+    let teacherPrint: String?
     /// The sha256 of `--train` and `--eval`, kept in every checkpoint.
-    private let dataHashes: (train: String, eval: String?)
+    let dataHashes: (train: String, eval: String?)
 
     /// Reads the data and the model and puts it on `backend`.
     /// - Parameters:
@@ -190,84 +197,14 @@ public final class Trainer {
             let (m, v) = try RunFolder.moments(start, parameters: grads.parameters)
             try optimizer.restore(step: state.step, m: m, v: v, on: backend)
             completedEpochs = state.epoch
-            reports = RunFolder.readLog(start).filter { $0.epoch <= state.epoch }
+            history = RunFolder.readLog(start).filter { $0.step <= state.step }
+            totals = state.totals ?? LoopTotals()
+            lastCheckpoint = start
         }
-    }
-
-    /// Trains the remaining epochs (stopping after `stopAfterEpoch` when given, as an
-    /// interrupted run would) and returns every epoch's report, resumed ones included.
-    @discardableResult
-    public func run(stopAfterEpoch: Int? = nil) throws -> [EpochReport] {
-        let steps = options.stepsPerEpoch(train.count)
-        for epoch in (completedEpochs + 1)...max(options.epochs, completedEpochs + 1) where epoch <= options.epochs {
-            let order = options.order(train.count, epoch: epoch)
-            let started = Date()
-            var lossSum = 0.0, seen = 0
-            for s in 0..<steps {
-                let picked = order[(s * options.batchSize)..<min(train.count, (s + 1) * options.batchSize)]
-                let batch = TokenBatch(picked.map { train[$0].0 })
-                let labels = picked.map { train[$0].1 }
-                let loss = try step(batch, labels: labels)
-                lossSum += loss * Double(picked.count)
-                seen += picked.count
-                let rate = Double(seen) / max(Date().timeIntervalSince(started), 1e-9)
-                onStep?(StepReport(epoch: epoch, step: s + 1, stepsPerEpoch: steps, loss: lossSum / Double(seen),
-                                   samplesPerSecond: rate))
-            }
-            let seconds = Date().timeIntervalSince(started)
-            let (evalLoss, accuracy) = try evaluate()
-            if let evalLoss, !evalLoss.isFinite {
-                throw TrainingError.nonFiniteLoss(step: optimizer.step, loss: Float(evalLoss))
-            }
-            let report = EpochReport(epoch: epoch, step: optimizer.step, trainLoss: lossSum / Double(seen),
-                                     evalLoss: evalLoss, evalAccuracy: accuracy,
-                                     trainSamplesPerSecond: Double(seen) / seconds, seconds: seconds)
-            try folder.save(model, config: savedConfig, optimizer: optimizer, state: RunFolder.State(
-                epoch: epoch, step: optimizer.step, labels: labels, trainExamples: train.count, options: options,
-                teacher: teacherPrint, trainSHA256: dataHashes.train, evalSHA256: dataHashes.eval),
-                log: reports + [report], source: source)
-            source = folder.checkpoint(epoch)
-            reports.append(report)
-            completedEpochs = epoch
-            onEpoch?(report)
-            if let stopAfterEpoch, epoch >= stopAfterEpoch { break }
-        }
-        return reports
-    }
-
-    /// One optimiser step; returns the batch's mean loss.
-    private func step(_ batch: TokenBatch, labels: [Int32]) throws -> Double {
-        if arena == nil || !arena!.fits(tokens: batch.tokens, sequences: batch.batch) {
-            // Grown by a quarter at least, so a run reallocates a handful of times.
-            let tokens = max(batch.tokens, (arena?.tokens ?? 0) * 5 / 4)
-            arena = nil
-            arena = try TrainingArena(backend: backend, config: model.config, labels: self.labels.count,
-                                      tokens: tokens, sequences: options.batchSize)
-        }
-        let plan = DropoutPlan(rates: model.config.dropout, bertProjection: model.config.modelType == .bert,
-                               seed: options.seed, step: UInt32(truncatingIfNeeded: optimizer.step),
-                               layers: model.config.layers)
-        try grads.zero(on: backend)
-        let out: StepResult
-        if let teacher {
-            let (loss, hidden) = try teacher.targets(batch, labels: labels)
-            out = try model.classificationStep(batch, loss: loss, hiddenTarget: hidden, arena: arena!, grads: grads,
-                                               dropout: plan, withLogits: false)
-        } else if let d = options.distillation {   // labels alone, averaged over the labelled texts
-            out = try model.classificationStep(batch, loss: DistillationLoss(labels: labels, teacher: nil, options: d),
-                                               arena: arena!, grads: grads, dropout: plan, withLogits: false)
-        } else {
-            out = try model.classificationStep(batch, loss: CrossEntropyLoss(labels: labels), arena: arena!,
-                                               grads: grads, dropout: plan, withLogits: false)
-        }
-        let loss = out.loss
-        guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step + 1, loss: Float(loss)) }
-        try optimizer.update(on: backend)
-        return loss
     }
 
     /// Mean cross-entropy and accuracy over the evaluation set (nil without one).
-    private func evaluate() throws -> (Double?, Double?) {
+    func evaluate() throws -> (Double?, Double?) {
         guard !eval.isEmpty else { return (nil, nil) }
         var loss = 0.0, correct = 0
         for start in stride(from: 0, to: eval.count, by: options.batchSize) {
@@ -297,7 +234,10 @@ public final class Trainer {
     static func describe(_ o: TrainingOptions) -> String {
         "epochs \(o.epochs), batch \(o.batchSize), lr \(o.learningRate), warmup \(o.warmup), weight decay \(o.weightDecay), "
             + "max grad norm \(o.maxGradNorm), dropout \(o.dropout.map { "\($0)" } ?? "config"), seed \(o.seed), "
-            + "shuffle \(o.shuffle), max length \(o.maxLength.map(String.init) ?? "model")"
+            + "shuffle \(o.shuffle), max length \(o.maxLength.map(String.init) ?? "model"), "
+            + "lr scheduler \(o.lrScheduler.rawValue), adam betas \(o.adamBeta1)/\(o.adamBeta2), adam epsilon \(o.adamEpsilon), "
+            + "max steps \(o.maxSteps.map(String.init) ?? "none"), logging steps \(o.loggingSteps.map(String.init) ?? "none"), "
+            + "report to \(o.reportTo.rawValue)"
             + (o.distillation.map { d in
                 ", temperature \(d.temperature), alpha kd \(d.alphaKD), alpha ce \(d.alphaCE), alpha cos \(d.alphaCos), "
                     + "student layers \(d.studentLayers.map { $0.map(String.init).joined(separator: ",") } ?? "default")"

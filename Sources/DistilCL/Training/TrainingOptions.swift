@@ -20,17 +20,45 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     /// Distillation (`distilcl distill`): the model is the teacher, the student is built from
     /// its layers and trained on this loss. Nil for fine-tuning.
     public var distillation: DistillationOptions?
+    /// `--lr-scheduler`: the learning rate's shape after the warm-up.
+    public var lrScheduler: LRScheduler = .linear
+    /// AdamW's β₁, β₂ and ε (`--adam-beta1`, `--adam-beta2`, `--adam-epsilon`).
+    public var adamBeta1: Float = 0.9
+    public var adamBeta2: Float = 0.999
+    public var adamEpsilon: Float = 1e-8
+    /// `--max-steps`: train this many optimiser steps, whatever `epochs` says (the schedule's
+    /// total, as transformers' `max_steps`); nil trains `epochs` epochs.
+    public var maxSteps: Int?
+    /// `--logging-steps`: a line in `train_log.jsonl` every this many steps; nil: none.
+    public var loggingSteps: Int?
+    /// `--report-to`: TensorBoard event files besides the log.
+    public var reportTo: ReportTarget = .none
 
     public init() {}
 
     /// Optimiser steps in one epoch of `examples` texts.
     public func stepsPerEpoch(_ examples: Int) -> Int { (examples + batchSize - 1) / batchSize }
 
+    /// Optimiser steps of the whole run: `maxSteps`, else `epochs` epochs.
+    public func totalSteps(_ examples: Int) -> Int { maxSteps ?? epochs * stepsPerEpoch(examples) }
+
+    /// Epochs the run begins (the last one possibly cut short by `maxSteps`), as transformers'
+    /// `ceil(max_steps / steps_per_epoch)`.
+    public func epochCount(_ examples: Int) -> Int {
+        let perEpoch = max(1, stepsPerEpoch(examples))
+        return maxSteps.map { ($0 + perEpoch - 1) / perEpoch } ?? epochs
+    }
+
     /// The optimiser settings for `examples` training texts.
     public func optimizer(examples: Int) -> OptimizerSettings {
-        let total = epochs * stepsPerEpoch(examples)
-        return OptimizerSettings(learningRate: learningRate, weightDecay: weightDecay, maxGradNorm: maxGradNorm,
-                                 warmupSteps: Int((fraction(warmup) * Double(total)).rounded(.up)), totalSteps: total)
+        let total = totalSteps(examples)
+        var s = OptimizerSettings(learningRate: learningRate, weightDecay: weightDecay, maxGradNorm: maxGradNorm,
+                                  warmupSteps: Int((fraction(warmup) * Double(total)).rounded(.up)), totalSteps: total)
+        s.scheduler = lrScheduler
+        s.beta1 = adamBeta1
+        s.beta2 = adamBeta2
+        s.eps = adamEpsilon
+        return s
     }
 
     /// `value` as the decimal the user typed (0.1, not 0.100000001490116): so that
@@ -65,6 +93,11 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         guard maxGradNorm >= 0, maxGradNorm.isFinite else { throw bad("--max-grad-norm must be ≥ 0, got \(maxGradNorm)") }
         if let dropout, !(dropout >= 0 && dropout < 1) { throw bad("--dropout must be in [0, 1), got \(dropout)") }
         if let maxLength, maxLength < 3 { throw bad("--max-length must be at least 3, got \(maxLength)") }
+        guard adamBeta1.isFinite, adamBeta1 >= 0, adamBeta1 < 1 else { throw bad("--adam-beta1 must be in [0, 1), got \(adamBeta1)") }
+        guard adamBeta2.isFinite, adamBeta2 >= 0, adamBeta2 < 1 else { throw bad("--adam-beta2 must be in [0, 1), got \(adamBeta2)") }
+        guard adamEpsilon.isFinite, adamEpsilon > 0 else { throw bad("--adam-epsilon must be positive, got \(adamEpsilon)") }
+        if let maxSteps, maxSteps < 1 { throw bad("--max-steps must be at least 1, got \(maxSteps)") }
+        if let loggingSteps, loggingSteps < 1 { throw bad("--logging-steps must be at least 1, got \(loggingSteps)") }
         try distillation?.validate()
     }
 }
@@ -94,4 +127,38 @@ public struct StepReport: Sendable {
     /// The running mean of this epoch's training loss.
     public var loss: Double
     public var samplesPerSecond: Double
+}
+
+// MARK: - Reading a saved recipe
+
+extension TrainingOptions {
+    enum CodingKeys: String, CodingKey {
+        case epochs, batchSize, learningRate, warmup, weightDecay, maxGradNorm, dropout, seed, shuffle, maxLength
+        case distillation, lrScheduler, adamBeta1, adamBeta2, adamEpsilon, maxSteps, loggingSteps, reportTo
+    }
+
+    /// Reads a `trainer_state.json` recipe; one saved before a flag existed gets that flag's
+    /// default, so that `--resume` continues older runs.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainingOptions()
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        learningRate = try c.decode(Float.self, forKey: .learningRate)
+        warmup = try c.decode(Float.self, forKey: .warmup)
+        weightDecay = try c.decode(Float.self, forKey: .weightDecay)
+        maxGradNorm = try c.decode(Float.self, forKey: .maxGradNorm)
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        shuffle = try c.decode(Bool.self, forKey: .shuffle)
+        maxLength = try c.decodeIfPresent(Int.self, forKey: .maxLength)
+        distillation = try c.decodeIfPresent(DistillationOptions.self, forKey: .distillation)
+        lrScheduler = try c.decodeIfPresent(LRScheduler.self, forKey: .lrScheduler) ?? d.lrScheduler
+        adamBeta1 = try c.decodeIfPresent(Float.self, forKey: .adamBeta1) ?? d.adamBeta1
+        adamBeta2 = try c.decodeIfPresent(Float.self, forKey: .adamBeta2) ?? d.adamBeta2
+        adamEpsilon = try c.decodeIfPresent(Float.self, forKey: .adamEpsilon) ?? d.adamEpsilon
+        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
+        loggingSteps = try c.decodeIfPresent(Int.self, forKey: .loggingSteps)
+        reportTo = try c.decodeIfPresent(ReportTarget.self, forKey: .reportTo) ?? d.reportTo
+    }
 }

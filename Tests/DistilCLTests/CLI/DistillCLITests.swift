@@ -142,6 +142,9 @@ struct DistillCLITests {
         (["--temperature", "0"], "--temperature"),
         (["--alpha-kd=-1"], "--alpha-kd"),
         (["--alpha-kd", "0", "--alpha-ce", "0"], "all 0"),
+        (["--lr-scheduler", "cosine_with_restarts"], "--lr-scheduler"),
+        (["--max-steps", "0"], "--max-steps"),
+        (["--adam-beta2", "1"], "--adam-beta2"),
     ])
     func badFlags(_ extra: [String], _ needle: String) throws {
         let folder = try TemporaryFolder()

@@ -222,9 +222,53 @@ struct TrainCLITests {
         #expect(r.status == 0)
         let text = r.out.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         for needle in ["Exit status", "1 other failure", "3 model", "4 bad data", "5 device", "64 bad flag", "130",
-                       "train_log.jsonl", "--resume", "text_pair", "--no-shuffle", "--max-grad-norm"] {
+                       "train_log.jsonl", "--resume", "text_pair", "--no-shuffle", "--max-grad-norm",
+                       "--lr-scheduler", "constant_with_warmup", "--adam-beta1", "--adam-beta2", "--adam-epsilon",
+                       "--max-steps", "--logging-steps", "grad_norm", "--report-to", "OUT/runs", "checkpoint-N",
+                       "movie-dev.jsonl"] {
             #expect(text.contains(needle), "train --help lacks '\(needle)'")
         }
+    }
+
+    @Test("the schedule, AdamW and logging flags: a bad value is status 64 naming the flag",
+          arguments: [["--lr-scheduler", "polynomial"], ["--report-to", "wandb"], ["--adam-beta1", "1"],
+                      ["--adam-beta2", "-0.5"], ["--adam-epsilon", "0"], ["--max-steps", "0"],
+                      ["--logging-steps", "-3"]])
+    func newFlagRefusals(_ flag: [String]) throws {
+        let folder = try TemporaryFolder()
+        let train = try Self.data(folder), out = folder.file("out").path
+        let r = try CLI.run(Self.common(Self.sst, train, out) + flag)
+        #expect(r.status == 64 && r.stderr.contains(flag[0]), "\(flag): \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    /// 9 texts in batches of 4: 3 steps an epoch; --max-steps 5 ends 2 steps into epoch 2.
+    @Test("--max-steps, --logging-steps, --lr-scheduler and --report-to from the command line")
+    func stepFlags() throws {
+        let folder = try TemporaryFolder()
+        let train = try Self.data(folder), out = folder.file("out").path
+        let r = try CLI.run(Self.common(Self.sst, train, out) + [
+            "--eval", train, "--epochs", "9", "--max-steps", "5", "--logging-steps", "2", "--lr-scheduler", "cosine",
+            "--adam-beta1", "0.85", "--adam-epsilon", "1e-7", "--report-to", "tensorboard"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("epoch 2/2") && r.stderr.contains("checkpoint-5"), "\(r.stderr)")
+        let names = Set((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [])
+        #expect(names.isSuperset(of: ["checkpoint-5", "runs", "model.safetensors"]), "\(names.sorted())")
+        let runs = (try? FileManager.default.contentsOfDirectory(atPath: out + "/runs")) ?? []
+        #expect(runs.count == 1 && runs[0].hasPrefix("events.out.tfevents."), "\(runs)")
+        let log = try String(contentsOfFile: out + "/train_log.jsonl", encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:]
+        }
+        #expect(log.map { $0["step"] as? Int ?? -1 } == [2, 3, 4, 5])
+        #expect(log.last?["train_samples_per_second"] is Double, "the last line is an epoch's")
+        #expect(log[0]["learning_rate"] is Double && log[0]["grad_norm"] is Double && log[0]["epoch"] as? Double != nil)
+        // --resume of the finished run: the same flags are accepted, other ones refused.
+        let again = try CLI.run(Self.common(Self.sst, train, out) + [
+            "--eval", train, "--epochs", "9", "--max-steps", "5", "--logging-steps", "2", "--lr-scheduler", "cosine",
+            "--adam-beta1", "0.85", "--adam-epsilon", "1e-7", "--report-to", "tensorboard", "--resume"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let other = try CLI.run(Self.common(Self.sst, train, out) + ["--eval", train, "--max-steps", "6", "--resume"])
+        #expect(other.status == 64 && other.stderr.contains("different recipe"), "\(other.stderr)")
     }
 
     /// One step per epoch, warm-up of one step: epoch 1 runs at lr 0, epoch 2 at 1e38, which

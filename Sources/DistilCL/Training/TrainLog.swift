@@ -1,0 +1,73 @@
+import Foundation
+
+/// A `--logging-steps` line of `train_log.jsonl`, transformers' `log_history` entry: the mean
+/// training loss over the steps since the previous line, the learning rate after this step
+/// (as transformers logs it: the scheduler has already stepped, so it is the rate of the next
+/// step), the gradient norm before clipping of this step, and the epoch as a fraction.
+public struct StepLog: Sendable, Equatable, Codable {
+    public var loss: Double
+    public var learningRate: Double
+    public var gradNorm: Double
+    public var samplesPerSecond: Double
+    public var step: Int
+    public var epoch: Double
+
+    enum CodingKeys: String, CodingKey {
+        case loss, step, epoch
+        case learningRate = "learning_rate", gradNorm = "grad_norm", samplesPerSecond = "samples_per_second"
+    }
+}
+
+/// One line of `train_log.jsonl`: a `--logging-steps` line or an epoch's report.
+public enum TrainLogLine: Sendable, Equatable {
+    case step(StepLog)
+    case epoch(EpochReport)
+
+    /// The optimiser step the line was written after.
+    public var step: Int {
+        switch self {
+        case .step(let s): s.step
+        case .epoch(let e): e.step
+        }
+    }
+
+    /// The epoch report, if the line is one.
+    public var epochReport: EpochReport? {
+        if case .epoch(let e) = self { return e }
+        return nil
+    }
+
+    /// The line's JSON (keys sorted), without the newline.
+    func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        switch self {
+        case .step(let s): return try encoder.encode(s)
+        case .epoch(let e): return try encoder.encode(e)
+        }
+    }
+
+    /// Reads a line back (an epoch report has `train_samples_per_second`, a step line
+    /// `grad_norm`); nil for anything else.
+    init?(_ line: Data) {
+        let decoder = JSONDecoder()
+        if let e = try? decoder.decode(EpochReport.self, from: line) {
+            self = .epoch(e)
+        } else if let s = try? decoder.decode(StepLog.self, from: line) {
+            self = .step(s)
+        } else {
+            return nil
+        }
+    }
+}
+
+/// What the loop adds up between two `--logging-steps` lines and within an epoch, kept in
+/// `trainer_state.json` so that a resumed run logs what an uninterrupted one does.
+struct LoopTotals: Codable, Equatable {
+    /// Sum of the step losses since the last logging line, and how many steps.
+    var logLoss = 0.0
+    var logSteps = 0
+    /// Sum of loss × texts in the current epoch, and how many texts.
+    var epochLoss = 0.0
+    var epochSeen = 0
+}

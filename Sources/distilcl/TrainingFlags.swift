@@ -64,6 +64,12 @@ struct TrainingFlags: ParsableArguments {
     var loggingSteps: Int?
 
     @Option(name: .long, help: ArgumentHelp(
+        "Also evaluate on --eval every N optimiser steps (a train_log.jsonl line {eval_loss, eval_accuracy, step, epoch}).",
+        discussion: "Besides each epoch's end, which always evaluates. Default: at the epochs' ends only.",
+        valueName: "n"))
+    var evalSteps: Int?
+
+    @Option(name: .long, help: ArgumentHelp(
         "none, or tensorboard: the logged scalars and evaluations as TensorBoard event files in OUT/runs/.",
         valueName: "target"))
     var reportTo = "none"
@@ -109,6 +115,7 @@ struct TrainingFlags: ParsableArguments {
         o.adamEpsilon = adamEpsilon
         o.maxSteps = maxSteps
         o.loggingSteps = loggingSteps
+        o.evalSteps = evalSteps
         o.reportTo = ReportTarget(rawValue: reportTo) ?? .none
         return o
     }
@@ -117,6 +124,7 @@ struct TrainingFlags: ParsableArguments {
         guard LRScheduler(rawValue: lrScheduler) != nil else {
             throw ValidationError("--lr-scheduler takes \(LRScheduler.allCases.map(\.rawValue).joined(separator: ", ")); got '\(lrScheduler)'")
         }
+        if evalSteps != nil, eval == nil { throw ValidationError("--eval-steps needs --eval (the data to evaluate on)") }
         guard ReportTarget(rawValue: reportTo) != nil else {
             throw ValidationError("--report-to takes \(ReportTarget.allCases.map(\.rawValue).joined(separator: ", ")); got '\(reportTo)'")
         }

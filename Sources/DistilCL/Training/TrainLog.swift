@@ -18,15 +18,31 @@ public struct StepLog: Sendable, Equatable, Codable {
     }
 }
 
-/// One line of `train_log.jsonl`: a `--logging-steps` line or an epoch's report.
+/// An `--eval-steps` line of `train_log.jsonl`: the evaluation at a step within an epoch.
+public struct EvalLog: Sendable, Equatable, Codable {
+    public var evalLoss: Double
+    public var evalAccuracy: Double
+    public var step: Int
+    public var epoch: Double
+
+    enum CodingKeys: String, CodingKey {
+        case step, epoch
+        case evalLoss = "eval_loss", evalAccuracy = "eval_accuracy"
+    }
+}
+
+/// One line of `train_log.jsonl`: a `--logging-steps` line, an `--eval-steps` evaluation or
+/// an epoch's report.
 public enum TrainLogLine: Sendable, Equatable {
     case step(StepLog)
+    case evaluation(EvalLog)
     case epoch(EpochReport)
 
     /// The optimiser step the line was written after.
     public var step: Int {
         switch self {
         case .step(let s): s.step
+        case .evaluation(let e): e.step
         case .epoch(let e): e.step
         }
     }
@@ -43,6 +59,7 @@ public enum TrainLogLine: Sendable, Equatable {
         encoder.outputFormatting = [.sortedKeys]
         switch self {
         case .step(let s): return try encoder.encode(s)
+        case .evaluation(let e): return try encoder.encode(e)
         case .epoch(let e): return try encoder.encode(e)
         }
     }
@@ -55,6 +72,8 @@ public enum TrainLogLine: Sendable, Equatable {
             self = .epoch(e)
         } else if let s = try? decoder.decode(StepLog.self, from: line) {
             self = .step(s)
+        } else if let e = try? decoder.decode(EvalLog.self, from: line) {
+            self = .evaluation(e)
         } else {
             return nil
         }

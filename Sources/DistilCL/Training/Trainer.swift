@@ -66,6 +66,7 @@ public final class Trainer {
         try folder.recover()   // an interrupted save is completed or rolled back before anything reads the folder
 
         let distilling = options.distillation
+        if options.evalSteps != nil, evalURL == nil { throw TrainingError.badOption("--eval-steps needs --eval") }
         let trainExamples = try LabeledData.read(trainURL, labelsOptional: distilling != nil)
         let evalExamples = try evalURL.map { try LabeledData.read($0) } ?? []
         if distilling != nil {   // the student has no token types: its start equals the teacher on single texts only
@@ -237,7 +238,7 @@ public final class Trainer {
             + "shuffle \(o.shuffle), max length \(o.maxLength.map(String.init) ?? "model"), "
             + "lr scheduler \(o.lrScheduler.rawValue), adam betas \(o.adamBeta1)/\(o.adamBeta2), adam epsilon \(o.adamEpsilon), "
             + "max steps \(o.maxSteps.map(String.init) ?? "none"), logging steps \(o.loggingSteps.map(String.init) ?? "none"), "
-            + "report to \(o.reportTo.rawValue)"
+            + "report to \(o.reportTo.rawValue), eval steps \(o.evalSteps.map(String.init) ?? "none")"
             + (o.distillation.map { d in
                 ", temperature \(d.temperature), alpha kd \(d.alphaKD), alpha ce \(d.alphaCE), alpha cos \(d.alphaCos), "
                     + "student layers \(d.studentLayers.map { $0.map(String.init).joined(separator: ",") } ?? "default")"

@@ -45,12 +45,25 @@ extension Trainer {
                     ])
                     (totals.logLoss, totals.logSteps, logSeen, logClock) = (0, 0, 0, Date())
                 }
+                // The epoch's end evaluates anyway.
+                if let every = options.evalSteps, optimizer.step % every == 0, s + 1 < last {
+                    try evaluateAt(epoch: Double(optimizer.step) / Double(perEpoch))
+                }
             }
             try endEpoch(epoch, complete: last == perEpoch, seen: seen, seconds: Date().timeIntervalSince(started))
             if let stopAfterEpoch, epoch >= stopAfterEpoch { break }
             epoch += 1
         }
         return history.compactMap(\.epochReport)
+    }
+
+    /// An `--eval-steps` evaluation: a log line and its TensorBoard scalars.
+    private func evaluateAt(epoch: Double) throws {
+        let (loss, accuracy) = try evaluate()
+        guard let loss, let accuracy else { return }
+        guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step, loss: Float(loss)) }
+        history.append(.evaluation(EvalLog(evalLoss: loss, evalAccuracy: accuracy, step: optimizer.step, epoch: epoch)))
+        try events?.write(step: optimizer.step, scalars: [("eval/loss", loss), ("eval/accuracy", accuracy)])
     }
 
     /// An epoch's end (`complete`) or the run's (`--max-steps` within the epoch): evaluates,

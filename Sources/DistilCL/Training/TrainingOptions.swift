@@ -33,6 +33,9 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var loggingSteps: Int?
     /// `--report-to`: TensorBoard event files besides the log.
     public var reportTo: ReportTarget = .none
+    /// `--eval-steps`: evaluate every this many steps too (transformers' eval_strategy
+    /// "steps"), besides each epoch's end; nil: at the epochs' ends only.
+    public var evalSteps: Int?
 
     public init() {}
 
@@ -97,6 +100,7 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         guard adamBeta2.isFinite, adamBeta2 >= 0, adamBeta2 < 1 else { throw bad("--adam-beta2 must be in [0, 1), got \(adamBeta2)") }
         guard adamEpsilon.isFinite, adamEpsilon > 0 else { throw bad("--adam-epsilon must be positive, got \(adamEpsilon)") }
         if let maxSteps, maxSteps < 1 { throw bad("--max-steps must be at least 1, got \(maxSteps)") }
+        if let evalSteps, evalSteps < 1 { throw bad("--eval-steps must be at least 1, got \(evalSteps)") }
         if let loggingSteps, loggingSteps < 1 { throw bad("--logging-steps must be at least 1, got \(loggingSteps)") }
         try distillation?.validate()
     }
@@ -135,6 +139,7 @@ extension TrainingOptions {
     enum CodingKeys: String, CodingKey {
         case epochs, batchSize, learningRate, warmup, weightDecay, maxGradNorm, dropout, seed, shuffle, maxLength
         case distillation, lrScheduler, adamBeta1, adamBeta2, adamEpsilon, maxSteps, loggingSteps, reportTo
+        case evalSteps
     }
 
     /// Reads a `trainer_state.json` recipe; one saved before a flag existed gets that flag's
@@ -160,5 +165,6 @@ extension TrainingOptions {
         maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
         loggingSteps = try c.decodeIfPresent(Int.self, forKey: .loggingSteps)
         reportTo = try c.decodeIfPresent(ReportTarget.self, forKey: .reportTo) ?? d.reportTo
+        evalSteps = try c.decodeIfPresent(Int.self, forKey: .evalSteps)
     }
 }

@@ -224,7 +224,7 @@ struct TrainCLITests {
         for needle in ["Exit status", "1 other failure", "3 model", "4 bad data", "5 device", "64 bad flag", "130",
                        "train_log.jsonl", "--resume", "text_pair", "--no-shuffle", "--max-grad-norm",
                        "--lr-scheduler", "constant_with_warmup", "--adam-beta1", "--adam-beta2", "--adam-epsilon",
-                       "--max-steps", "--logging-steps", "grad_norm", "--report-to", "OUT/runs", "checkpoint-N",
+                       "--max-steps", "--logging-steps", "--eval-steps", "grad_norm", "--report-to", "OUT/runs", "checkpoint-N",
                        "movie-dev.jsonl"] {
             #expect(text.contains(needle), "train --help lacks '\(needle)'")
         }
@@ -233,7 +233,7 @@ struct TrainCLITests {
     @Test("the schedule, AdamW and logging flags: a bad value is status 64 naming the flag",
           arguments: [["--lr-scheduler", "polynomial"], ["--report-to", "wandb"], ["--adam-beta1", "1"],
                       ["--adam-beta2", "-0.5"], ["--adam-epsilon", "0"], ["--max-steps", "0"],
-                      ["--logging-steps", "-3"]])
+                      ["--logging-steps", "-3"], ["--eval-steps", "0"], ["--eval-steps", "2"]])
     func newFlagRefusals(_ flag: [String]) throws {
         let folder = try TemporaryFolder()
         let train = try Self.data(folder), out = folder.file("out").path

@@ -76,6 +76,38 @@ struct TrainingLoopTests {
         #expect(try done.run().map(\.step) == [5, 10, 12])
     }
 
+    /// 5 steps an epoch, 2 epochs, --eval-steps 2: evaluations at 2, 4, 6, 8 and the epochs' 5
+    /// and 10 (an epoch's end evaluates once).
+    @Test("--eval-steps evaluates within epochs; --resume keeps the lines")
+    func evalSteps() throws {
+        let folder = try TemporaryFolder()
+        let train = try TrainerTests.data(folder)
+        var o = TrainerTests.options
+        (o.epochs, o.evalSteps, o.reportTo) = (2, 2, .tensorboard)
+        func trainer(_ out: String, resume: Bool = false, _ options: TrainingOptions) throws -> Trainer {
+            try Trainer(model: Fixtures.model("tiny-distilbert-sst"), train: train, eval: train, labels: nil,
+                        output: folder.file(out), backend: CPUBackend(), options: options, resume: resume)
+        }
+        let t = try trainer("whole", o)
+        try t.run()
+        #expect(t.history.map(\.step) == [2, 4, 5, 6, 8, 10])
+        let evals = t.history.compactMap { if case .evaluation(let e) = $0 { e } else { nil } }
+        #expect(evals.map(\.epoch) == [0.4, 0.8, 1.2, 1.6])
+        #expect(evals.allSatisfy { $0.evalLoss.isFinite && $0.evalAccuracy >= 0 && $0.evalAccuracy <= 1 })
+        _ = try trainer("split", o).run(stopAfterEpoch: 1)
+        let resumed = try trainer("split", resume: true, o)
+        try resumed.run()
+        let again = resumed.history.compactMap { if case .evaluation(let e) = $0 { e } else { nil } }
+        #expect(again == evals)
+        let runs = try FileManager.default.contentsOfDirectory(atPath: folder.file("whole/runs").path)
+        let events = TensorBoardTests.read(Array(try Data(contentsOf: folder.file("whole/runs/" + runs[0]))))
+        #expect(events.filter { $0.scalars["eval/accuracy"] != nil }.map(\.step) == [2, 4, 5, 6, 8, 10])
+        #expect(throws: TrainingError.badOption("--eval-steps needs --eval")) {
+            _ = try Trainer(model: Fixtures.model("tiny-distilbert-sst"), train: train, eval: nil, labels: nil,
+                            output: folder.file("none"), backend: CPUBackend(), options: o, resume: false)
+        }
+    }
+
     /// Other betas reach the optimiser: one step with β₁ 0.5 moves the weights elsewhere.
     @Test("--adam-beta1 changes the trained weights")
     func betasReachTheOptimiser() throws {

@@ -21,6 +21,8 @@
 //   prelude.cl's, shared with training.cl's forward.
 // =====================================================================================
 
+#include "prelude.cl"   // the shared helpers and tunables (embed-kernels inlines it)
+
 #ifndef BM
 #define BM 4           // rows per work-item in kernel_bmm
 #endif

@@ -12,6 +12,8 @@
 // the sums over a row's work-items are prelude.cl's row_reduce (LN_WG's default is there).
 // =====================================================================================
 
+#include "prelude.cl"   // the shared helpers and tunables (embed-kernels inlines it)
+
 __kernel __attribute__((reqd_work_group_size(LN_WG, 1, 1)))
 void kernel_layernorm(const int n, __global const float* x, __global const float* residual,
                       const int has_residual, __global const float* restrict gamma,

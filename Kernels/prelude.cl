@@ -1,7 +1,9 @@
 // =====================================================================================
-// prelude.cl: what the programs share. Not a program of its own: embed-kernels prepends it
-// to every other Kernels/*.cl file (then `#line 1 "<file>"`), so each program is this
-// prelude plus one file and compiles on its own.
+// prelude.cl: what the programs share. Not a program of its own: attention.cl, norm.cl and
+// training.cl say `#include "prelude.cl"`, which embed-kernels replaces with this text (then
+// `#line` back to the file), so each program compiles on its own (also with `-I Kernels`);
+// gemm.cl and elementwise.cl do not include it, so their text, and the tuning file's key
+// for them, does not change with it.
 //
 //   row_reduce(v)          Σ of v over the LN_WG work-items of a row: the layernorm forward
 //                          (norm.cl) and backward (training.cl)

@@ -44,6 +44,8 @@
 
 // Not tunable: they fix the order of sumOfSquares' sums, the same on every device. The host
 // launches with the same values (OpenCLBackend.sumOfSquaresGroup, .sumOfSquaresItems in OpenCLTraining.swift).
+#include "prelude.cl"   // the shared helpers and tunables (embed-kernels inlines it)
+
 #define SSQ_WG 64      // work-items per group in the kernel_sum_squares_* kernels
 #define SSQ_ITEMS 64   // elements per work-item in kernel_sum_squares_partial
 

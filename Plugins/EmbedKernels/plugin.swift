@@ -2,7 +2,7 @@ import Foundation
 import PackagePlugin
 
 /// Embeds the package's `Kernels/*.cl` programs into the target as Swift string constants
-/// (`prelude.cl` prepended to each; see embed-kernels).
+/// (`prelude.cl` in place of a file's `#include "prelude.cl"`; see embed-kernels).
 @main
 struct EmbedKernels: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) async throws -> [Command] {

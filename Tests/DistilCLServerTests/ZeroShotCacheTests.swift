@@ -60,10 +60,20 @@ import Testing
                 answers.append(try #require(answer))
             }
             #expect(answers.count == 2)
+            // The same texts in another batch (with, then without the descriptions): equal
+            // within the GEMM's rounding across batch sizes, every label's score.
+            func scores(_ answer: [String: Any]) -> [(String, Double)] {
+                ((answer["scores"] as? [[String: Any]]) ?? []).map {
+                    ($0["label"] as? String ?? "", ($0["score"] as? NSNumber)?.doubleValue ?? .nan)
+                }
+            }
             for (first, second) in zip(answers[0], answers[1]) {
                 #expect(first["label"] as? String == second["label"] as? String)
                 let (x, y) = ((first["score"] as? NSNumber)?.doubleValue ?? .nan, (second["score"] as? NSNumber)?.doubleValue ?? .nan)
                 #expect(abs(x - y) < 1e-5)
+                let (a, b) = (scores(first), scores(second))
+                #expect(a.count == 2 && a.map(\.0) == b.map(\.0))
+                for (p, q) in zip(a, b) { #expect(abs(p.1 - q.1) < 1e-5, "\(p) vs \(q)") }
             }
         }
     }

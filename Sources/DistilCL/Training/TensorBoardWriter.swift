@@ -9,7 +9,8 @@ import Foundation
 ///
 /// The first event names the format (`brain.Event:2`); each later one holds scalars under
 /// tags such as `train/loss` or `eval/accuracy`, as transformers' TensorBoardCallback writes
-/// them. The file is `folder/events.out.tfevents.<seconds>.<host>`, opened for each write, so
+/// them. The file is `folder/events.out.tfevents.<seconds>.<host>.<pid>.<n>` (TensorFlow's
+/// names; n is the first number not taken, so two writers never share a file), opened for each write, so
 /// that `RunFolder`'s swaps (which move `runs/` into the new `--out`) never strand it.
 final class TensorBoardWriter {
     let file: URL
@@ -17,7 +18,10 @@ final class TensorBoardWriter {
     /// Creates `folder` and a new event file in it with the version event.
     init(folder: URL, now: Date = Date()) throws {
         let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: "/", with: "_")
-        file = folder.appendingPathComponent("events.out.tfevents.\(Int(now.timeIntervalSince1970)).\(host)")
+        let stem = "events.out.tfevents.\(Int(now.timeIntervalSince1970)).\(host).\(getpid())"
+        var n = 0
+        while FileManager.default.fileExists(atPath: folder.appendingPathComponent("\(stem).\(n)").path) { n += 1 }
+        file = folder.appendingPathComponent("\(stem).\(n)")
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             guard FileManager.default.createFile(atPath: file.path, contents: nil) else {

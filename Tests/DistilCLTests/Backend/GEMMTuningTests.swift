@@ -251,9 +251,16 @@ struct GEMMTuningTests {
         #expect(variants.isEmpty && warnings.count == 1)
         #expect(try OpenCLBackend(device: device, environment: Self.environment(file)).tunedShapes.isEmpty)
 
-        // Another gemm.cl (a stale hash): not this device's entries, nothing used.
-        let stale = #"{"version": 1, "devices": {"\#(device.platformName)|\#(device.name)|\#(device.driverVersion)|0": {"M32_N48_K40": {"kernel": "panel", "rows": 2, "tile": [], "gflops": 1, "default_gflops": 1}}}}"#
+        // Another gemm.cl or attention.cl (a stale hash): nothing used, and a warning says so.
+        let prefix = "\(device.platformName)|\(device.name)|\(device.driverVersion)"
+        let stale = #"{"version": 1, "devices": {"\#(prefix)|0": {"M32_N48_K40": {"kernel": "panel", "rows": 2, "tile": [], "gflops": 1, "default_gflops": 1}}}, "attention": {"\#(prefix)|0": {"key_block": 8, "head_dim": 64, "gflops": 1, "default_gflops": 1}}}"#
         try Data(stale.utf8).write(to: file)
+        (variants, warnings) = cache.variants(for: device)
+        #expect(variants.isEmpty && warnings.count == 1 && warnings[0].contains("distilcl tune"), "\(warnings)")
+        let attention = cache.attention(for: device)
+        #expect(attention.stored == nil && attention.warning?.contains("distilcl tune") == true)
+        // Another device's entries are no concern of this one.
+        try Data(#"{"version": 1, "devices": {"other|device|1|0": {}}}"#.utf8).write(to: file)
         (variants, warnings) = cache.variants(for: device)
         #expect(variants.isEmpty && warnings.isEmpty)
 

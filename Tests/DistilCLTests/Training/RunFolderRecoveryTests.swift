@@ -25,6 +25,7 @@ struct RunFolderRecoveryTests {
               ("between the two renames", ["new": "new", "old": "old"], "new"),
               ("swapped, old not yet removed", ["out": "new", "old": "old"], "new"),
               ("first save, between the renames", ["new": "new"], "new"),
+              ("only the previous folder left (rolled back)", ["old": "old", "partial": "new"], "old"),
               ("nothing interrupted", ["out": "old"], "old"),
           ])
     func recover(_ name: String, _ state: [String: String], _ expected: String) throws {

@@ -93,6 +93,17 @@ struct TensorBoardTests {
         return e
     }
 
+    @Test("two writers started in the same second in one folder write two files")
+    func namesNeverCollide() throws {
+        let folder = try TemporaryFolder()
+        let now = Date(timeIntervalSince1970: 1_700_000_000)
+        let a = try TensorBoardWriter(folder: folder.url, now: now), b = try TensorBoardWriter(folder: folder.url, now: now)
+        #expect(a.file != b.file)
+        #expect(a.file.lastPathComponent.hasPrefix("events.out.tfevents.1700000000."), "\(a.file.lastPathComponent)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.url.path)
+        #expect(names.count == 2 && names.allSatisfy { (try? Data(contentsOf: folder.url.appendingPathComponent($0)))?.isEmpty == false })
+    }
+
     @Test("CRC-32C of the standard check string")
     func crc() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)

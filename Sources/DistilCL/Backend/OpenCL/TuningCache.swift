@@ -89,6 +89,11 @@ public struct TuningCache: Sendable {
         return [device.platformName, device.name, device.driverVersion, hash].joined(separator: "|")
     }
 
+    /// Whether `key` is `device`'s (platform, name, driver) whatever the kernel file's hash.
+    private static func sameDevice(_ key: String, _ device: CLDeviceInfo) -> Bool {
+        key.hasPrefix([device.platformName, device.name, device.driverVersion, ""].joined(separator: "|"))
+    }
+
     /// The file's contents, nil when there is none; a warning when it cannot be used.
     private func read() -> (file: File?, warning: String?) {
         guard FileManager.default.fileExists(atPath: url.path) else { return (nil, nil) }
@@ -105,7 +110,12 @@ public struct TuningCache: Sendable {
     /// The variants stored for `device`, and a warning for each thing ignored.
     public func variants(for device: CLDeviceInfo) -> (variants: [GEMMShape: GEMMVariant], warnings: [String]) {
         let (file, warning) = read()
-        guard let entries = file?.devices[Self.key(for: device)] else { return ([:], warning.map { [$0] } ?? []) }
+        guard let entries = file?.devices[Self.key(for: device)] else {
+            if let file, file.devices.keys.contains(where: { Self.sameDevice($0, device) }) {
+                return ([:], ["\(url.path): this device's GEMMs were tuned for another gemm.cl (ignored; `distilcl tune` tunes them again)"])
+            }
+            return ([:], warning.map { [$0] } ?? [])
+        }
         var result: [GEMMShape: GEMMVariant] = [:], warnings: [String] = []
         for (key, entry) in entries.sorted(by: { $0.key < $1.key }) {
             guard let shape = GEMMShape(key: key) else { warnings.append("\(url.path): bad shape '\(key)' ignored"); continue }
@@ -122,7 +132,11 @@ public struct TuningCache: Sendable {
     /// heuristic's); nil when none, or when it is malformed (then with a warning). A bad
     /// file's warning comes from `variants(for:)`.
     public func attention(for device: CLDeviceInfo) -> (stored: (keyBlock: Int, vectorWidth: Int)?, warning: String?) {
-        guard let entry = read().file?.attention?[Self.key(for: device, file: "attention.cl")] else { return (nil, nil) }
+        let table = read().file?.attention ?? [:]
+        guard let entry = table[Self.key(for: device, file: "attention.cl")] else {
+            guard table.keys.contains(where: { Self.sameDevice($0, device) }) else { return (nil, nil) }
+            return (nil, "\(url.path): this device's attention was tuned for another attention.cl (ignored; `distilcl tune` tunes it again)")
+        }
         let width = entry.vector_width ?? 0
         guard (1...256).contains(entry.key_block), [0, 1, 4, 16].contains(width) else {
             return (nil, "\(url.path): bad attention entry (key block \(entry.key_block), vector width \(width)) ignored")

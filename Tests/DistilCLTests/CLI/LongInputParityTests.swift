@@ -95,7 +95,10 @@ import Testing
 
     @Test func headsCutAtThePositions() async throws {
         let folder = try TemporaryFolder()
-        let masked = (["the", "film", "[MASK]"] + Self.words.dropFirst(3)).joined(separator: " ")
+        // The mask past token 128: a cut at max_seq_length would leave fill-mask nothing to fill.
+        let masked = (Self.words.prefix(300) + ["[MASK]"] + Self.words.dropFirst(301)).joined(separator: " ")
+        // Where word 200 (token 201) starts: NER must tag words past a 128-token cut.
+        let word200 = Self.words.prefix(200).reduce(0) { $0 + $1.count + 1 }
         let qaInput = ["question": "what was bad?", "context": Self.text]
         let cases: [(fixture: String, command: [String], stdin: String, route: String, body: [String: any Sendable])] = [
             ("tiny-distilbert-ner", ["ner", "--aggregation", "simple"], Self.text,
@@ -114,6 +117,13 @@ import Testing
             let (got, status) = try await server.post(c.route, c.body)
             #expect(status == 200, "\(c.route)")
             #expect(Self.same(got, want) == nil, "\(c.route): \(Self.same(got, want) ?? "")")
+            if c.route == "/ner" {
+                let ends = ((want["entities"] as? [[String: Any]]) ?? []).compactMap { ($0["end"] as? NSNumber)?.intValue }
+                #expect((ends.max() ?? 0) > word200, "no entity past word 200: \(ends)")
+            }
+            if c.route == "/fill_mask" {
+                #expect(!((want["predictions"] as? [Any]) ?? []).isEmpty, "\(want)")
+            }
         }
     }
 }

@@ -70,6 +70,29 @@ struct TrainingFlags: ParsableArguments {
     var evalSteps: Int?
 
     @Option(name: .long, help: ArgumentHelp(
+        "Also save OUT/checkpoint-N every N optimiser steps.",
+        discussion: "Besides each epoch's end, which always saves. Default: at the epochs' ends only.", valueName: "n"))
+    var saveSteps: Int?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Checkpoint folders kept in OUT: the oldest go first, never the best one.",
+        discussion: "Default 1: the newest only (and, with --eval, the best one when it is another); more keeps more.",
+        valueName: "k"))
+    var saveTotalLimit = 1
+
+    @Option(name: .long, help: ArgumentHelp(
+        "With --eval, the metric that picks the best checkpoint: accuracy (maximised) or loss (minimised).",
+        discussion: "eval_accuracy and eval_loss are the same. Every evaluation counts; the best one is saved and kept, "
+            + "and at the end OUT's top-level model is the best checkpoint's (trainer_state.json: best_metric, "
+            + "best_model_checkpoint). Default: accuracy.", valueName: "name"))
+    var metricForBestModel: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "With --eval, stop after N evaluations in a row without improving the best metric.",
+        discussion: "OUT's top-level model is then the best checkpoint's. Default: never stop early.", valueName: "n"))
+    var earlyStoppingPatience: Int?
+
+    @Option(name: .long, help: ArgumentHelp(
         "none, or tensorboard: the logged scalars and evaluations as TensorBoard event files in OUT/runs/.",
         valueName: "target"))
     var reportTo = "none"
@@ -116,6 +139,10 @@ struct TrainingFlags: ParsableArguments {
         o.maxSteps = maxSteps
         o.loggingSteps = loggingSteps
         o.evalSteps = evalSteps
+        o.saveSteps = saveSteps
+        o.saveTotalLimit = saveTotalLimit
+        o.metricForBestModel = metricForBestModel
+        o.earlyStoppingPatience = earlyStoppingPatience
         o.reportTo = ReportTarget(rawValue: reportTo) ?? .none
         return o
     }
@@ -125,6 +152,20 @@ struct TrainingFlags: ParsableArguments {
             throw ValidationError("--lr-scheduler takes \(LRScheduler.allCases.map(\.rawValue).joined(separator: ", ")); got '\(lrScheduler)'")
         }
         if evalSteps != nil, eval == nil { throw ValidationError("--eval-steps needs --eval (the data to evaluate on)") }
+        if let saveSteps, saveSteps < 1 { throw ValidationError("--save-steps must be at least 1, got \(saveSteps)") }
+        if saveTotalLimit < 1 { throw ValidationError("--save-total-limit must be at least 1, got \(saveTotalLimit)") }
+        if let metricForBestModel {
+            guard BestModelMetric(flag: metricForBestModel) != nil else {
+                throw ValidationError("--metric-for-best-model takes \(BestModelMetric.names.joined(separator: ", ")); got '\(metricForBestModel)'")
+            }
+            if eval == nil { throw ValidationError("--metric-for-best-model needs --eval (the data to evaluate on)") }
+        }
+        if let earlyStoppingPatience {
+            if earlyStoppingPatience < 1 {
+                throw ValidationError("--early-stopping-patience must be at least 1, got \(earlyStoppingPatience)")
+            }
+            if eval == nil { throw ValidationError("--early-stopping-patience needs --eval (the data to evaluate on)") }
+        }
         guard ReportTarget(rawValue: reportTo) != nil else {
             throw ValidationError("--report-to takes \(ReportTarget.allCases.map(\.rawValue).joined(separator: ", ")); got '\(reportTo)'")
         }
@@ -179,7 +220,8 @@ struct TrainingFlags: ParsableArguments {
             }
             try trainer.run()
             let checkpoint = trainer.lastCheckpoint.map { "\(out)/\($0.lastPathComponent)" } ?? out
-            writeStderr("saved \(out) (checkpoint: \(checkpoint))\n")
+            let best = trainer.bestCheckpoint.map { ", best: \(out)/\($0.lastPathComponent)" } ?? ""
+            writeStderr("saved \(out) (checkpoint: \(checkpoint)\(best))\n")
         }
     }
 }

@@ -1,9 +1,12 @@
 import Foundation
 
-/// The `--out` folder of a training run. At the top, the latest epoch's model as a Hugging
+/// The `--out` folder of a training run. At the top, the latest epoch's model (with `--eval`,
+/// the best evaluation's: `BestModel.swift`) as a Hugging
 /// Face folder (`config.json`, `model.safetensors` with transformers' key names in float32,
 /// the tokenizer files) and `train_log.jsonl`; beside them `checkpoint-epoch<N>/` (an epoch's
-/// end) or `checkpoint-<step>/` (the end of a `--max-steps` run), the same
+/// end) or `checkpoint-<step>/` (a `--save-steps` save, a new best at an `--eval-steps`
+/// evaluation, the end of a `--max-steps` run or an early stop), as many as `--save-total-limit`
+/// keeps, the same
 /// files plus `optimizer.safetensors` (AdamW's moments) and `trainer_state.json` (epoch, step,
 /// labels, recipe, the data's sha256). Each save writes a whole new folder beside `--out` and
 /// swaps it in (`RunFolderSwap.swift`): a kill at any moment leaves the previous complete model
@@ -36,6 +39,17 @@ struct RunFolder {
         /// The loop's running sums at this step (nil in a checkpoint from before they were kept,
         /// which is always at an epoch's end with nothing pending).
         var totals: LoopTotals? = nil
+        /// transformers' `best_metric` and `best_model_checkpoint` (the folder's path) so far, and
+        /// `EarlyStoppingCallback`'s count of evaluations without improvement (nil without `--eval`).
+        var bestMetric: Double? = nil
+        var bestModelCheckpoint: String? = nil
+        var earlyStoppingPatienceCounter: Int? = nil
+
+        enum CodingKeys: String, CodingKey {
+            case epoch, step, labels, trainExamples, options, teacher, trainSHA256, evalSHA256, totals
+            case bestMetric = "best_metric", bestModelCheckpoint = "best_model_checkpoint"
+            case earlyStoppingPatienceCounter = "early_stopping_patience_counter"
+        }
     }
 
     /// Identifies a weights file by its size and a 64-bit FNV-1a hash of its contents, read
@@ -118,9 +132,11 @@ struct RunFolder {
     /// makes it the folder's model: the whole new folder is written beside `url` and swapped
     /// in (`RunFolderSwap.swift`), so a kill at any moment leaves the previous model or this
     /// one. `config`: the model's configuration as it is to be saved (without a `--dropout`
-    /// override), used when `source` holds another kind of model.
+    /// override), used when `source` holds another kind of model. `keep`: the folder's older
+    /// checkpoints the new folder carries (hard-linked; the others go with the swap); `top`:
+    /// the checkpoint whose model the top level holds (`name` or one of `keep`: the best one).
     func save(_ model: EncoderModel, config modelConfig: ModelConfig, optimizer: AdamWOptimizer, state: State,
-              log reports: [TrainLogLine], name: String, source: URL) throws {
+              log reports: [TrainLogLine], name: String, source: URL, keep: [String] = [], top: String? = nil) throws {
         try recover()
         let staged = partialFolder
         try? fm.removeItem(at: staged)
@@ -153,9 +169,12 @@ struct RunFolder {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writeAtomically(try encoder.encode(state), to: dir.appendingPathComponent("trainer_state.json"))
         try writeAtomically(try Self.logData(reports), to: dir.appendingPathComponent("train_log.jsonl"))
-        // The top level: the same files, hard-linked.
-        for name in Self.modelFiles where fm.fileExists(atPath: dir.appendingPathComponent(name).path) {
-            try fm.linkItem(at: dir.appendingPathComponent(name), to: staged.appendingPathComponent(name))
+        for kept in keep where kept != name { try carry(kept, into: staged) }
+        // The top level: the same files (the model's from `top`, the log the newest), hard-linked.
+        let topDir = staged.appendingPathComponent(top ?? name)
+        for file in Self.modelFiles {
+            let from = (file == "train_log.jsonl" ? dir : topDir).appendingPathComponent(file)
+            if fm.fileExists(atPath: from.path) { try fm.linkItem(at: from, to: staged.appendingPathComponent(file)) }
         }
         try swapIn(staged)
         complete = true

@@ -18,6 +18,8 @@ public final class Trainer {
     public internal(set) var history: [TrainLogLine] = []
     /// The checkpoint the last save wrote.
     public internal(set) var lastCheckpoint: URL?
+    /// The best evaluation's checkpoint (with `--eval`): the model at the top of `--out`.
+    public var bestCheckpoint: URL? { best?.bestCheckpoint.map { folder.url.appendingPathComponent($0) } }
     public var onStep: ((StepReport) -> Void)?
     public var onEpoch: ((EpochReport) -> Void)?
 
@@ -35,6 +37,8 @@ public final class Trainer {
     var totals = LoopTotals()
     /// `--report-to tensorboard`'s event file (nil otherwise).
     var events: TensorBoardWriter?
+    /// The best evaluation so far and early stopping's count (nil without `--eval`).
+    var best: BestModelTracker?
     /// Distillation's teacher (nil when fine-tuning, or when no loss term reads it).
     let teacher: Teacher?
     /// The configuration the output folder gets (the recipe's `--dropout` is not the model's).
@@ -67,6 +71,12 @@ public final class Trainer {
 
         let distilling = options.distillation
         if options.evalSteps != nil, evalURL == nil { throw TrainingError.badOption("--eval-steps needs --eval") }
+        if options.metricForBestModel != nil, evalURL == nil {
+            throw TrainingError.badOption("--metric-for-best-model needs --eval")
+        }
+        if options.earlyStoppingPatience != nil, evalURL == nil {
+            throw TrainingError.badOption("--early-stopping-patience needs --eval")
+        }
         let trainExamples = try LabeledData.read(trainURL, labelsOptional: distilling != nil)
         let evalExamples = try evalURL.map { try LabeledData.read($0) } ?? []
         if distilling != nil {   // the student has no token types: its start equals the teacher on single texts only
@@ -183,6 +193,12 @@ public final class Trainer {
         train = zip(trainExamples, classesTrain).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
         eval = zip(evalExamples, classesEval).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
         trainCount = train.count
+        if !eval.isEmpty, let metric = BestModelMetric(flag: options.metricForBestModel) {
+            best = BestModelTracker(metric: metric, patience: options.earlyStoppingPatience,
+                                    bestMetric: state?.bestMetric,
+                                    bestCheckpoint: state?.bestModelCheckpoint.map { URL(fileURLWithPath: $0).lastPathComponent },
+                                    patienceCounter: state?.earlyStoppingPatienceCounter ?? 0)
+        }
 
         // The output folder is checked (and created) once the data and model have passed theirs.
         try folder.prepare(model: directory, resume: resume)
@@ -238,7 +254,10 @@ public final class Trainer {
             + "shuffle \(o.shuffle), max length \(o.maxLength.map(String.init) ?? "model"), "
             + "lr scheduler \(o.lrScheduler.rawValue), adam betas \(o.adamBeta1)/\(o.adamBeta2), adam epsilon \(o.adamEpsilon), "
             + "max steps \(o.maxSteps.map(String.init) ?? "none"), logging steps \(o.loggingSteps.map(String.init) ?? "none"), "
-            + "report to \(o.reportTo.rawValue), eval steps \(o.evalSteps.map(String.init) ?? "none")"
+            + "report to \(o.reportTo.rawValue), eval steps \(o.evalSteps.map(String.init) ?? "none"), "
+            + "save steps \(o.saveSteps.map(String.init) ?? "none"), save total limit \(o.saveTotalLimit), "
+            + "metric for best model \(o.metricForBestModel ?? "default"), "
+            + "early stopping patience \(o.earlyStoppingPatience.map(String.init) ?? "none")"
             + (o.distillation.map { d in
                 ", temperature \(d.temperature), alpha kd \(d.alphaKD), alpha ce \(d.alphaCE), alpha cos \(d.alphaCos), "
                     + "student layers \(d.studentLayers.map { $0.map(String.init).joined(separator: ",") } ?? "default")"

@@ -1,8 +1,11 @@
 import Foundation
 
 /// The training loop of `Trainer`: optimiser steps over seeded epochs, a `train_log.jsonl`
-/// line every `--logging-steps` steps, and at each epoch's end (or at `--max-steps`, which
-/// may cut the last epoch short) an evaluation, a log line and an atomic checkpoint.
+/// line every `--logging-steps` steps, an evaluation every `--eval-steps` and a checkpoint
+/// every `--save-steps`, and at each epoch's end (or at `--max-steps`, which may cut the last
+/// epoch short) an evaluation, a log line and an atomic checkpoint. With `--eval` every
+/// evaluation is weighed (`BestModelTracker`): a new best is saved if its step has no save,
+/// and `--early-stopping-patience` evaluations without one end the run with a save.
 extension Trainer {
     /// Trains the remaining steps (stopping after `stopAfterEpoch` when given, as an
     /// interrupted run would) and returns every epoch's report, resumed ones included.
@@ -14,7 +17,7 @@ extension Trainer {
         }
         var logClock = Date(), logSeen = 0
         var epoch = completedEpochs + 1
-        while epoch <= options.epochCount(n), optimizer.step < total {
+        while epoch <= options.epochCount(n), optimizer.step < total, !(best?.shouldStop ?? false) {
             let order = options.order(n, epoch: epoch)
             let base = (epoch - 1) * perEpoch, last = min(perEpoch, total - base)
             let started = Date()
@@ -45,11 +48,20 @@ extension Trainer {
                     ])
                     (totals.logLoss, totals.logSteps, logSeen, logClock) = (0, 0, 0, Date())
                 }
-                // The epoch's end evaluates anyway.
-                if let every = options.evalSteps, optimizer.step % every == 0, s + 1 < last {
-                    try evaluateAt(epoch: Double(optimizer.step) / Double(perEpoch))
+                // The epoch's end evaluates and saves anyway.
+                guard s + 1 < last else { continue }
+                var improved = false
+                if let every = options.evalSteps, optimizer.step % every == 0 {
+                    improved = try evaluateAt(epoch: Double(optimizer.step) / Double(perEpoch))
                 }
+                let stop = best?.shouldStop ?? false
+                if improved || stop || options.saveSteps.map({ optimizer.step % $0 == 0 }) == true {
+                    try save(name: "checkpoint-\(optimizer.step)", epoch: epoch - 1, improved: improved,
+                             log: history, totals: totals)
+                }
+                if stop { break }
             }
+            if best?.shouldStop ?? false { break }
             try endEpoch(epoch, complete: last == perEpoch, seen: seen, seconds: Date().timeIntervalSince(started))
             if let stopAfterEpoch, epoch >= stopAfterEpoch { break }
             epoch += 1
@@ -57,13 +69,33 @@ extension Trainer {
         return history.compactMap(\.epochReport)
     }
 
-    /// An `--eval-steps` evaluation: a log line and its TensorBoard scalars.
-    private func evaluateAt(epoch: Double) throws {
+    /// An `--eval-steps` evaluation: a log line and its TensorBoard scalars; returns whether
+    /// it is the best so far.
+    private func evaluateAt(epoch: Double) throws -> Bool {
         let (loss, accuracy) = try evaluate()
-        guard let loss, let accuracy else { return }
+        guard let loss, let accuracy else { return false }
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step, loss: Float(loss)) }
         history.append(.evaluation(EvalLog(evalLoss: loss, evalAccuracy: accuracy, step: optimizer.step, epoch: epoch)))
         try events?.write(step: optimizer.step, scalars: [("eval/loss", loss), ("eval/accuracy", accuracy)])
+        return best?.observe(loss: loss, accuracy: accuracy) ?? false
+    }
+
+    /// Saves checkpoint `name` after `epoch` complete epochs with `log` and `totals`, as the best
+    /// one when `improved`, keeping the older checkpoints `--save-total-limit` and the best allow.
+    private func save(name: String, epoch: Int, improved: Bool, log: [TrainLogLine], totals: LoopTotals) throws {
+        if improved { best?.bestCheckpoint = name }
+        let older = folder.checkpointsByStep().map(\.name).filter { $0 != name }
+        let keep = RunFolder.rotation(older + [name], best: best?.bestCheckpoint, limit: options.saveTotalLimit)
+        let top = best?.bestCheckpoint.flatMap { keep.contains($0) ? $0 : nil } ?? name
+        try folder.save(model, config: savedConfig, optimizer: optimizer, state: RunFolder.State(
+            epoch: epoch, step: optimizer.step, labels: labels, trainExamples: train.count, options: options,
+            teacher: teacherPrint, trainSHA256: dataHashes.train, evalSHA256: dataHashes.eval, totals: totals,
+            bestMetric: best?.bestMetric,
+            bestModelCheckpoint: best?.bestCheckpoint.map { folder.url.appendingPathComponent($0).path },
+            earlyStoppingPatienceCounter: best?.patienceCounter),
+            log: log, name: name, source: source, keep: keep.filter { $0 != name }, top: top)
+        source = folder.url.appendingPathComponent(name)
+        lastCheckpoint = source
     }
 
     /// An epoch's end (`complete`) or the run's (`--max-steps` within the epoch): evaluates,
@@ -77,18 +109,15 @@ extension Trainer {
                                  trainLoss: totals.epochLoss / Double(max(1, totals.epochSeen)),
                                  evalLoss: evalLoss, evalAccuracy: accuracy,
                                  trainSamplesPerSecond: Double(seen) / max(seconds, 1e-9), seconds: seconds)
+        var improved = false
         if let evalLoss, let accuracy {
             try events?.write(step: optimizer.step, scalars: [("eval/loss", evalLoss), ("eval/accuracy", accuracy)])
+            improved = best?.observe(loss: evalLoss, accuracy: accuracy) ?? false
         }
         var after = totals
         (after.epochLoss, after.epochSeen) = (0, 0)
         let name = complete ? "checkpoint-epoch\(epoch)" : "checkpoint-\(optimizer.step)"
-        try folder.save(model, config: savedConfig, optimizer: optimizer, state: RunFolder.State(
-            epoch: epoch, step: optimizer.step, labels: labels, trainExamples: train.count, options: options,
-            teacher: teacherPrint, trainSHA256: dataHashes.train, evalSHA256: dataHashes.eval, totals: after),
-            log: history + [.epoch(report)], name: name, source: source)
-        source = folder.url.appendingPathComponent(name)
-        lastCheckpoint = source
+        try save(name: name, epoch: epoch, improved: improved, log: history + [.epoch(report)], totals: after)
         history.append(.epoch(report))
         totals = after
         completedEpochs = epoch

@@ -36,6 +36,16 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     /// `--eval-steps`: evaluate every this many steps too (transformers' eval_strategy
     /// "steps"), besides each epoch's end; nil: at the epochs' ends only.
     public var evalSteps: Int?
+    /// `--save-steps`: also save `checkpoint-<step>` every this many steps (transformers'
+    /// save_strategy "steps"), besides each epoch's end; nil: at the epochs' ends only.
+    public var saveSteps: Int?
+    /// `--save-total-limit`: checkpoint folders kept, the oldest deleted first but never the
+    /// best (with one, the best and the newest: transformers' rule).
+    public var saveTotalLimit = 1
+    /// `--metric-for-best-model` as given (`BestModelMetric`; nil: accuracy when evaluating).
+    public var metricForBestModel: String?
+    /// `--early-stopping-patience`: stop after this many evaluations without improvement.
+    public var earlyStoppingPatience: Int?
 
     public init() {}
 
@@ -101,6 +111,12 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         guard adamEpsilon.isFinite, adamEpsilon > 0 else { throw bad("--adam-epsilon must be positive, got \(adamEpsilon)") }
         if let maxSteps, maxSteps < 1 { throw bad("--max-steps must be at least 1, got \(maxSteps)") }
         if let evalSteps, evalSteps < 1 { throw bad("--eval-steps must be at least 1, got \(evalSteps)") }
+        if let saveSteps, saveSteps < 1 { throw bad("--save-steps must be at least 1, got \(saveSteps)") }
+        guard saveTotalLimit >= 1 else { throw bad("--save-total-limit must be at least 1, got \(saveTotalLimit)") }
+        if let p = earlyStoppingPatience, p < 1 { throw bad("--early-stopping-patience must be at least 1, got \(p)") }
+        if BestModelMetric(flag: metricForBestModel) == nil {
+            throw bad("--metric-for-best-model takes \(BestModelMetric.names.joined(separator: ", ")); got '\(metricForBestModel ?? "")'")
+        }
         if let loggingSteps, loggingSteps < 1 { throw bad("--logging-steps must be at least 1, got \(loggingSteps)") }
         try distillation?.validate()
     }
@@ -139,7 +155,7 @@ extension TrainingOptions {
     enum CodingKeys: String, CodingKey {
         case epochs, batchSize, learningRate, warmup, weightDecay, maxGradNorm, dropout, seed, shuffle, maxLength
         case distillation, lrScheduler, adamBeta1, adamBeta2, adamEpsilon, maxSteps, loggingSteps, reportTo
-        case evalSteps
+        case evalSteps, saveSteps, saveTotalLimit, metricForBestModel, earlyStoppingPatience
     }
 
     /// Reads a `trainer_state.json` recipe; one saved before a flag existed gets that flag's
@@ -166,5 +182,9 @@ extension TrainingOptions {
         loggingSteps = try c.decodeIfPresent(Int.self, forKey: .loggingSteps)
         reportTo = try c.decodeIfPresent(ReportTarget.self, forKey: .reportTo) ?? d.reportTo
         evalSteps = try c.decodeIfPresent(Int.self, forKey: .evalSteps)
+        saveSteps = try c.decodeIfPresent(Int.self, forKey: .saveSteps)
+        saveTotalLimit = try c.decodeIfPresent(Int.self, forKey: .saveTotalLimit) ?? d.saveTotalLimit
+        metricForBestModel = try c.decodeIfPresent(String.self, forKey: .metricForBestModel)
+        earlyStoppingPatience = try c.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
     }
 }

@@ -44,7 +44,11 @@ struct TrainCLITests {
                      "checkpoint-epoch2"] {
             #expect(names.contains(file), "\(file) missing from \(names.sorted())")
         }
-        #expect(!names.contains("checkpoint-epoch1"), "older checkpoints are removed")
+        // Older checkpoints are removed, the best evaluation's (by accuracy, kept as the top level) excepted.
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/checkpoint-epoch2/trainer_state.json"))) as? [String: Any] ?? [:]
+        let best = (state["best_model_checkpoint"] as? String).map { URL(fileURLWithPath: $0).lastPathComponent }
+        #expect(state["best_metric"] is Double && best != nil, "\(state)")
+        #expect(!names.contains("checkpoint-epoch1") || best == "checkpoint-epoch1", "older checkpoints are removed")
         #expect(!names.contains { $0.hasPrefix(".") }, "temporary files left: \(names.sorted())")
         let checkpoint = Set((try? FileManager.default.contentsOfDirectory(atPath: out + "/checkpoint-epoch2")) ?? [])
         #expect(checkpoint.isSuperset(of: ["optimizer.safetensors", "trainer_state.json", "model.safetensors"]))
@@ -225,6 +229,8 @@ struct TrainCLITests {
                        "train_log.jsonl", "--resume", "text_pair", "--no-shuffle", "--max-grad-norm",
                        "--lr-scheduler", "constant_with_warmup", "--adam-beta1", "--adam-beta2", "--adam-epsilon",
                        "--max-steps", "--logging-steps", "--eval-steps", "grad_norm", "--report-to", "OUT/runs", "checkpoint-N",
+                       "--save-steps", "--save-total-limit", "--metric-for-best-model", "--early-stopping-patience",
+                       "best_model_checkpoint",
                        "movie-dev.jsonl"] {
             #expect(text.contains(needle), "train --help lacks '\(needle)'")
         }
@@ -233,7 +239,10 @@ struct TrainCLITests {
     @Test("the schedule, AdamW and logging flags: a bad value is status 64 naming the flag",
           arguments: [["--lr-scheduler", "polynomial"], ["--report-to", "wandb"], ["--adam-beta1", "1"],
                       ["--adam-beta2", "-0.5"], ["--adam-epsilon", "0"], ["--max-steps", "0"],
-                      ["--logging-steps", "-3"], ["--eval-steps", "0"], ["--eval-steps", "2"]])
+                      ["--logging-steps", "-3"], ["--eval-steps", "0"], ["--eval-steps", "2"],
+                      ["--save-steps", "0"], ["--save-total-limit", "0"], ["--early-stopping-patience", "0"],
+                      ["--early-stopping-patience", "2"], ["--metric-for-best-model", "loss"],
+                      ["--metric-for-best-model", "f1", "--eval", "x.jsonl"]])
     func newFlagRefusals(_ flag: [String]) throws {
         let folder = try TemporaryFolder()
         let train = try Self.data(folder), out = folder.file("out").path

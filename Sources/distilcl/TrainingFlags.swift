@@ -84,7 +84,8 @@ struct TrainingFlags: ParsableArguments {
         "With --eval, the metric that picks the best checkpoint: accuracy (maximised) or loss (minimised).",
         discussion: "eval_accuracy and eval_loss are the same. Every evaluation counts; the best one is saved and kept, "
             + "and at the end OUT's top-level model is the best checkpoint's (trainer_state.json: best_metric, "
-            + "best_model_checkpoint). Default: accuracy.", valueName: "name"))
+            + "best_model_checkpoint). Default: none (the last model is OUT's); with --early-stopping-patience, accuracy.",
+        valueName: "name"))
     var metricForBestModel: String?
 
     @Option(name: .long, help: ArgumentHelp(

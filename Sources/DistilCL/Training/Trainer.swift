@@ -193,7 +193,10 @@ public final class Trainer {
         train = zip(trainExamples, classesTrain).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
         eval = zip(evalExamples, classesEval).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
         trainCount = train.count
-        if !eval.isEmpty, let metric = BestModelMetric(flag: options.metricForBestModel) {
+        // Opt-in, as transformers' load_best_model_at_end: only a named metric (or early
+        // stopping) picks the model, so a plain --eval never selects on what it evaluates.
+        if !eval.isEmpty, options.metricForBestModel != nil || options.earlyStoppingPatience != nil,
+           let metric = BestModelMetric(flag: options.metricForBestModel) {
             best = BestModelTracker(metric: metric, patience: options.earlyStoppingPatience,
                                     bestMetric: state?.bestMetric,
                                     bestCheckpoint: state?.bestModelCheckpoint.map { URL(fileURLWithPath: $0).lastPathComponent },

@@ -152,20 +152,11 @@ struct TrainingFlags: ParsableArguments {
         guard LRScheduler(rawValue: lrScheduler) != nil else {
             throw ValidationError("--lr-scheduler takes \(LRScheduler.allCases.map(\.rawValue).joined(separator: ", ")); got '\(lrScheduler)'")
         }
-        if evalSteps != nil, eval == nil { throw ValidationError("--eval-steps needs --eval (the data to evaluate on)") }
-        if let saveSteps, saveSteps < 1 { throw ValidationError("--save-steps must be at least 1, got \(saveSteps)") }
-        if saveTotalLimit < 1 { throw ValidationError("--save-total-limit must be at least 1, got \(saveTotalLimit)") }
-        if let metricForBestModel {
-            guard BestModelMetric(flag: metricForBestModel) != nil else {
-                throw ValidationError("--metric-for-best-model takes \(BestModelMetric.names.joined(separator: ", ")); got '\(metricForBestModel)'")
-            }
-            if eval == nil { throw ValidationError("--metric-for-best-model needs --eval (the data to evaluate on)") }
-        }
-        if let earlyStoppingPatience {
-            if earlyStoppingPatience < 1 {
-                throw ValidationError("--early-stopping-patience must be at least 1, got \(earlyStoppingPatience)")
-            }
-            if eval == nil { throw ValidationError("--early-stopping-patience needs --eval (the data to evaluate on)") }
+        // The values themselves are checked once, by TrainingOptions.validate (each command's
+        // validate calls it); here only what needs the flags beside them.
+        for (flag, given) in [("--eval-steps", evalSteps != nil), ("--metric-for-best-model", metricForBestModel != nil),
+                              ("--early-stopping-patience", earlyStoppingPatience != nil)] where given && eval == nil {
+            throw ValidationError("\(flag) needs --eval (the data to evaluate on)")
         }
         guard ReportTarget(rawValue: reportTo) != nil else {
             throw ValidationError("--report-to takes \(ReportTarget.allCases.map(\.rawValue).joined(separator: ", ")); got '\(reportTo)'")

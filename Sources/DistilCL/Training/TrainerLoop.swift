@@ -126,30 +126,11 @@ extension Trainer {
 
     /// One optimiser step; returns the batch's mean loss and the gradient norm before clipping.
     private func step(_ batch: TokenBatch, labels: [Int32]) throws -> (Double, Float) {
-        if arena == nil || !arena!.fits(tokens: batch.tokens, sequences: batch.batch) {
-            // Grown by a quarter at least, so a run reallocates a handful of times.
-            let tokens = max(batch.tokens, (arena?.tokens ?? 0) * 5 / 4)
-            arena = nil
-            arena = try TrainingArena(backend: backend, config: model.config, labels: self.labels.count,
-                                      tokens: tokens, sequences: options.batchSize)
-        }
         let plan = DropoutPlan(rates: model.config.dropout, bertProjection: model.config.modelType == .bert,
                                seed: options.seed, step: UInt32(truncatingIfNeeded: optimizer.step),
                                layers: model.config.layers)
         try grads.zero(on: backend)
-        let out: StepResult
-        if let teacher {
-            let (loss, hidden) = try teacher.targets(batch, labels: labels)
-            out = try model.classificationStep(batch, loss: loss, hiddenTarget: hidden, arena: arena!, grads: grads,
-                                               dropout: plan, withLogits: false)
-        } else if let d = options.distillation {   // labels alone, averaged over the labelled texts
-            out = try model.classificationStep(batch, loss: DistillationLoss(labels: labels, teacher: nil, options: d),
-                                               arena: arena!, grads: grads, dropout: plan, withLogits: false)
-        } else {
-            out = try model.classificationStep(batch, loss: CrossEntropyLoss(labels: labels), arena: arena!,
-                                               grads: grads, dropout: plan, withLogits: false)
-        }
-        let loss = out.loss
+        let loss = try accumulate(batch, labels: labels, plan: plan)
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step + 1, loss: Float(loss)) }
         let (gradNorm, _) = try optimizer.update(on: backend)
         return (loss, gradNorm)

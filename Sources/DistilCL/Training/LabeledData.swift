@@ -24,12 +24,16 @@ public enum LabeledDataError: Error, CustomStringConvertible, Equatable {
     case badLine(String, line: Int, String)
     case unknownLabel(String, line: Int, label: String, known: [String])
     case tooFewLabels(String, [String])
+    /// An entry of a file without lines to name (SQuAD JSON): `at` is its question id, or its
+    /// place (`data[0].paragraphs[2]`) when it has none.
+    case badEntry(String, at: String, String)
 
     public var description: String {
         switch self {
         case .unreadable(let path, let reason): return "cannot read \(path): \(reason)"
         case .empty(let path): return "\(path) has no examples"
         case .badLine(let path, let line, let why): return "\(path):\(line): \(why)"
+        case .badEntry(let path, let at, let why): return "\(path): \(at): \(why)"
         case .unknownLabel(let path, let line, let label, let known):
             return "\(path):\(line): label \"\(label)\" is not one of \(known.joined(separator: ", ")) (set them with --labels)"
         case .tooFewLabels(let path, let names):

@@ -8,6 +8,6 @@ struct DistilCLCommand: AsyncParsableCommand {
         abstract: "Run Hugging Face BERT and DistilBERT checkpoints on OpenCL or the CPU.",
         subcommands: [DevicesCommand.self, BenchCommand.self, TokenizeCommand.self, ClassifyCommand.self, EmbedCommand.self,
                       QACommand.self, FillMaskCommand.self, NERCommand.self, ParityCommand.self, TrainCommand.self,
-                      DistillCommand.self, ServeCommand.self, TuneCommand.self]
+                      DistillCommand.self, EvaluateCommand.self, ServeCommand.self, TuneCommand.self]
     )
 }

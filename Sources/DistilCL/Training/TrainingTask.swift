@@ -1,0 +1,58 @@
+import Foundation
+
+/// What `distilcl train`, `distill` and `evaluate` work on (`--task`, transformers' pipeline
+/// task names).
+public enum TrainingTask: String, Sendable, CaseIterable, Codable {
+    case textClassification = "text-classification"
+    case tokenClassification = "token-classification"
+    case questionAnswering = "question-answering"
+
+    /// The task of a checkpoint's head (`architectures`): token classification or question
+    /// answering for theirs, text classification for every other.
+    public init(config: ModelConfig) {
+        switch config.task {
+        case .tokenClassification: self = .tokenClassification
+        case .questionAnswering: self = .questionAnswering
+        default: self = .textClassification
+        }
+    }
+
+    /// `--task`'s value, or else the model folder's head.
+    public static func resolve(_ given: TrainingTask?, model directory: URL) throws -> TrainingTask {
+        if let given { return given }
+        return TrainingTask(config: try ModelConfig(contentsOf: directory.appendingPathComponent("config.json")))
+    }
+
+    /// The metric `--metric-for-best-model` defaults to (each task's main one).
+    public var mainMetric: String {
+        switch self {
+        case .textClassification: "accuracy"
+        case .tokenClassification, .questionAnswering: "f1"
+        }
+    }
+}
+
+/// Token classification's data as the model reads it: each sentence's word pieces with the
+/// labels run_ner.py aligns to them.
+public struct TaggedFeatures: Sendable {
+    /// The tag names, index = class id.
+    public let names: [String]
+    /// Each sentence's encoding (`encode(words:)`, cut at `maxLength`) and per-token class ids
+    /// (−1 for special tokens and, unless `labelAllTokens`, a word's later pieces), `[seq]`.
+    public let examples: [(Encoding, [Int32])]
+
+    /// - Parameters:
+    ///   - labelAllTokens: every piece of a word carries its tag (a `B-` word's later pieces
+    ///     its `I-` tag), as run_ner's `--label_all_tokens`.
+    public init(_ sentences: [TaggedSentence], names: [String], path: String, tokenizer: BertTokenizer,
+                maxLength: Int, labelAllTokens: Bool) throws {
+        let classes = try TaggedData.classes(sentences, names: names, path: path)
+        let bToI = labelAllTokens ? TaggedData.bToILabel(names) : nil
+        self.names = names
+        examples = zip(sentences, classes).map { sentence, tags in
+            let encoding = tokenizer.encode(words: sentence.words, maxLength: maxLength)
+            let labels = TaggedData.alignLabels(wordIds: encoding.wordIds, wordTags: tags, labelAllTokens: bToI)
+            return (encoding, labels.map { Int32($0) })
+        }
+    }
+}

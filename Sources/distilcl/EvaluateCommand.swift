@@ -1,0 +1,72 @@
+import ArgumentParser
+import DistilCL
+import Foundation
+
+extension TrainingTask: ExpressibleByArgument {}
+extension TaggedData.Format: ExpressibleByArgument {}
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "A model's metrics on a labelled file, as a training run's --eval computes them.",
+        discussion: """
+        --task (default: the model's head): text-classification reads JSON Lines {"text", "label"} \
+        (optional "text_pair") and gives eval_loss, accuracy and f1 (macro); token-classification \
+        reads JSON Lines {"tokens": […], "tags": […]} or, with --format conll, token<TAB>tag lines \
+        with a blank line between sentences, and gives eval_loss and seqeval's entity-level \
+        precision, recall and f1 with the token accuracy, scored on each word's first piece as \
+        transformers' run_ner.py does (--label-all-tokens: on every piece). Labels are read under \
+        the model's id2label.
+
+        Output: one line per metric on stdout, or with --json one object with transformers' names \
+        ({"eval_loss": …, "eval_accuracy": …, …}).
+
+        Example:
+          distilcl evaluate --model models/minilm-ner --data data/ner/dev.jsonl --json
+
+        Exit status: 0 success; 1 other failure; 3 model folder missing or broken, or without the \
+        task's head; 4 bad data (the message gives file and line); 5 device or OpenCL failure; 64 \
+        bad flag or flag value.
+        """)
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var device: DeviceOptions
+
+    @Option(name: .long, help: ArgumentHelp("The labelled file to evaluate on.", valueName: "file"))
+    var data: String
+
+    @Option(name: .long, help: ArgumentHelp(
+        "text-classification, token-classification or question-answering. Default: the model's head.",
+        valueName: "task"))
+    var task: TrainingTask?
+
+    @Option(name: .long, help: ArgumentHelp("Token classification's file format: jsonl or conll.", valueName: "format"))
+    var format: TaggedData.Format = .jsonl
+
+    @Flag(name: .long, help: "Token classification: score every word piece, not only each word's first.")
+    var labelAllTokens = false
+
+    @Flag(name: .long, help: "One JSON object with transformers' metric names.")
+    var json = false
+
+    func run() throws {
+        try runReportingErrors {
+            let session = try Session(model)
+            let task = try TrainingTask.resolve(self.task, model: session.directory)
+            let encoder = try session.start(device)
+            let settings = EvaluationSettings(task: task, maxLength: session.maxLength, batchSize: device.batchSize,
+                                              format: format, labelAllTokens: labelAllTokens)
+            let result = try Evaluator.evaluate(encoder, tokenizer: session.tokenizer, data: URL(fileURLWithPath: data),
+                                                settings: settings)
+            if json {
+                let body = result.prefixed.map { "\"\($0.name)\": \(Self.number($0.value))" }.joined(separator: ", ")
+                print("{\(body)}")
+            } else {
+                for (name, value) in result.prefixed { print("\(name)\t\(Self.number(value))") }
+            }
+        }
+    }
+
+    /// A JSON number (NaN and infinities, which JSON lacks, as null).
+    static func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+}

@@ -90,7 +90,9 @@ struct TokenClassificationGoldenTests {
                                                       withLogits: true)
         let want = Double(try golden.file.floats("loss")[0])
         #expect(abs(out.loss - want) <= 1e-5 * max(1, abs(want)), "\(bc.name) \(model) loss \(out.loss), PyTorch \(want)")
-        expectClose(out.logits.flatMap { $0 }, try golden.file.floats("logits"), atol: 1e-5, rtol: 1e-5,
+        // Every token's logits (711 here, of weights drawn at std 0.3): float32 holds them to
+        // the 1e-4 the reference files document for logits (their README, "Tolerances").
+        expectClose(out.logits.flatMap { $0 }, try golden.file.floats("logits"), atol: 1e-4, rtol: 0,
                     "\(bc.name) \(model) logits")
         try Self.expectGradients(s, golden, prefix: "grad.", "\(bc.name) \(model)", on: bc.backend)
     }

@@ -148,6 +148,32 @@ public struct BertTokenizer: Sendable {
         return assemble(first, second, truncatedCount: truncatedCount)
     }
 
+    /// Tokenizes text that is already split into words (`is_split_into_words=True`), for token
+    /// classification: `[CLS]`, each word's pieces in order, `[SEP]`.
+    ///
+    /// Each word goes through the whole pipeline on its own (normalization, the basic split at spaces and
+    /// punctuation, WordPiece), so one word may give several pieces, or none (`""`, `" "`); every piece's
+    /// `wordIds` entry is the index of its word in `words`, and its offsets count code points within that
+    /// word, as `BertTokenizerFast` gives them.
+    ///
+    /// - Parameter maxLength: the most tokens, special tokens included; the pieces are cut at the end
+    ///   (mid-word if need be). `nil`: no limit.
+    public func encode(words: [String], maxLength: Int?) -> Encoding {
+        var segment = SegmentTokens()
+        for (index, word) in words.enumerated() {
+            let pieces = tokenizeSegment(word)
+            for k in 0..<pieces.count {
+                segment.append(id: pieces.ids[k], token: pieces.tokens[k], offset: pieces.offsets[k], word: index)
+            }
+        }
+        var truncatedCount = 0
+        if let maxLength {
+            var none: SegmentTokens?
+            truncatedCount = Self.truncateLongestFirst(&segment, &none, to: max(0, maxLength - 2))
+        }
+        return assemble(segment, nil, truncatedCount: truncatedCount)
+    }
+
     /// The token strings of `text` without special tokens (like `tokenizer.tokenize(text)`).
     public func tokenize(_ text: String) -> [String] {
         tokenizeSegment(text).tokens

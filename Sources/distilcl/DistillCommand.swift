@@ -77,6 +77,7 @@ struct DistillCommand: ParsableCommand {
 
     @OptionGroup var device: DeviceOptions
     @OptionGroup var recipe: TrainingFlags
+    @OptionGroup var task: TaskFlags
 
     /// `--student-layers` parsed; nil when not given.
     func layers() throws -> [Int]? {
@@ -114,7 +115,7 @@ struct DistillCommand: ParsableCommand {
         let options = try options()
         let d = options.distillation!
         try recipe.run(model: requireTeacher, device: device, options: options, verb: "distilling",
-                       describe: { t in
+                       task: task.settings, describe: { t in
                            String(format: " from %@ (T %g, α_kd %g, α_ce %g, α_cos %g)", teacher,
                                   Double(d.temperature), Double(d.alphaKD), Double(d.alphaCE), Double(d.alphaCos))
                        })

@@ -73,6 +73,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var device: DeviceOptions
 
     @OptionGroup var recipe: TrainingFlags
+    @OptionGroup var task: TaskFlags
 
     var options: TrainingOptions { recipe.options(batchSize: device.batchSize, maxLength: model.maxLength) }
 
@@ -81,7 +82,8 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        try recipe.run(model: model.requireDirectory, device: device, options: options, verb: "training")
+        try recipe.run(model: model.requireDirectory, device: device, options: options, verb: "training",
+                       task: task.settings)
     }
 }
 

@@ -1,30 +1,33 @@
 import Foundation
 
 /// The metric `--metric-for-best-model` names (transformers' `metric_for_best_model`, with or
-/// without its `eval_` prefix): the evaluation loss is minimised, the accuracy maximised
-/// (transformers' `greater_is_better` default: true unless the name ends in "loss").
+/// without its `eval_` prefix): the evaluation loss is minimised, every other metric maximised
+/// (transformers' `greater_is_better` default: true unless the name ends in "loss"). Default:
+/// the task's main metric (`TrainingTask.mainMetric`).
 public enum BestModelMetric: String, Sendable, CaseIterable {
     case accuracy = "eval_accuracy"
     case loss = "eval_loss"
+    case f1 = "eval_f1"
+    case precision = "eval_precision"
+    case recall = "eval_recall"
 
     /// Every name the flag takes.
-    public static let names = ["accuracy", "eval_accuracy", "loss", "eval_loss"]
+    public static let names = allCases.flatMap { [String($0.rawValue.dropFirst(5)), $0.rawValue] }
 
-    /// The metric `name` means (nil for an unknown name); `nil` gives the default, accuracy.
+    /// The metric `name` means (nil for an unknown name); `nil` gives accuracy.
     public init?(flag name: String?) {
         guard let name else { self = .accuracy; return }
-        let bare = name.hasPrefix("eval_") ? String(name.dropFirst(5)) : name
-        switch bare {
-        case "accuracy": self = .accuracy
-        case "loss": self = .loss
-        default: return nil
-        }
+        let bare = name.hasPrefix("eval_") ? name : "eval_" + name
+        guard let metric = BestModelMetric(rawValue: bare) else { return nil }
+        self = metric
     }
 
     public var greaterIsBetter: Bool { self != .loss }
 
-    /// This metric out of an evaluation's loss and accuracy.
-    func value(loss: Double, accuracy: Double) -> Double { self == .loss ? loss : accuracy }
+    /// This metric of an evaluation (nil when the task does not report it).
+    func value(_ e: Evaluation) -> Double? {
+        self == .loss ? e.loss : e[String(rawValue.dropFirst(5))]
+    }
 }
 
 /// transformers' best-model bookkeeping (`TrainerState.best_metric`, `best_model_checkpoint`)
@@ -43,8 +46,8 @@ struct BestModelTracker: Equatable {
     var patienceCounter = 0
 
     /// Records an evaluation; returns whether it is the new best (its step is then saved).
-    mutating func observe(loss: Double, accuracy: Double) -> Bool {
-        let value = metric.value(loss: loss, accuracy: accuracy)
+    mutating func observe(_ evaluation: Evaluation) -> Bool {
+        guard let value = metric.value(evaluation) else { return false }
         let better = bestMetric.map { metric.greaterIsBetter ? value > $0 : value < $0 } ?? true
         if better {
             bestMetric = value

@@ -21,13 +21,23 @@ public struct StepLog: Sendable, Equatable, Codable {
 /// An `--eval-steps` line of `train_log.jsonl`: the evaluation at a step within an epoch.
 public struct EvalLog: Sendable, Equatable, Codable {
     public var evalLoss: Double
-    public var evalAccuracy: Double
+    public var evalAccuracy: Double?
+    /// The task's other metrics, when it has them (as `EpochReport`'s).
+    public var evalF1: Double?
+    public var evalPrecision: Double?
+    public var evalRecall: Double?
     public var step: Int
     public var epoch: Double
 
     enum CodingKeys: String, CodingKey {
         case step, epoch
         case evalLoss = "eval_loss", evalAccuracy = "eval_accuracy"
+        case evalF1 = "eval_f1", evalPrecision = "eval_precision", evalRecall = "eval_recall"
+    }
+
+    init(_ e: Evaluation, loss: Double, step: Int, epoch: Double) {
+        (evalLoss, evalAccuracy, evalF1) = (loss, e["accuracy"], e["f1"])
+        (evalPrecision, evalRecall, self.step, self.epoch) = (e["precision"], e["recall"], step, epoch)
     }
 }
 

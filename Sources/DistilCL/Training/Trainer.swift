@@ -12,6 +12,8 @@ public final class Trainer {
     public let labels: [String]
     public let options: TrainingOptions
     public let trainCount: Int
+    /// What the run trains: `--task`, else the model folder's head.
+    public let task: TrainingTask
     /// Epochs already done (when resumed).
     public internal(set) var completedEpochs = 0
     /// Every line of `train_log.jsonl` so far, resumed ones included.
@@ -47,6 +49,8 @@ public final class Trainer {
     let teacherPrint: String?
     /// The sha256 of `--train` and `--eval`, kept in every checkpoint.
     let dataHashes: (train: String, eval: String?)
+    /// Token classification's features and head buffers (nil for other tasks).
+    let tokenTask: TokenTaskState?
 
     /// Reads the data and the model and puts it on `backend`.
     /// - Parameters:
@@ -57,9 +61,10 @@ public final class Trainer {
     ///   - newHead: give a sequence-classification checkpoint a fresh head (`--new-head`), as
     ///     another label set needs; ignored when resuming (the run's head is its own).
     ///   - resumeAnyData: resume although `--train` or `--eval` changed (`--resume-any-data`).
+    ///   - settings: the task (`--task`, else the model's head) and how its data is read.
     public init(model directory: URL, train trainURL: URL, eval evalURL: URL?, labels given: [String]?, output: URL,
                 backend: any ComputeBackend, options: TrainingOptions, resume: Bool, newHead: Bool = false,
-                resumeAnyData: Bool = false) throws {
+                resumeAnyData: Bool = false, settings: TaskSettings = TaskSettings()) throws {
         try options.validate()
         let options = try Self.resolved(options, model: directory)
         guard let tb = backend as? any TrainingBackend else { throw TrainingError.backendCannotTrain(backend.name) }
@@ -77,8 +82,18 @@ public final class Trainer {
         if options.earlyStoppingPatience != nil, evalURL == nil {
             throw TrainingError.badOption("--early-stopping-patience needs --eval")
         }
-        let trainExamples = try LabeledData.read(trainURL, labelsOptional: distilling != nil)
-        let evalExamples = try evalURL.map { try LabeledData.read($0) } ?? []
+        let task = try TrainingTask.resolve(settings.task, model: directory)
+        self.task = task
+        if task == .questionAnswering {
+            throw TrainingError.badOption("--task question-answering: training is not built yet")
+        }
+        // Token classification reads tagged sentences; `trainExamples` then stays empty.
+        let tagged = task == .tokenClassification
+        let trainSentences = tagged ? try TaggedData.read(trainURL, format: settings.format) : []
+        let evalSentences = tagged ? try evalURL.map { try TaggedData.read($0, format: settings.format) } ?? [] : []
+        let trainExamples = tagged ? [] : try LabeledData.read(trainURL, labelsOptional: distilling != nil)
+        let evalExamples = tagged ? [] : try evalURL.map { try LabeledData.read($0) } ?? []
+        let rawCount = tagged ? trainSentences.count : trainExamples.count
         if distilling != nil {   // the student has no token types: its start equals the teacher on single texts only
             for (url, examples) in [(trainURL, trainExamples), (evalURL, evalExamples)] {
                 if let i = examples.firstIndex(where: { $0.pair != nil }) {
@@ -99,8 +114,8 @@ public final class Trainer {
             guard saved.options == options else {
                 throw TrainingError.resume("--resume: the run in \(output.path) used a different recipe (\(Self.describe(saved.options))); pass the same flags")
             }
-            guard saved.trainExamples == trainExamples.count else {
-                throw TrainingError.resume("--resume: the run trained on \(saved.trainExamples) texts, --train has \(trainExamples.count)")
+            guard saved.trainExamples == rawCount else {
+                throw TrainingError.resume("--resume: the run trained on \(saved.trainExamples) texts, --train has \(rawCount)")
             }
             if !resumeAnyData {
                 let files: [(flag: String, url: URL?, was: String?, now: String?)] = [
@@ -132,11 +147,12 @@ public final class Trainer {
         var teacherCheckpoint: Checkpoint?
         if let distilling {
             let t = resume ? try Checkpoint(directory: directory) : checkpoint
-            if distilling.alphaKD > 0, t.config.task != .sequenceClassification {
+            let head: ModelConfig.Task = tagged ? .tokenClassification : .sequenceClassification
+            if distilling.alphaKD > 0, t.config.task != head {
                 throw TrainingError.headMismatch("""
                     the teacher \(directory.path) (\(t.config.architectures.first ?? t.config.modelType.rawValue)) has no \
-                    sequence-classification head: the KL term needs its logits (fine-tune it with distilcl train first, \
-                    or pass --alpha-kd 0)
+                    \(tagged ? "token" : "sequence")-classification head: the KL term needs its logits (fine-tune it with \
+                    distilcl train first, or pass --alpha-kd 0)
                     """)
             }
             if !resume {
@@ -150,13 +166,14 @@ public final class Trainer {
             // Without the KL term or the cosine term the teacher has nothing to give.
             if distilling.alphaKD > 0 || distilling.alphaCos > 0 { teacherCheckpoint = t }
         }
-        let hasNames = checkpoint.config.task == .sequenceClassification
+        let hasNames = checkpoint.config.task == (tagged ? .tokenClassification : .sequenceClassification)
         let freshHead = newHead && !resume
         let keptHead = hasNames && !freshHead
         let modelNames = keptHead ? checkpoint.config.labels : nil
-        let names = try state?.labels ?? LabeledData.labelNames(given: given, model: modelNames, examples: trainExamples,
-                                                                path: trainURL.path)
-        if state == nil, given == nil, modelNames == nil, let evalURL {
+        let names = try state?.labels ?? (tagged
+            ? TaggedData.tagNames(given: given, model: modelNames, sentences: trainSentences, path: trainURL.path)
+            : LabeledData.labelNames(given: given, model: modelNames, examples: trainExamples, path: trainURL.path))
+        if state == nil, given == nil, modelNames == nil, let evalURL, !tagged {
             // --eval's labels index the same names, sorted from --train.
             try LabeledData.refuseMixedLabels(evalExamples, path: evalURL.path)
         }
@@ -180,8 +197,12 @@ public final class Trainer {
             throw TrainingError.headMismatch("the teacher's labels (\(t.config.labels.joined(separator: ","))) are not the run's (\(names.joined(separator: ","))): the KL term compares their logits label for label")
         }
         labels = names
-        var prepared = try checkpoint.forSequenceClassification(labels: names, seed: options.seed, newHead: freshHead)
+        var prepared = tagged ? try checkpoint.forTokenClassification(labels: names, seed: options.seed, newHead: freshHead)
+                              : try checkpoint.forSequenceClassification(labels: names, seed: options.seed, newHead: freshHead)
         savedConfig = prepared.config
+        // DistilBERT's token head drops at `dropout`, not `seq_classif_dropout` (BERT's at
+        // `classifier_dropout`, else `hidden_dropout_prob`, as for sequences).
+        if tagged, prepared.config.modelType == .distilbert { prepared.config.dropout.classifier = prepared.config.dropout.hidden }
         if let p = options.dropout { prepared.config.dropout = .all(p) }
         let tokenizer = try BertTokenizer(modelDirectory: start)
         let maxLength = options.maxLength ?? prepared.config.maxPositions
@@ -190,13 +211,26 @@ public final class Trainer {
         }
         let classesTrain = try LabeledData.classes(trainExamples, labels: names, path: trainURL.path)
         let classesEval = try LabeledData.classes(evalExamples, labels: names, path: evalURL?.path ?? "")
-        train = zip(trainExamples, classesTrain).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
-        eval = zip(evalExamples, classesEval).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
+        if tagged {
+            let features = try TaggedFeatures(trainSentences, names: names, path: trainURL.path, tokenizer: tokenizer,
+                                              maxLength: maxLength, labelAllTokens: settings.labelAllTokens)
+            let evalFeatures = try TaggedFeatures(evalSentences, names: names, path: evalURL?.path ?? "",
+                                                  tokenizer: tokenizer, maxLength: maxLength,
+                                                  labelAllTokens: settings.labelAllTokens)
+            tokenTask = TokenTaskState(features: features, eval: evalFeatures.examples)
+            // The loop batches `train`'s encodings; the per-token labels live in `tokenTask`.
+            train = features.examples.map { ($0.0, -1) }
+            eval = evalFeatures.examples.map { ($0.0, -1) }
+        } else {
+            tokenTask = nil
+            train = zip(trainExamples, classesTrain).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
+            eval = zip(evalExamples, classesEval).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
+        }
         trainCount = train.count
         // Opt-in, as transformers' load_best_model_at_end: only a named metric (or early
         // stopping) picks the model, so a plain --eval never selects on what it evaluates.
         if !eval.isEmpty, options.metricForBestModel != nil || options.earlyStoppingPatience != nil,
-           let metric = BestModelMetric(flag: options.metricForBestModel) {
+           let metric = BestModelMetric(flag: options.metricForBestModel ?? task.mainMetric) {
             best = BestModelTracker(metric: metric, patience: options.earlyStoppingPatience,
                                     bestMetric: state?.bestMetric,
                                     bestCheckpoint: state?.bestModelCheckpoint.map { URL(fileURLWithPath: $0).lastPathComponent },
@@ -223,21 +257,13 @@ public final class Trainer {
         }
     }
 
-    /// Mean cross-entropy and accuracy over the evaluation set (nil without one).
-    func evaluate() throws -> (Double?, Double?) {
-        guard !eval.isEmpty else { return (nil, nil) }
-        var loss = 0.0, correct = 0
-        for start in stride(from: 0, to: eval.count, by: options.batchSize) {
-            let chunk = eval[start..<min(eval.count, start + options.batchSize)]
-            let logits = try model.classificationLogits(TokenBatch(chunk.map(\.0)))
-            for (z, (_, label)) in zip(logits, chunk) {
-                let m = Double(z.max() ?? 0)
-                let lse = m + log(z.reduce(0.0) { $0 + exp(Double($1) - m) })
-                loss += lse - Double(z[Int(label)])
-                if PipelineMath.argmax(z) == Int(label) { correct += 1 }
-            }
+    /// The task's evaluation of `--eval` (nil without one): the code `distilcl evaluate` runs.
+    func evaluate() throws -> Evaluation? {
+        guard !eval.isEmpty else { return nil }
+        if let tokenTask {
+            return try TokenClassificationEvaluation.run(model, tokenTask.eval, names: labels, batchSize: options.batchSize)
         }
-        return (loss / Double(eval.count), Double(correct) / Double(eval.count))
+        return try TextClassificationEvaluation.run(model, eval, batchSize: options.batchSize)
     }
 
     /// `options` with what the model folder decides made explicit (a distillation's default
@@ -252,7 +278,7 @@ public final class Trainer {
     }
 
     static func describe(_ o: TrainingOptions) -> String {
-        "epochs \(o.epochs), batch \(o.batchSize), lr \(o.learningRate), warmup \(o.warmup), weight decay \(o.weightDecay), "
+        "epochs \(o.epochs), batch \(o.batchSize), gradient accumulation steps \(o.gradientAccumulationSteps), lr \(o.learningRate), warmup \(o.warmup), weight decay \(o.weightDecay), "
             + "max grad norm \(o.maxGradNorm), dropout \(o.dropout.map { "\($0)" } ?? "config"), seed \(o.seed), "
             + "shuffle \(o.shuffle), max length \(o.maxLength.map(String.init) ?? "model"), "
             + "lr scheduler \(o.lrScheduler.rawValue), adam betas \(o.adamBeta1)/\(o.adamBeta2), adam epsilon \(o.adamEpsilon), "

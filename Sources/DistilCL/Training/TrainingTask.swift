@@ -56,3 +56,20 @@ public struct TaggedFeatures: Sendable {
         }
     }
 }
+
+/// The task of a training run and how its data is read (`--task`, `--format`,
+/// `--label-all-tokens`).
+public struct TaskSettings: Sendable, Equatable {
+    /// nil: the model folder's head.
+    public var task: TrainingTask?
+    /// Token classification's file format.
+    public var format: TaggedData.Format
+    /// Token classification: every piece of a word carries its tag (run_ner's `--label_all_tokens`).
+    public var labelAllTokens: Bool
+
+    public init(task: TrainingTask? = nil, format: TaggedData.Format = .jsonl, labelAllTokens: Bool = false) {
+        self.task = task
+        self.format = format
+        self.labelAllTokens = labelAllTokens
+    }
+}

@@ -23,7 +23,7 @@ extension ModelConfig {
             o.merge(["dim": hidden, "n_layers": layers, "n_heads": heads, "hidden_dim": ffn, "activation": activationName,
                      "sinusoidal_pos_embds": sinusoidalPositions, "dropout": Double(dropout.hidden),
                      "attention_dropout": Double(dropout.attention), "seq_classif_dropout": Double(dropout.classifier),
-                     "qa_dropout": Double(dropout.hidden), "tie_weights_": true]) { $1 }
+                     "qa_dropout": Double(dropout.questionAnswering), "tie_weights_": true]) { $1 }
         case .bert:
             o.merge(["hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads,
                      "intermediate_size": ffn, "hidden_act": activationName, "type_vocab_size": typeVocabSize,

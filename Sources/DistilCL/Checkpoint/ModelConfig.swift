@@ -117,13 +117,20 @@ public struct ModelConfig: Sendable, Equatable {
         /// Before the classifier. DistilBERT `seq_classif_dropout`; BERT `classifier_dropout`,
         /// else `hidden_dropout_prob`.
         public var classifier: Float = 0.1
+        /// Before DistilBERT's `qa_outputs` (`qa_dropout`). BERT's question answering drops
+        /// nothing there and ignores it; it holds `hidden_dropout_prob`, which a DistilBERT
+        /// student cut from BERT inherits (DistilBERT's default, `qa_dropout` = `dropout`).
+        public var questionAnswering: Float = 0.1
 
-        public init(hidden: Float = 0.1, attention: Float = 0.1, classifier: Float = 0.1) {
+        public init(hidden: Float = 0.1, attention: Float = 0.1, classifier: Float = 0.1, questionAnswering: Float = 0.1) {
             self.hidden = hidden; self.attention = attention; self.classifier = classifier
+            self.questionAnswering = questionAnswering
         }
 
         /// Every rate set to `p`.
-        public static func all(_ p: Float) -> DropoutRates { DropoutRates(hidden: p, attention: p, classifier: p) }
+        public static func all(_ p: Float) -> DropoutRates {
+            DropoutRates(hidden: p, attention: p, classifier: p, questionAnswering: p)
+        }
     }
 
     /// Width of one attention head, `hidden / heads`.
@@ -223,12 +230,14 @@ public struct ModelConfig: Sendable, Equatable {
         case .distilbert:
             dropout = DropoutRates(hidden: try keys.probability("dropout", default: 0.1),
                                    attention: try keys.probability("attention_dropout", default: 0.1),
-                                   classifier: try keys.probability("seq_classif_dropout", default: 0.2))
+                                   classifier: try keys.probability("seq_classif_dropout", default: 0.2),
+                                   questionAnswering: try keys.probability("qa_dropout", default: 0.1))
         case .bert:
             let hiddenRate = try keys.probability("hidden_dropout_prob", default: 0.1)
             dropout = DropoutRates(hidden: hiddenRate,
                                    attention: try keys.probability("attention_probs_dropout_prob", default: 0.1),
-                                   classifier: try keys.probability("classifier_dropout", default: hiddenRate))
+                                   classifier: try keys.probability("classifier_dropout", default: hiddenRate),
+                                   questionAnswering: hiddenRate)
         }
     }
 }

@@ -45,7 +45,7 @@ struct DeviceHeads {
         pooler = try w.pooler.map { try b.linear($0, trainable: trainable) }
         preClassifier = try w.preClassifier.map { try b.linear($0, trainable: trainable) }
         classifier = try w.classifier.map { try b.linear($0, trainable: trainable) }
-        qaOutputs = try w.qaOutputs.map { try b.linear($0) }
+        qaOutputs = try w.qaOutputs.map { try b.linear($0, trainable: trainable) }
         vocabTransform = try w.vocabTransform.map { try b.linear($0) }
         vocabNorm = try w.vocabLayerNorm.map { try DeviceNorm($0, on: b) }
         vocabProjector = try w.vocabProjector.map { try b.linear($0) }

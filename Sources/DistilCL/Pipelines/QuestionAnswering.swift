@@ -73,6 +73,25 @@ public enum QuestionAnswering {
     /// - Throws: `PipelineError.shapeMismatch` when the logits do not cover the windows.
     public static func answers(windows: [QAWindow], startLogits: [[Float]], endLogits: [[Float]], context: String,
                                parameters: QAParameters = QAParameters()) throws -> [QAAnswer] {
+        var (found, minNullScore) = try spans(windows: windows, startLogits: startLogits, endLogits: endLogits,
+                                              context: context, parameters: parameters)
+        if parameters.handleImpossibleAnswer {
+            found.append(("", minNullScore, 0, 0))
+        }
+        // Python's `sorted(..., reverse=True)` is stable: equal scores keep their order.
+        let order = found.indices.sorted { found[$0].score != found[$1].score ? found[$0].score > found[$1].score : $0 < $1 }
+        return order.prefix(max(0, parameters.topK)).map {
+            QAAnswer(answer: found[$0].answer, score: Float(found[$0].score), start: found[$0].start, end: found[$0].end)
+        }
+    }
+
+    /// The spans `answers` ranks, before the null answer joins them and before sorting: each
+    /// window's proposals, widened to words when `alignToWords` and merged by text (scores
+    /// summed, first occurrence kept), in the order found; and the smallest null score
+    /// (`[CLS]` start probability × end probability) over the windows.
+    static func spans(windows: [QAWindow], startLogits: [[Float]], endLogits: [[Float]], context: String,
+                      parameters: QAParameters)
+        throws -> (spans: [(answer: String, score: Double, start: Int, end: Int)], nullScore: Double) {
         guard startLogits.count == windows.count, endLogits.count == windows.count else {
             throw PipelineError.shapeMismatch(what: "\(windows.count) windows but \(startLogits.count) start and "
                                               + "\(endLogits.count) end logit rows")
@@ -93,9 +112,7 @@ public enum QuestionAnswering {
             let selected = selectStartsEnds(start: Array(startLogits[w].prefix(n)), end: Array(endLogits[w].prefix(n)),
                                             pMask: window.pMask, topK: spansPerWindow,
                                             maxAnswerLen: parameters.maxAnswerLen)
-            if parameters.handleImpossibleAnswer {
-                minNullScore = min(minNullScore, Double(selected.nullScore))
-            }
+            minNullScore = min(minNullScore, Double(selected.nullScore))
             for span in selected.spans {
                 let (startIndex, endIndex) = characterRange(of: span, in: window, alignToWords: parameters.alignToWords)
                 let text = slice(contextScalars, startIndex, endIndex)
@@ -107,14 +124,7 @@ public enum QuestionAnswering {
                 }
             }
         }
-        if parameters.handleImpossibleAnswer {
-            found.append(("", minNullScore, 0, 0))
-        }
-        // Python's `sorted(..., reverse=True)` is stable: equal scores keep their order.
-        let order = found.indices.sorted { found[$0].score != found[$1].score ? found[$0].score > found[$1].score : $0 < $1 }
-        return order.prefix(max(0, parameters.topK)).map {
-            QAAnswer(answer: found[$0].answer, score: Float(found[$0].score), start: found[$0].start, end: found[$0].end)
-        }
+        return (found, minNullScore)
     }
 
     /// `select_starts_ends` + `decode_spans` for one window.

@@ -24,7 +24,7 @@ public struct ModelParameter {
 
 extension EncoderModel {
     /// Every trainable parameter, in the order of transformers' `named_parameters()`: the
-    /// encoder (prefixed `bert.` or `distilbert.`), then the classification head. DistilBERT's
+    /// encoder (prefixed `bert.` or `distilbert.`), then the classification or QA head. DistilBERT's
     /// sinusoidal position table is fixed, as in transformers.
     func trainableParameters() throws -> [ModelParameter] {
         guard trainable else { throw TrainingError.backendCannotTrain("a model loaded for inference (trainable: false)") }
@@ -77,6 +77,7 @@ extension EncoderModel {
         if let pooler = heads.pooler { try linear([prefix + "pooler.dense"], pooler) }
         if let pre = heads.preClassifier { try linear(["pre_classifier"], pre) }
         if let classifier = heads.classifier { try linear(["classifier"], classifier) }
+        if let qa = heads.qaOutputs { try linear(["qa_outputs"], qa) }
         return list
     }
 }

@@ -23,8 +23,8 @@ extension Checkpoint {
     /// in (DistilBERT has no token types, and BERT adds that row to every single-sentence input),
     /// so the student's embeddings equal the teacher's. A sequence-classification teacher gives its
     /// head: `pre_classifier` from the pooler's dense layer (followed by ReLU, not tanh: a start,
-    /// not an equivalence) and `classifier` as is; otherwise the student has no head (training
-    /// adds one).
+    /// not an equivalence) and `classifier` as is; a token-classification teacher its per-token
+    /// `classifier` as is; otherwise the student has no head (training adds one).
     public func distilBertStudent(layers chosen: [Int]) throws -> Checkpoint {
         let c = config
         guard c.modelType == .bert else {
@@ -52,8 +52,11 @@ extension Checkpoint {
                                          layers: chosen.map { e.layers[$0] })
         var h = HeadWeights()
         let classifies = c.task == .sequenceClassification && heads.pooler != nil && heads.classifier != nil
+        let tags = c.task == .tokenClassification && heads.classifier != nil
         if classifies {
             h.preClassifier = heads.pooler
+            h.classifier = heads.classifier
+        } else if tags {
             h.classifier = heads.classifier
         }
         student.heads = h
@@ -62,7 +65,8 @@ extension Checkpoint {
         sc.layers = chosen.count
         sc.typeVocabSize = 0
         sc.sinusoidalPositions = false
-        sc.architectures = [classifies ? "DistilBertForSequenceClassification" : "DistilBertModel"]
+        sc.architectures = [classifies ? "DistilBertForSequenceClassification"
+                            : tags ? "DistilBertForTokenClassification" : "DistilBertModel"]
         student.config = sc
         return student
     }

@@ -96,7 +96,7 @@ struct TrainingLoopTests {
         #expect(t.history.map(\.step) == [2, 4, 5, 6, 8, 10])
         let evals = t.history.compactMap { if case .evaluation(let e) = $0 { e } else { nil } }
         #expect(evals.map(\.epoch) == [0.4, 0.8, 1.2, 1.6])
-        #expect(evals.allSatisfy { $0.evalLoss.isFinite && $0.evalAccuracy >= 0 && $0.evalAccuracy <= 1 })
+        #expect(evals.allSatisfy { e in e.evalLoss.isFinite && (e.evalAccuracy.map { (0...1).contains($0) } ?? false) && e.evalF1 != nil })
         _ = try trainer("split", o).run(stopAfterEpoch: 1)
         let resumed = try trainer("split", resume: true, o)
         try resumed.run()

@@ -13,7 +13,9 @@
 //                          the one attention forward, work-item (t, h) of global (T, H):
 //     LSE 0/1      also write lse[t, h] = m + log l (training's backward reads it)
 //     DROPOUT 0/1  take DROPOUT_ARGS and scale V's weights by keep/(1 − p) (needs
-//                  training.cl's dropout_keep); the normaliser l never sees the mask
+//                  training.cl's dropout_keep, DROP_EXAMPLE and DROPOUT_KEY); the normaliser l
+//                  never sees the mask. Element (h, i, j) of a text of n tokens (i, j local
+//                  to it) is (h·n + i)·n + j of the stream of token t's example (drop_rows)
 //   attention.cl builds (0, 0), kernel_attention_v*; training.cl (1, 1), kernel_attention_lse_v*.
 //   The switches are pasted tokens, so the inference kernel has neither argument nor branch.
 //
@@ -64,11 +66,12 @@ inline void vstore1(float v, size_t i, __global float* p) { p[i] = v; }
 #define ATT_DROP_SETUP_0
 #define ATT_DROP_SETUP_1                                                                       \
     const float keep_scale = 1.0f / (1.0f - p);                                                \
-    const ulong drop_row = ((ulong)h * tokens + t) * tokens;  /* element (h, t, 0) */
+    DROP_EXAMPLE(t)                                                                            \
+    const ulong drop_row = ((ulong)h * (end - start) + (t - start)) * (end - start); /* (h, t, 0) */
 #define ATT_DROP_WEIGHT_0(weight, j)
 #define ATT_DROP_WEIGHT_1(weight, j)                                                           \
     if (p > 0.0f)                                                                              \
-        weight = dropout_keep(drop_row + (j), seed_lo, seed_hi, step, site, p) ? weight * keep_scale : 0.0f;
+        weight = dropout_keep(drop_row + ((j) - start), ex_lo, ex_hi, DROPOUT_KEY) ? weight * keep_scale : 0.0f;
 
 #define ATTENTION_FORWARD_KERNEL(NAME, VT, W, LSE, DROPOUT)                                    \
 __kernel void NAME(const int tokens, const int dim, const int dh, const float scale,           \

@@ -13,13 +13,17 @@
 //   order            [T] int32          tokens sorted by (embedding row, token)
 //   starts, erows    [S + 1], [S]       segment s = order[starts[s] ..< starts[s+1]] reads row erows[s]
 //
-// Dropout draws Philox4x32-10 (Salmon et al., SC'11) exactly as the CPU path's dcl_philox and
-// Swift's DropoutKey.uniform: counter (index lo, index hi, site, step), key (seed lo, seed hi),
-// uniform = (first output word >> 8)·2⁻²⁴, kept when uniform ≥ p. Attention's element
-// (h, i, j) is index (h·T + i)·T + j with packed token indices i, j.
+// Dropout is keyed by example, not by where the example sits in the packed batch: row r of
+// an activation belongs to example drop_rows[3r] | drop_rows[3r + 1] << 32 as its local row
+// drop_rows[3r + 2] ([CLS]-only rows are local row 0), and element (r, c) of a [rows, width]
+// buffer is index local·width + c of that example's stream. Philox4x32-10 (Salmon et al.,
+// SC'11) exactly as the CPU path's dcl_stream4 and Swift's DropoutKey.uniform: counter
+// (index / 4, example lo, example hi, site), key (seed lo, seed hi), uniform = (word index % 4
+// >> 8)·2⁻²⁴, kept when uniform ≥ p. Attention's element (h, i, j) of a text of n tokens is
+// index (h·n + i)·n + j with i, j local to the text (token − ranges[2t]).
 //
 // kernel_pack_panels             Wp and the padded bias from W and bias      global (K, ⌈N/PN⌉·PN)
-// kernel_dropout                 y = x·keep/(1 − p)                           global (count)
+// kernel_dropout                 y = x·keep/(1 − p) over [rows, width]        global (rows·width)
 // kernel_attention_lse_v{1,4,16} attention forward + lse + dropout           global (T, H)
 // kernel_attention_dq_v*         delta and dQ of each query row               global (T, H)
 // kernel_attention_dkv_v*        dK, dV of each key row, queries in order     global (T, H)
@@ -56,8 +60,8 @@
 
 // -------------------------------------------------------------------------------------
 // Philox4x32-10: output word w of a counter, and the dropout decision of one element. Element
-// i of a stream is word i % 4 of the counter (i / 4 low, i / 4 high, site, step): one Philox
-// call gives four elements (the CPU path draws them four at a time).
+// i of an example's stream is word i % 4 of the counter (i / 4, example lo, example hi, site):
+// one Philox call gives four elements (the CPU path draws them four at a time).
 // -------------------------------------------------------------------------------------
 inline uint philox_word(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1, const uint w) {
     for (int round = 0; round < 10; round++) {
@@ -70,13 +74,22 @@ inline uint philox_word(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1, co
     return w == 0 ? c0 : w == 1 ? c1 : w == 2 ? c2 : c3;
 }
 
-/// The dropout key as kernel arguments: seed (lo, hi), step, site and the probability p.
-#define DROPOUT_ARGS const uint seed_lo, const uint seed_hi, const uint step, const uint site, const float p
+/// The dropout key as kernel arguments: each row's (example lo, example hi, local row)
+/// `drop_rows [rows, 3]` int32 (read only when p > 0), seed (lo, hi), site and the probability p.
+#define DROPOUT_ARGS __global const int* restrict drop_rows, const uint seed_lo, const uint seed_hi, \
+                     const uint site, const float p
+/// The part of it that names the stream, as dropout_keep's last arguments.
+#define DROPOUT_KEY seed_lo, seed_hi, site, p
+/// ex_lo, ex_hi: the example of row `row` (0 when p = 0: drop_rows is then a placeholder).
+#define DROP_EXAMPLE(row)                                                                      \
+    const uint ex_lo = p > 0.0f ? (uint)drop_rows[3 * (size_t)(row)] : 0u;                     \
+    const uint ex_hi = p > 0.0f ? (uint)drop_rows[3 * (size_t)(row) + 1] : 0u;
 
-/// Whether element `index` of the key's stream is kept.
-inline bool dropout_keep(const ulong index, DROPOUT_ARGS) {
+/// Whether element `index` (< 2³⁴) of example (ex_lo, ex_hi)'s stream is kept.
+inline bool dropout_keep(const ulong index, const uint ex_lo, const uint ex_hi, const uint seed_lo,
+                         const uint seed_hi, const uint site, const float p) {
     const ulong group = index >> 2;
-    const uint r = philox_word((uint)group, (uint)(group >> 32), site, step, seed_lo, seed_hi, (uint)(index & 3));
+    const uint r = philox_word((uint)group, ex_lo, ex_hi, site, seed_lo, seed_hi, (uint)(index & 3));
     return (float)(r >> 8) * 5.9604644775390625e-8f >= p;   // 2⁻²⁴
 }
 
@@ -95,13 +108,18 @@ __kernel void kernel_pack_panels(const int N, const int K, const int pn, __globa
 }
 
 // -------------------------------------------------------------------------------------
-// kernel_dropout: y = x·keep(i)/(1 − p); y may be x.
+// kernel_dropout: y[r, c] = x[r, c]·keep(local(r)·width + c)/(1 − p) in row r's example's
+// stream, over rows × width; y may be x.
 // -------------------------------------------------------------------------------------
-__kernel void kernel_dropout(const int count, __global const float* x, __global float* y, DROPOUT_ARGS)
+__kernel void kernel_dropout(const int rows, const int width, __global const float* x, __global float* y,
+                             DROPOUT_ARGS)
 {
     const int i = get_global_id(0);
-    if (i >= count) return;
-    y[i] = dropout_keep((ulong)i, seed_lo, seed_hi, step, site, p) ? x[i] * (1.0f / (1.0f - p)) : 0.0f;
+    if (i >= rows * width) return;
+    const int r = i / width, c = i - r * width;
+    DROP_EXAMPLE(r)
+    const ulong index = (ulong)(uint)drop_rows[3 * (size_t)r + 2] * (ulong)width + (ulong)c;
+    y[i] = dropout_keep(index, ex_lo, ex_hi, DROPOUT_KEY) ? x[i] * (1.0f / (1.0f - p)) : 0.0f;
 }
 
 // -------------------------------------------------------------------------------------
@@ -134,7 +152,8 @@ __kernel void NAME(const int tokens, const int dim, const int dh, const float sc
     const int start = ranges[2 * t], end = ranges[2 * t + 1];                                  \
     const int ld = 3 * dim, nv = dh / W, heads = dim / dh;                                     \
     const float keep_scale = 1.0f / (1.0f - p);                                                \
-    const ulong drop_row = ((ulong)h * tokens + t) * tokens;                                   \
+    DROP_EXAMPLE(t)                                                                            \
+    const ulong drop_row = ((ulong)h * (end - start) + (t - start)) * (end - start);           \
     const __global float* qrow = qkv + (size_t)t * ld + h * dh;                                \
     const __global float* grow = dout + (size_t)t * dim + h * dh;                              \
     const __global float* orow = out + (size_t)t * dim + h * dh;                               \
@@ -158,7 +177,7 @@ __kernel void NAME(const int tokens, const int dim, const int dh, const float sc
         }                                                                                      \
         float dpj = hsum##W(dp);                                                               \
         if (p > 0.0f)                                                                          \
-            dpj = dropout_keep(drop_row + j, seed_lo, seed_hi, step, site, p) ? dpj * keep_scale : 0.0f; \
+            dpj = dropout_keep(drop_row + (j - start), ex_lo, ex_hi, DROPOUT_KEY) ? dpj * keep_scale : 0.0f; \
         const float ds = exp(hsum##W(s) - li) * (dpj - d);                                     \
         for (int i = 0; i < nv; i++) acc[i] = fma((VT)(ds), vload##W(i, krow), acc[i]);        \
     }                                                                                          \
@@ -178,6 +197,8 @@ __kernel void NAME(const int tokens, const int dim, const int dh, const float sc
     const int start = ranges[2 * j], end = ranges[2 * j + 1];                                  \
     const int ld = 3 * dim, nv = dh / W, heads = dim / dh;                                     \
     const float keep_scale = 1.0f / (1.0f - p);                                                \
+    DROP_EXAMPLE(j)                                                                            \
+    const ulong n_ex = (ulong)(end - start);                                                   \
     const __global float* krow = qkv + (size_t)j * ld + dim + h * dh;                          \
     const __global float* vrow = krow + dim;                                                   \
     VT k[ATT_DH_MAX / W], v[ATT_DH_MAX / W], dk[ATT_DH_MAX / W], dv[ATT_DH_MAX / W];           \
@@ -196,8 +217,8 @@ __kernel void NAME(const int tokens, const int dim, const int dh, const float sc
         const float pij = exp(hsum##W(s) - lse[(size_t)i * heads + h]);                        \
         float pd = pij, dpij = hsum##W(dp);                                                    \
         if (p > 0.0f) {                                                                        \
-            const bool kept = dropout_keep(((ulong)h * tokens + i) * tokens + j,               \
-                                           seed_lo, seed_hi, step, site, p);                   \
+            const bool kept = dropout_keep(((ulong)h * n_ex + (i - start)) * n_ex + (j - start), \
+                                           ex_lo, ex_hi, DROPOUT_KEY);                         \
             pd = kept ? pd * keep_scale : 0.0f;                                                \
             dpij = kept ? dpij * keep_scale : 0.0f;                                            \
         }                                                                                      \

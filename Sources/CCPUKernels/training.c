@@ -27,8 +27,8 @@ uint32_t dcl_philox(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t
 #define DCL_DISPATCH(name, ...) return name##_base(__VA_ARGS__);
 #endif
 
-void dcl_dropout(const float *x, float *y, long n, uint64_t base, dcl_dropout_key key) {
-    DCL_DISPATCH(dcl_dropout, x, y, n, base, key)
+void dcl_dropout_rows(const float *x, float *y, long rows, long width, const int32_t *info, dcl_dropout_key key) {
+    DCL_DISPATCH(dcl_dropout_rows, x, y, rows, width, info, key)
 }
 void dcl_layernorm_row_stats(const float *x, const float *residual, const float *gamma, const float *beta,
                              float eps, float *y, long n, float *stats) {
@@ -57,16 +57,15 @@ long dcl_attention_train_scratch(long n, long dh) {
 }
 void dcl_attention_head_forward(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                 float scale, float *out, long ldo, float *lse, long lse_stride,
-                                long head, long tokens, long start, dcl_dropout_key key, float *scratch) {
-    DCL_DISPATCH(dcl_attention_head_forward, q, k, v, ld, n, dh, scale, out, ldo, lse, lse_stride, head, tokens,
-                 start, key, scratch)
+                                long head, dcl_dropout_key key, float *scratch) {
+    DCL_DISPATCH(dcl_attention_head_forward, q, k, v, ld, n, dh, scale, out, ldo, lse, lse_stride, head, key, scratch)
 }
 void dcl_attention_head_backward(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                  float scale, const float *out, const float *dout, long ldo, const float *lse,
-                                 long lse_stride, long head, long tokens, long start, dcl_dropout_key key,
+                                 long lse_stride, long head, dcl_dropout_key key,
                                  float *dq, float *dk, float *dv, float *scratch) {
     DCL_DISPATCH(dcl_attention_head_backward, q, k, v, ld, n, dh, scale, out, dout, ldo, lse, lse_stride, head,
-                 tokens, start, key, dq, dk, dv, scratch)
+                 key, dq, dk, dv, scratch)
 }
 void dcl_adamw(float *p, const float *grad, float *m, float *v, long n, float lr, float b1, float b2, float eps,
                float wd, float gscale, float step_size, float bc2_sqrt) {

@@ -19,6 +19,13 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: .long, help: "Passes over the training data.")
     var epochs = 3
 
+    @Option(name: .long, help: ArgumentHelp(
+        "One optimiser step every N micro-batches of --batch-size texts (an effective batch of N × --batch-size).",
+        discussion: "The loss is averaged over the whole step's texts and dropout is drawn per text, so 4 × 8 trains "
+            + "as one batch of 32. Steps, --max-steps, the warm-up and the --*-steps flags count optimiser steps; an "
+            + "epoch's last step takes the micro-batches left over. Default 1.", valueName: "n"))
+    var gradientAccumulationSteps = 1
+
     @Option(name: .customLong("lr"), help: ArgumentHelp("Peak learning rate.", valueName: "rate"))
     var learningRate: Float = 5e-5
 
@@ -125,6 +132,7 @@ struct TrainingFlags: ParsableArguments {
         var o = TrainingOptions()
         o.epochs = epochs
         o.batchSize = batchSize
+        o.gradientAccumulationSteps = gradientAccumulationSteps
         o.learningRate = learningRate
         o.warmup = warmup
         o.weightDecay = weightDecay
@@ -175,7 +183,7 @@ struct TrainingFlags: ParsableArguments {
     /// progress bar and a line per epoch on stderr, and reports any failure with its exit status.
     /// `verb` opens the first line ("training", "distilling").
     func run(model directory: () throws -> URL, device: DeviceOptions, options: TrainingOptions, verb: String,
-             describe: (Trainer) -> String = { _ in "" }) throws {
+             task: TaskSettings, describe: (Trainer) -> String = { _ in "" }) throws {
         // SIGINT/SIGTERM exit 130/143 at once: what is on disk is the last complete epoch, and
         // whatever the interruption left half-written is removed when a run starts there again.
         installInterruptHandlers()
@@ -189,10 +197,11 @@ struct TrainingFlags: ParsableArguments {
             let trainer = try Trainer(model: directory, train: URL(fileURLWithPath: train),
                                       eval: eval.map { URL(fileURLWithPath: $0) }, labels: labelNames,
                                       output: URL(fileURLWithPath: out), backend: backend, options: options,
-                                      resume: resume, newHead: newHead, resumeAnyData: resumeAnyData)
+                                      resume: resume, newHead: newHead, resumeAnyData: resumeAnyData, settings: task)
             let steps = options.stepsPerEpoch(trainer.trainCount), epochs = options.epochCount(trainer.trainCount)
             writeStderr("\(verb) \(trainer.model.config.architectures.first ?? "model") on \(backend.name)\(describe(trainer)): "
-                        + "\(trainer.trainCount) texts, labels \(trainer.labels.joined(separator: ", ")), "
+                        + "\(trainer.trainCount) \(trainer.task == .tokenClassification ? "sentences" : "texts"), "
+                        + "labels \(trainer.labels.joined(separator: ", ")), "
                         + "\(epochs) epochs of \(steps) steps"
                         + (options.maxSteps.map { ", stopping after step \($0)" } ?? "")
                         + (trainer.completedEpochs > 0 ? ", resuming after epoch \(trainer.completedEpochs)" : "") + "\n")
@@ -206,7 +215,9 @@ struct TrainingFlags: ParsableArguments {
                 bar?.finish()
                 bar = nil
                 var line = String(format: "epoch %d/%d: step %d, train loss %.4f", r.epoch, epochs, r.step, r.trainLoss)
-                if let l = r.evalLoss, let a = r.evalAccuracy { line += String(format: ", eval loss %.4f, eval accuracy %.4f", l, a) }
+                if let l = r.evalLoss { line += String(format: ", eval loss %.4f", l) }
+                if let f = r.evalF1, trainer.task != .textClassification { line += String(format: ", eval f1 %.4f", f) }
+                if let a = r.evalAccuracy { line += String(format: ", eval accuracy %.4f", a) }
                 line += String(format: ", %.1f samples/s, %.1f s", r.trainSamplesPerSecond, r.seconds)
                 writeStderr(line + "\n")
             }

@@ -31,7 +31,7 @@ void DCL_FN(dcl_layernorm_row)(const float *x, const float *residual, const floa
 
 void DCL_FN(dcl_attention_head)(const float *q, const float *k, const float *v, long ld, long n, long dh,
                         float scale, float *out, long ldo, float *scratch) {
-    DCL_FN(dcl_attention_body)(q, k, v, ld, n, dh, scale, out, ldo, scratch, NULL, 0, NULL, 0, 0, 0);
+    DCL_FN(dcl_attention_body)(q, k, v, ld, n, dh, scale, out, ldo, scratch, NULL, 0, NULL, 0);
 }
 
 // ---- Conversions around the bf16 and int8 GEMMs ------------------------------------------

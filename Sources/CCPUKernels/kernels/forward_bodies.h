@@ -51,10 +51,10 @@ static inline __attribute__((always_inline)) void DCL_FN(dcl_att_tile)(dcl_v16 a
 ///
 /// lse, when not NULL: lse[i·lse_stride] = log Σ_j exp(scale·q_i·k_j). key, when not NULL (and
 /// p > 0): V's weights (never the normaliser) scaled by keep/(1 − p), element (i, j) being
-/// dcl_att_index(head, tokens, start, i, j).
+/// dcl_att_index(head, n, i, j) of example key->example.
 static inline __attribute__((always_inline)) void DCL_FN(dcl_attention_body)(
     const float *q, const float *k, const float *v, long ld, long n, long dh, float scale, float *out, long ldo,
-    float *scratch, float *lse, long lse_stride, const dcl_dropout_key *key, long head, long tokens, long start) {
+    float *scratch, float *lse, long lse_stride, const dcl_dropout_key *key, long head) {
     const long np = dcl_round_up(n, DCL_ATT_COLS), dp = dcl_round_up(dh, DCL_ATT_COLS);
     float *kt = scratch;               // [dh][np]  Kᵀ, keys ≥ n zero
     float *vp = kt + dh * np;          // [n][dp]   V, columns ≥ dh zero
@@ -92,7 +92,7 @@ static inline __attribute__((always_inline)) void DCL_FN(dcl_attention_body)(
             inv[r] = 1.0f / l;
             if (lse) lse[(i0 + r) * lse_stride] = mx + logf(l);
             if (key && key->p > 0.0f) {
-                dcl_keep_row(mask, n, dcl_att_index(head, tokens, start, i0 + r, 0), *key, 1.0f / (1.0f - key->p));
+                dcl_keep_row(mask, n, dcl_att_index(head, n, i0 + r, 0), *key, 1.0f / (1.0f - key->p));
                 for (long j = 0; j < n; j++) row[j] *= mask[j];
             }
         }

@@ -19,10 +19,10 @@ static inline __attribute__((always_inline)) void dcl_philox4(uint32_t c[4], uin
     c[0] = c0; c[1] = c1; c[2] = c2; c[3] = c3;
 }
 
-/// The four words of the key's stream for elements 4·group ..< 4·group + 4: element i is word
-/// i % 4 of counter (i / 4 low, i / 4 high, site, step).
+/// The four words of the key's stream for elements 4·group ..< 4·group + 4 of example
+/// key.example: element i is word i % 4 of counter (i / 4, example low, example high, site).
 static inline __attribute__((always_inline)) void dcl_stream4(uint64_t group, dcl_dropout_key key, uint32_t w[4]) {
-    w[0] = (uint32_t)group; w[1] = (uint32_t)(group >> 32); w[2] = key.site; w[3] = key.step;
+    w[0] = (uint32_t)group; w[1] = (uint32_t)key.example; w[2] = (uint32_t)(key.example >> 32); w[3] = key.site;
     dcl_philox4(w, (uint32_t)key.seed, (uint32_t)(key.seed >> 32));
 }
 
@@ -47,9 +47,10 @@ static inline __attribute__((always_inline)) void dcl_keep_row(float *out, long 
     for (; j < n; j++) out[j] = dcl_keep(first + (uint64_t)j, key) ? scale : 0.0f;
 }
 
-/// The dropout element of attention probability (i, j) of one head: (head·tokens + start + i)·tokens + start + j.
-static inline __attribute__((always_inline)) uint64_t dcl_att_index(long head, long tokens, long start, long i, long j) {
-    return ((uint64_t)head * (uint64_t)tokens + (uint64_t)(start + i)) * (uint64_t)tokens + (uint64_t)(start + j);
+/// The dropout element of attention probability (i, j) of one head of an example of n tokens
+/// (i, j local to the example): (head·n + i)·n + j.
+static inline __attribute__((always_inline)) uint64_t dcl_att_index(long head, long n, long i, long j) {
+    return ((uint64_t)head * (uint64_t)n + (uint64_t)i) * (uint64_t)n + (uint64_t)j;
 }
 
 /// (½(1 + tanh u), sech²u) from e = exp(−2|u|): no cancellation where tanh u rounds to ±1

@@ -7,13 +7,20 @@
 // (training.c includes kernels/math.h and kernels/philox.h first.)
 #include "forward_bodies.h"
 
-void DCL_FN(dcl_dropout)(const float *x, float *y, long n, uint64_t base, dcl_dropout_key key) {
+void DCL_FN(dcl_dropout_rows)(const float *x, float *y, long rows, long width, const int32_t *info,
+                              dcl_dropout_key key) {
     const float scale = 1.0f / (1.0f - key.p);
     float mask[256];
-    for (long i0 = 0; i0 < n; i0 += 256) {
-        const long len = n - i0 < 256 ? n - i0 : 256;
-        dcl_keep_row(mask, len, base + (uint64_t)i0, key, scale);
-        for (long i = 0; i < len; i++) y[i0 + i] = x[i0 + i] * mask[i];
+    for (long r = 0; r < rows; r++) {
+        key.example = (uint64_t)(uint32_t)info[3 * r] | (uint64_t)(uint32_t)info[3 * r + 1] << 32;
+        const uint64_t base = (uint64_t)(uint32_t)info[3 * r + 2] * (uint64_t)width;
+        const float *xr = x + r * width;
+        float *yr = y + r * width;
+        for (long i0 = 0; i0 < width; i0 += 256) {
+            const long len = width - i0 < 256 ? width - i0 : 256;
+            dcl_keep_row(mask, len, base + (uint64_t)i0, key, scale);
+            for (long i = 0; i < len; i++) yr[i0 + i] = xr[i0 + i] * mask[i];
+        }
     }
 }
 
@@ -139,14 +146,14 @@ static inline __attribute__((always_inline)) void DCL_FN(dcl_att_row)(float *s, 
 
 void DCL_FN(dcl_attention_head_forward)(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                         float scale, float *out, long ldo, float *lse, long lse_stride,
-                                        long head, long tokens, long start, dcl_dropout_key key, float *scratch) {
+                                        long head, dcl_dropout_key key, float *scratch) {
     DCL_FN(dcl_attention_body)(q, k, v, ld, n, dh, scale, out, ldo, scratch, lse, lse_stride,
-                               key.p > 0.0f ? &key : NULL, head, tokens, start);
+                               key.p > 0.0f ? &key : NULL, head);
 }
 
 void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                          float scale, const float *out, const float *dout, long ldo, const float *lse,
-                                         long lse_stride, long head, long tokens, long start, dcl_dropout_key key,
+                                         long lse_stride, long head, dcl_dropout_key key,
                                          float *dq, float *dk, float *dv, float *scratch) {
     const long np = dcl_round_up(n, 16);
     float *kt = scratch, *vt = kt + dh * np, *p = vt + dh * np, *dp = p + np, *mask = dp + np;
@@ -167,7 +174,7 @@ void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const f
         for (long j = 0; j < np; j++) p[j] = dcl_exp(p[j] - li);
         DCL_FN(dcl_att_row)(dp, doi, vt, np, dh, 1.0f);   // ∂/∂(the dropped probabilities V saw)
         if (key.p > 0.0f) {
-            DCL_FN(dcl_att_mask)(mask, n, dcl_att_index(head, tokens, start, i, 0), key);
+            DCL_FN(dcl_att_mask)(mask, n, dcl_att_index(head, n, i, 0), key);
         } else {
             for (long j = 0; j < n; j++) mask[j] = 1.0f;
         }

@@ -29,15 +29,16 @@ public protocol TrainingBackend: ComputeBackend {
                    stats: any DeviceBuffer) throws
 
     /// `attention` that also writes `lse [tokens, heads]`, each query row's log-sum-exp of
-    /// `scale·q·kᵀ` (natural log), and applies `dropout` (when given) to the probabilities:
-    /// element (h, i, j) of the probability matrices is element `(h·tokens + i)·tokens + j`
-    /// of the key's stream (i, j packed token indices).
+    /// `scale·q·kᵀ` (natural log), and applies `dropout` (when given; its rows are the
+    /// `tokens` packed rows) to the probabilities: element (h, i, j) of a text of n tokens is
+    /// element `(h·n + i)·n + j` of its example's stream (i, j counted from the text's first token).
     func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
-                   out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutKey?) throws
+                   out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutMask?) throws
 
-    /// `out[i] = x[i]·keep(i)/(1 − p)`, keep(i) = `key.uniform(i) ≥ p`, over `count`
-    /// elements (out may be x). Dropout is linear, so the same call on a gradient is its backward.
-    func dropout(_ x: any DeviceBuffer, count: Int, key: DropoutKey, out: any DeviceBuffer) throws
+    /// `out[r, c] = x[r, c]·keep/(1 − p)` over `[mask.rows.count, width]` (out may be x),
+    /// keep = `key.uniform(example: e, index: l·width + c) ≥ p` for row r's example e and local
+    /// row l. Dropout is linear, so the same call on a gradient is its backward.
+    func dropout(_ x: any DeviceBuffer, width: Int, mask: DropoutMask, out: any DeviceBuffer) throws
 
     // MARK: Backward passes
 
@@ -63,10 +64,10 @@ public protocol TrainingBackend: ComputeBackend {
     /// Backward of `attention` (FlashAttention-2 style: probabilities recomputed from `lse`):
     /// given qkv `[tokens, 3·heads·headDim]`, the forward's `out` and `lse`, and dOut
     /// `[tokens, heads·headDim]`, writes `dQKV [tokens, 3·heads·headDim]` (dQ, dK, dV in
-    /// qkv's layout). `dropout` must be the forward's key.
+    /// qkv's layout). `dropout` must be the forward's mask.
     func attentionBackward(qkv: any DeviceBuffer, out: any DeviceBuffer, lse: any DeviceBuffer,
                            dOut: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
-                           scale: Float, dropout: DropoutKey?, dQKV: any DeviceBuffer) throws
+                           scale: Float, dropout: DropoutMask?, dQKV: any DeviceBuffer) throws
 
     /// Backward of an embedding lookup: `grad[row, :] += Σ dOut[t, :]` over the tokens `t` that
     /// read `row`, in ascending `t` (no races, the same sums on every backend). grad `[rows, dim]`.
@@ -148,29 +149,91 @@ public struct AdamWStep: Sendable, Equatable {
 }
 
 /// Which dropout mask: a counter-based generator (Philox4x32-10) keyed by the run's seed,
-/// the optimiser step and the site (layer and place in it), so every backend draws the same
-/// mask for element `i` and a run is reproducible; the backward recomputes the mask.
+/// the site (layer and place in it) and the example, so every backend draws the same mask,
+/// a run is reproducible, and an example's mask does not depend on the texts packed beside
+/// it (gradient accumulation's micro-batches draw what one large batch draws); the backward
+/// recomputes the mask. Element indices count within one example (`DropoutRows`).
 public struct DropoutKey: Sendable, Equatable {
     public var seed: UInt64
-    public var step: UInt32
     public var site: UInt32
     /// The probability of dropping an element, in [0, 1).
     public var probability: Float
 
-    public init(seed: UInt64, step: UInt32, site: UInt32, probability: Float) {
-        self.seed = seed; self.step = step; self.site = site; self.probability = probability
+    public init(seed: UInt64, site: UInt32, probability: Float) {
+        self.seed = seed; self.site = site; self.probability = probability
     }
 
-    /// The uniform in [0, 1) of element `index`: Philox4x32-10 with counter
-    /// (index/4 low, index/4 high, site, step) and key (seed low, seed high); output word
-    /// index % 4's top 24 bits · 2⁻²⁴ (one call gives four elements). The kernels compute the same.
-    public func uniform(_ index: UInt64) -> Float {
-        let group = index >> 2
-        let words = philox4x32(counter: (UInt32(truncatingIfNeeded: group), UInt32(truncatingIfNeeded: group >> 32),
-                                         site, step),
+    /// Elements one example's stream may index: counters hold index/4 in one 32-bit word.
+    public static let indexLimit: UInt64 = 1 << 34
+
+    /// The uniform in [0, 1) of element `index` (< `indexLimit`) of `example`'s stream:
+    /// Philox4x32-10 with counter (index/4, example low, example high, site) and key (seed low,
+    /// seed high); output word index % 4's top 24 bits · 2⁻²⁴ (one call gives four elements).
+    /// The kernels compute the same.
+    public func uniform(example: UInt64, index: UInt64) -> Float {
+        let words = philox4x32(counter: (UInt32(truncatingIfNeeded: index >> 2), UInt32(truncatingIfNeeded: example),
+                                         UInt32(truncatingIfNeeded: example >> 32), site),
                                key: (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
         let r = [words.0, words.1, words.2, words.3][Int(index & 3)]
         return Float(r >> 8) * 0x1p-24
+    }
+}
+
+/// Which example each row of an activation belongs to, and which of its rows it is, so that
+/// dropout draws by example: `[count, 3]` int32 (example low word, example high word, local
+/// row), on the device and on the host. A packed `[tokens, …]` activation's row t is token
+/// t − offset of its text; a `[texts, …]` activation of [CLS] rows alone (the last layer's
+/// projection and FFN, the classifier head) gives each text local row 0, so it draws what the
+/// every-token path draws for that text's first token.
+public struct DropoutRows: Sendable {
+    public let count: Int
+    /// `[count, 3]` int32.
+    public let buffer: any DeviceBuffer
+    public let host: [Int32]
+
+    public init(host: [Int32], buffer: any DeviceBuffer) {
+        precondition(host.count % 3 == 0, "dropout rows hold three int32 a row")
+        self.count = host.count / 3; self.host = host; self.buffer = buffer
+    }
+
+    /// The example of row `r`.
+    public func example(_ r: Int) -> UInt64 {
+        UInt64(UInt32(bitPattern: host[3 * r])) | UInt64(UInt32(bitPattern: host[3 * r + 1])) << 32
+    }
+
+    /// Row `r`'s row within its example.
+    public func localRow(_ r: Int) -> Int { Int(host[3 * r + 2]) }
+
+    /// The rows of texts `offsets` (`[texts + 1]`, packed token offsets) whose examples are
+    /// `examples` (`[texts]`): every token (`[tokens, 3]`), or each text's first alone (`[texts, 3]`).
+    public static func layout(examples: [UInt64], offsets: [Int], everyToken: Bool) -> [Int32] {
+        var rows: [Int32] = []
+        rows.reserveCapacity(3 * (everyToken ? offsets.last ?? 0 : examples.count))
+        for (s, e) in examples.enumerated() {
+            let (lo, hi) = (Int32(bitPattern: UInt32(truncatingIfNeeded: e)), Int32(bitPattern: UInt32(truncatingIfNeeded: e >> 32)))
+            for l in 0..<(everyToken ? offsets[s + 1] - offsets[s] : 1) { rows += [lo, hi, Int32(l)] }
+        }
+        return rows
+    }
+
+    /// `layout` uploaded into a new buffer of `backend`.
+    public static func upload(examples: [UInt64], offsets: [Int], everyToken: Bool,
+                              to backend: any ComputeBackend) throws -> DropoutRows {
+        let host = layout(examples: examples, offsets: offsets, everyToken: everyToken)
+        return DropoutRows(host: host, buffer: try backend.buffer(host))
+    }
+}
+
+/// One dropout site over one activation: its key and the rows' examples.
+public struct DropoutMask: Sendable {
+    public var key: DropoutKey
+    public var rows: DropoutRows
+
+    public init(key: DropoutKey, rows: DropoutRows) { self.key = key; self.rows = rows }
+
+    /// Whether element (row, column) of a `[rows.count, width]` activation is kept.
+    public func keeps(row: Int, column: Int, width: Int) -> Bool {
+        key.uniform(example: rows.example(row), index: UInt64(rows.localRow(row) * width + column)) >= key.probability
     }
 }
 

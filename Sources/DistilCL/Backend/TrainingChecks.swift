@@ -6,6 +6,34 @@ func checkDropout(_ key: DropoutKey) throws {
     }
 }
 
+/// Checks a dropout `mask` over `[rows, width]` values of `x` and `out`: its row table on
+/// the device, every local row at least 0, and every index within one example's stream.
+func checkDropout(_ x: any DeviceBuffer, width: Int, mask: DropoutMask, out: any DeviceBuffer) throws {
+    try checkDropout(mask.key)
+    try requirePositive([("dropout width", width)])
+    let rows = mask.rows
+    try checkActivation(x, count: rows.count * width, out: out)
+    try requireBuffer(rows.buffer, 3 * rows.count, .int32, "dropout rows")
+    let top = (0..<rows.count).map(rows.localRow).max() ?? 0
+    guard (0..<rows.count).allSatisfy({ rows.localRow($0) >= 0 }),
+          UInt64(top + 1) * UInt64(width) <= DropoutKey.indexLimit else {
+        throw BackendError.invalidArgument("dropout local rows outside 0...\(DropoutKey.indexLimit / UInt64(width) - 1)")
+    }
+}
+
+/// Checks attention's dropout: one row a packed token, and heads·n² within an example's stream.
+func checkAttentionDropout(_ mask: DropoutMask, sequences: PackedSequences, heads: Int) throws {
+    try checkDropout(mask.key)
+    guard mask.rows.count == sequences.tokens else {
+        throw BackendError.invalidArgument("attention dropout over \(mask.rows.count) rows for \(sequences.tokens) tokens")
+    }
+    try requireBuffer(mask.rows.buffer, 3 * sequences.tokens, .int32, "attention dropout rows")
+    let longest = (0..<sequences.count).map { sequences.offsets[$0 + 1] - sequences.offsets[$0] }.max() ?? 0
+    guard UInt64(heads) * UInt64(longest) * UInt64(longest) <= DropoutKey.indexLimit else {
+        throw BackendError.invalidArgument("attention dropout of \(heads) heads over \(longest) tokens passes one example's stream")
+    }
+}
+
 /// Checks a `linearBackward` call; returns the layer's plain weight (a layer made for
 /// inference has none, and cannot be trained).
 func checkLinearBackward(dOut: any DeviceBuffer, input x: any DeviceBuffer, _ w: any DeviceLinear, rows: Int,
@@ -63,17 +91,17 @@ func checkLayerNormStats(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, g
 
 /// Checks an `attention` call that keeps the log-sum-exp and may drop probabilities.
 func checkAttentionForward(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
-                           out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutKey?) throws {
+                           out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutMask?) throws {
     try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
     try requireBuffer(lse, sequences.tokens * heads, .float32, "attention lse")
-    if let dropout { try checkDropout(dropout) }
+    if let dropout { try checkAttentionDropout(dropout, sequences: sequences, heads: heads) }
 }
 
 func checkAttentionBackward(qkv: any DeviceBuffer, out: any DeviceBuffer, lse: any DeviceBuffer,
                             dOut: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
-                            dropout: DropoutKey?, dQKV: any DeviceBuffer) throws {
-    if let dropout { try checkDropout(dropout) }
+                            dropout: DropoutMask?, dQKV: any DeviceBuffer) throws {
     try checkAttention(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out)
+    if let dropout { try checkAttentionDropout(dropout, sequences: sequences, heads: heads) }
     let (t, d) = (sequences.tokens, heads * headDim)
     try requireBuffer(lse, t * heads, .float32, "attentionBackward lse")
     try requireBuffer(dOut, t * d, .float32, "attentionBackward dOut")

@@ -132,8 +132,8 @@ public final class EncoderModel: @unchecked Sendable {
             (context, residual, attentionOut) = (cls.context, cls.residual, cls.attentionOut)
         }
         try b.linear(context, layer.attentionOutput, rows: r, activation: .none, out: attentionOut)
-        if let saved, let key = saved.outputDropout(0) {
-            try saved.backend.dropout(attentionOut, count: r * d, key: key, out: attentionOut)
+        if let saved, let mask = saved.outputDropout(0) {
+            try saved.backend.dropout(attentionOut, width: d, mask: try Self.rows(mask, r), out: attentionOut)
         }
         try norm(attentionOut, residual: residual, layer.attentionNorm, rows: r, out: a.middle,
                  stats: saved.map { NormStats(backend: $0.backend, buffer: $0.stats1) })
@@ -145,11 +145,19 @@ public final class EncoderModel: @unchecked Sendable {
             try b.linear(a.middle, layer.ffnIn, rows: r, activation: Activation(c.activation), out: a.ffn)
         }
         try b.linear(a.ffn, layer.ffnOut, rows: r, activation: .none, out: a.ffnOut)
-        if let saved, let key = saved.outputDropout(1) {
-            try saved.backend.dropout(a.ffnOut, count: r * d, key: key, out: a.ffnOut)
+        if let saved, let mask = saved.outputDropout(1) {
+            try saved.backend.dropout(a.ffnOut, width: d, mask: try Self.rows(mask, r), out: a.ffnOut)
         }
         try norm(a.ffnOut, residual: a.middle, layer.outputNorm, rows: r, out: a.output,
                  stats: saved.map { NormStats(backend: $0.backend, buffer: $0.stats2) })
+    }
+
+    /// `mask`, checked to cover the `rows` rows a layer runs (every token, or the [CLS] rows).
+    private static func rows(_ mask: DropoutMask, _ rows: Int) throws -> DropoutMask {
+        guard mask.rows.count == rows else {
+            throw ModelError.malformedBatch("a dropout mask over \(mask.rows.count) rows for a layer over \(rows)")
+        }
+        return mask
     }
 
     /// `layerNorm`, keeping its statistics when `stats` is given (training, which passes the

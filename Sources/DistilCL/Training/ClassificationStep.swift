@@ -4,8 +4,9 @@
 extension EncoderModel {
     /// Runs forward and backward over `batch`, adding the gradient of `loss` (over the
     /// classifier's logits) and of `hiddenTarget`'s term (over the last hidden state of every
-    /// token, when given) into `grads`. Returns the batch's loss, the loss's per-text terms, and
-    /// the logits when `withLogits` (else none: a training step brings down only the losses).
+    /// token, when given) into `grads`. Returns the batch's share of the step's loss (the
+    /// losses' means run over the whole step's texts and tokens), the loss's per-text terms,
+    /// and the logits when `withLogits` (else none: a training step brings down only the losses).
     func classificationStep(_ batch: TokenBatch, loss: some LogitsLoss, hiddenTarget: HiddenTarget? = nil,
                             arena: TrainingArena, grads: GradientTable, dropout: DropoutPlan,
                             withLogits: Bool = true) throws -> StepResult {
@@ -34,25 +35,27 @@ extension EncoderModel {
         }
         try tb.linear(cls, pre, rows: s, activation: .none, out: a.headPre)
         try tb.activation(a.headPre, count: s * d, act, out: a.headAct)
-        if let key = dropout.classifier { try tb.dropout(a.headAct, count: s * d, key: key, out: a.headAct) }
+        let headDropout = a.textDropout(dropout.classifier)   // the [CLS] rows: each text's local row 0
+        if let mask = headDropout { try tb.dropout(a.headAct, width: d, mask: mask, out: a.headAct) }
         try tb.linear(a.headAct, classifier, rows: s, activation: .none, out: a.logits)
         try loss.evaluate(logits: a.logits, classes: classes, backend: tb, scratch: a.labels, losses: a.losses,
                           dLogits: a.dLogits)
 
         try tb.linearBackward(dOut: a.dLogits, input: a.headAct, try grads.linear(classifier), rows: s,
                               activation: .none, preActivation: nil, dInput: a.dAct, accumulateInput: false)
-        if let key = dropout.classifier { try tb.dropout(a.dAct, count: s * d, key: key, out: a.dAct) }
+        if let mask = headDropout { try tb.dropout(a.dAct, width: d, mask: mask, out: a.dAct) }
         try tb.linearBackward(dOut: a.dAct, input: cls, try grads.linear(pre), rows: s, activation: act,
                               preActivation: a.headPre, dInput: everyToken ? a.dClsIn : a.dHidden,
                               accumulateInput: false)
         var hiddenLoss = 0.0
         if let target = hiddenTarget {
             // ∂/∂hidden[L] of every token: the target's term, then the head's [CLS] rows on top.
+            let tokensInStep = target.tokensInStep ?? t
             try tb.cosineDistance(a.hidden[layers.count], target: target.states, rows: t, dim: d, weight: target.weight,
-                                  gradScale: 1 / Float(t), losses: a.tokenLosses, dX: a.dHidden)
+                                  gradScale: 1 / Float(tokensInStep), losses: a.tokenLosses, dX: a.dHidden)
             try tb.scatterAddRows(a.dClsIn, index: batch.offsets.prefix(s).map { Int32($0) }, indexBuffer: a.clsIndex,
                                   dim: d, dSource: a.dHidden)
-            hiddenLoss = try tb.download(a.tokenLosses, count: t).reduce(0.0) { $0 + Double($1) } / Double(t)
+            hiddenLoss = try tb.download(a.tokenLosses, count: t).reduce(0.0) { $0 + Double($1) } / Double(tokensInStep)
         }
         try backwardEncoder(batch, packed: packed, arena: a, grads: grads, dropout: dropout, backend: tb,
                             everyToken: everyToken)
@@ -76,25 +79,31 @@ extension EncoderModel {
     /// Embeddings and every layer, keeping activations in `arena`; the last hidden state is
     /// `arena.hidden[layers]`.
     /// `everyToken`: the last layer runs over every token (a loss reads them all), not the
-    /// [CLS] rows alone.
+    /// [CLS] rows alone. Uploads the batch's dropout rows (`arena.dropoutRows`): the head and
+    /// `backwardEncoder` draw the same masks from them.
     func forwardForTraining(_ batch: TokenBatch, arena a: TrainingArena, dropout: DropoutPlan,
                             backend tb: any TrainingBackend, everyToken: Bool = false) throws -> PackedSequences {
-        let (t, d) = (batch.tokens, config.hidden)
+        let d = config.hidden
         let packed = try a.inputs.upload(batch, typeIds: embeddings.tokenType != nil, to: tb)
-        try embed(a.inputs, tokens: t, sum: a.embeddingSum, out: a.hidden[0],
+        try a.uploadDropoutRows(batch, plan: dropout, backend: tb)
+        try embed(a.inputs, tokens: batch.tokens, sum: a.embeddingSum, out: a.hidden[0],
                   stats: NormStats(backend: tb, buffer: a.embeddingStats))
-        if let key = dropout.embeddings { try tb.dropout(a.hidden[0], count: t * d, key: key, out: a.hidden[0]) }
+        if let mask = a.tokenDropout(dropout.embeddings) {
+            try tb.dropout(a.hidden[0], width: d, mask: mask, out: a.hidden[0])
+        }
         for (i, layer) in layers.enumerated() {
             let l = a.layers[i]
             // The last layer goes on from attention with the [CLS] rows alone, as inference's
             // classification does: nothing else reaches the loss.
-            let cls = i == layers.count - 1 && !everyToken
-                ? FirstTokenRows(index: a.offsets, rows: batch.batch, context: a.clsContext, residual: a.clsResidual,
-                                 attentionOut: l.buffers.attentionOut) : nil
-            try forwardLayer(layer, l.buffers, tokens: t, packed: packed, firstTokens: cls,
+            let last = i == layers.count - 1 && !everyToken
+            let cls = last ? FirstTokenRows(index: a.offsets, rows: batch.batch, context: a.clsContext,
+                                            residual: a.clsResidual, attentionOut: l.buffers.attentionOut) : nil
+            let outputs = last ? a.textDropout : a.tokenDropout
+            try forwardLayer(layer, l.buffers, tokens: batch.tokens, packed: packed, firstTokens: cls,
                              saved: SavedLayer(backend: tb, lse: l.lse, stats1: l.stats1, stats2: l.stats2,
-                                               attentionDropout: dropout.attention(i),
-                                               projectionDropout: dropout.projection(i), ffnDropout: dropout.ffn(i)))
+                                               attentionDropout: a.tokenDropout(dropout.attention(i)),
+                                               projectionDropout: outputs(dropout.projection(i)),
+                                               ffnDropout: outputs(dropout.ffn(i))))
         }
         return packed
     }
@@ -112,14 +121,15 @@ extension EncoderModel {
             let last = i == layers.count - 1 && !everyToken
             let r = last ? batch.batch : t
             let (residual, context) = last ? (a.clsResidual, a.clsContext) : (x.input, x.context)
+            let outputs = last ? a.textDropout : a.tokenDropout   // the rows this layer ran
             // out = LN2(ffnOut + middle)
             try tb.layerNormBackward(dOut: dOut, x: x.ffnOut, residual: x.middle, stats: l.stats2,
                                      gamma: layer.outputNorm.gamma, rows: r, cols: d, dInput: a.dMiddle,
                                      accumulateInput: false, gradGamma: g[layer.outputNorm.gamma],
                                      gradBeta: g[layer.outputNorm.beta])
             var dFfnOut = a.dMiddle
-            if let key = dropout.ffn(i) {
-                try tb.dropout(a.dMiddle, count: r * d, key: key, out: a.dTmp)
+            if let mask = outputs(dropout.ffn(i)) {
+                try tb.dropout(a.dMiddle, width: d, mask: mask, out: a.dTmp)
                 dFfnOut = a.dTmp
             }
             try tb.linearBackward(dOut: dFfnOut, input: x.ffn, try g.linear(layer.ffnOut), rows: r, activation: .none,
@@ -134,8 +144,8 @@ extension EncoderModel {
                                      accumulateInput: false, gradGamma: g[layer.attentionNorm.gamma],
                                      gradBeta: g[layer.attentionNorm.beta])
             var dProjection = dResidual
-            if let key = dropout.projection(i) {
-                try tb.dropout(dResidual, count: r * d, key: key, out: a.dTmp)
+            if let mask = outputs(dropout.projection(i)) {
+                try tb.dropout(dResidual, width: d, mask: mask, out: a.dTmp)
                 dProjection = a.dTmp
             }
             let dContext = last ? a.dClsContext : a.dContext
@@ -150,15 +160,15 @@ extension EncoderModel {
             }
             try tb.attentionBackward(qkv: x.qkv, out: x.context, lse: l.lse, dOut: a.dContext, sequences: packed,
                                      heads: c.heads, headDim: c.headDim, scale: 1 / Float(c.headDim).squareRoot(),
-                                     dropout: dropout.attention(i), dQKV: a.dQKV)
+                                     dropout: a.tokenDropout(dropout.attention(i)), dQKV: a.dQKV)
             try tb.linearBackward(dOut: a.dQKV, input: x.input, try g.linear(layer.qkv), rows: t, activation: .none,
                                   preActivation: nil, dInput: dIn, accumulateInput: true)
             swap(&dOut, &dIn)
         }
         // hidden[0] = dropout(LN(word + position + type))
         var dNorm = dOut
-        if let key = dropout.embeddings {
-            try tb.dropout(dOut, count: t * d, key: key, out: a.dTmp)
+        if let mask = a.tokenDropout(dropout.embeddings) {
+            try tb.dropout(dOut, width: d, mask: mask, out: a.dTmp)
             dNorm = a.dTmp
         }
         try tb.layerNormBackward(dOut: dNorm, x: a.embeddingSum, residual: nil, stats: a.embeddingStats,
@@ -179,7 +189,7 @@ extension EncoderModel {
 
 /// What one `classificationStep` gives.
 struct StepResult {
-    /// The batch's loss (the logits loss and the hidden-state term).
+    /// The batch's share of the step's loss (the logits loss and the hidden-state term).
     var loss: Double
     /// The hidden-state term alone (0 without one).
     var hiddenLoss: Double
@@ -190,11 +200,13 @@ struct StepResult {
 }
 
 /// A target for the last hidden state of every token: distillation's cosine term,
-/// `weight·mean over tokens of (1 − cos(h, states))`.
+/// `weight·mean over the step's tokens of (1 − cos(h, states))`.
 struct HiddenTarget {
     /// `[tokens, d]`, packed as the batch.
     let states: any DeviceBuffer
     let weight: Float
+    /// The tokens of the whole optimiser step the mean runs over; nil: this batch's.
+    var tokensInStep: Int? = nil
 }
 
 /// Errors of training that a caller can cause.

@@ -1,7 +1,9 @@
 import Foundation
 
-/// The training loop of `Trainer`: optimiser steps over seeded epochs, a `train_log.jsonl`
-/// line every `--logging-steps` steps, an evaluation every `--eval-steps` and a checkpoint
+/// The training loop of `Trainer`: optimiser steps over seeded epochs, each over
+/// `--gradient-accumulation-steps` micro-batches of `--batch-size` texts (the last step of an
+/// epoch over what is left, as transformers' Trainer), a `train_log.jsonl` line every
+/// `--logging-steps` steps, an evaluation every `--eval-steps` and a checkpoint
 /// every `--save-steps`, and at each epoch's end (or at `--max-steps`, which may cut the last
 /// epoch short) an evaluation, a log line and an atomic checkpoint. With `--eval` every
 /// evaluation is weighed (`BestModelTracker`): a new best is saved if its step has no save,
@@ -23,15 +25,15 @@ extension Trainer {
             let started = Date()
             var seen = 0
             for s in (optimizer.step - base)..<last {
-                let picked = order[(s * options.batchSize)..<min(n, (s + 1) * options.batchSize)]
-                let batch = TokenBatch(picked.map { train[$0].0 })
-                let (loss, gradNorm) = try step(batch, labels: picked.map { train[$0].1 })
-                totals.epochLoss += loss * Double(picked.count)
-                totals.epochSeen += picked.count
+                let first = s * options.textsPerStep, end = min(n, first + options.textsPerStep)
+                let (loss, gradNorm) = try step(order: order, texts: first..<end, epoch: epoch)
+                let count = end - first
+                totals.epochLoss += loss * Double(count)
+                totals.epochSeen += count
                 totals.logLoss += loss
                 totals.logSteps += 1
-                seen += picked.count
-                logSeen += picked.count
+                seen += count
+                logSeen += count
                 let rate = Double(seen) / max(Date().timeIntervalSince(started), 1e-9)
                 onStep?(StepReport(epoch: epoch, step: s + 1, stepsPerEpoch: perEpoch,
                                    loss: totals.epochLoss / Double(totals.epochSeen), samplesPerSecond: rate))
@@ -72,12 +74,16 @@ extension Trainer {
     /// An `--eval-steps` evaluation: a log line and its TensorBoard scalars; returns whether
     /// it is the best so far.
     private func evaluateAt(epoch: Double) throws -> Bool {
-        let (loss, accuracy) = try evaluate()
-        guard let loss, let accuracy else { return false }
+        guard let evaluation = try evaluate(), let loss = evaluation.loss else { return false }
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step, loss: Float(loss)) }
-        history.append(.evaluation(EvalLog(evalLoss: loss, evalAccuracy: accuracy, step: optimizer.step, epoch: epoch)))
-        try events?.write(step: optimizer.step, scalars: [("eval/loss", loss), ("eval/accuracy", accuracy)])
-        return best?.observe(loss: loss, accuracy: accuracy) ?? false
+        history.append(.evaluation(EvalLog(evaluation, loss: loss, step: optimizer.step, epoch: epoch)))
+        try events?.write(step: optimizer.step, scalars: Self.scalars(evaluation))
+        return best?.observe(evaluation) ?? false
+    }
+
+    /// An evaluation's TensorBoard scalars: `eval/loss` and `eval/<metric>`.
+    static func scalars(_ e: Evaluation) -> [(String, Double)] {
+        (e.loss.map { [("eval/loss", $0)] } ?? []) + e.metrics.map { ("eval/" + $0.name, $0.value) }
     }
 
     /// Saves checkpoint `name` after `epoch` complete epochs with `log` and `totals`, as the best
@@ -101,18 +107,20 @@ extension Trainer {
     /// An epoch's end (`complete`) or the run's (`--max-steps` within the epoch): evaluates,
     /// adds the epoch's report to the log and saves a checkpoint with it.
     private func endEpoch(_ epoch: Int, complete: Bool, seen: Int, seconds: Double) throws {
-        let (evalLoss, accuracy) = try evaluate()
-        if let evalLoss, !evalLoss.isFinite {
+        let evaluation = try evaluate()
+        if let evalLoss = evaluation?.loss, !evalLoss.isFinite {
             throw TrainingError.nonFiniteLoss(step: optimizer.step, loss: Float(evalLoss))
         }
         let report = EpochReport(epoch: epoch, step: optimizer.step,
                                  trainLoss: totals.epochLoss / Double(max(1, totals.epochSeen)),
-                                 evalLoss: evalLoss, evalAccuracy: accuracy,
+                                 evalLoss: evaluation?.loss, evalAccuracy: evaluation?["accuracy"],
+                                 evalF1: evaluation?["f1"], evalPrecision: evaluation?["precision"],
+                                 evalRecall: evaluation?["recall"],
                                  trainSamplesPerSecond: Double(seen) / max(seconds, 1e-9), seconds: seconds)
         var improved = false
-        if let evalLoss, let accuracy {
-            try events?.write(step: optimizer.step, scalars: [("eval/loss", evalLoss), ("eval/accuracy", accuracy)])
-            improved = best?.observe(loss: evalLoss, accuracy: accuracy) ?? false
+        if let evaluation {
+            try events?.write(step: optimizer.step, scalars: Self.scalars(evaluation))
+            improved = best?.observe(evaluation) ?? false
         }
         var after = totals
         (after.epochLoss, after.epochSeen) = (0, 0)
@@ -124,15 +132,42 @@ extension Trainer {
         onEpoch?(report)
     }
 
-    /// One optimiser step; returns the batch's mean loss and the gradient norm before clipping.
-    private func step(_ batch: TokenBatch, labels: [Int32]) throws -> (Double, Float) {
-        let plan = DropoutPlan(rates: model.config.dropout, bertProjection: model.config.modelType == .bert,
-                               seed: options.seed, step: UInt32(truncatingIfNeeded: optimizer.step),
-                               layers: model.config.layers)
-        try grads.zero(on: backend)
-        let loss = try accumulate(batch, labels: labels, plan: plan)
+    /// One optimiser step over the texts at `texts` of the epoch's `order`; returns the step's
+    /// mean loss and the gradient norm before clipping.
+    private func step(order: [Int], texts: Range<Int>, epoch: Int) throws -> (Double, Float) {
+        let loss = try accumulateStep(order: order, texts: texts, epoch: epoch)
         guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: optimizer.step + 1, loss: Float(loss)) }
         let (gradNorm, _) = try optimizer.update(on: backend)
         return (loss, gradNorm)
+    }
+
+    /// The gradient of one optimiser step into `grads` (zeroed first): the texts at `texts` of
+    /// epoch `epoch`'s `order`, in micro-batches of `--batch-size`, each adding its share of
+    /// the gradient of the step's mean loss. Returns that mean.
+    func accumulateStep(order: [Int], texts: Range<Int>, epoch: Int) throws -> Double {
+        let parts = stride(from: texts.lowerBound, to: texts.upperBound, by: options.batchSize).map {
+            $0..<min(texts.upperBound, $0 + options.batchSize)
+        }
+        let batches = parts.map { TokenBatch(order[$0].map { train[$0].0 }) }
+        let labels = parts.map { order[$0].map { train[$0].1 } }
+        let whole = StepTotals(batches, labels: labels)
+        // Each text's example identity: its draw number over the whole run (DropoutPlan).
+        let drawn = UInt64(epoch - 1) * UInt64(train.count)
+        try grads.zero(on: backend)
+        // Token classification's mean runs over the step's labelled tokens.
+        let labelledTokens = tokenTask?.labelled(order[texts])
+        var loss = 0.0
+        for (i, part) in parts.enumerated() {
+            let plan = DropoutPlan(rates: model.config.dropout, bertProjection: model.config.modelType == .bert,
+                                   seed: options.seed, examples: part.map { drawn + UInt64($0) },
+                                   layers: model.config.layers)
+            if let tokenTask, let labelledTokens {
+                loss += try accumulateTokens(tokenTask, indices: Array(order[part]), batch: batches[i], plan: plan,
+                                             labelledInStep: labelledTokens, tokensInStep: whole.tokens)
+            } else {
+                loss += try accumulate(batches[i], labels: labels[i], plan: plan, step: whole)
+            }
+        }
+        return loss
     }
 }

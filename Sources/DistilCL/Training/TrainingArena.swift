@@ -3,6 +3,7 @@
 /// `tokens` real tokens of `sequences` texts, `d` = hidden, `f` = ffn, `h` = heads:
 ///
 ///   inputs      ids, typeIds, positions [t] int32, offsets [s + 1], ranges [t, 2], labels [s]
+///   dropout     tokenRows [t, 3], textRows [s, 3] int32: each row's (example lo, hi, local row)
 ///   embeddings  sum [t, d] (before the LayerNorm), stats [t, 2]
 ///   hidden      L + 1 buffers [t, d]: the embeddings' output, then each layer's
 ///   per layer   qkv [t, 3d], context [t, d], lse [t, h], attentionOut, middle [t, d],
@@ -21,6 +22,11 @@ final class TrainingArena {
     /// `[s]` int32: a loss's labels, and the [CLS] rows the backward scatters into.
     let labels, clsIndex: any DeviceBuffer
     var offsets: any DeviceBuffer { inputs.offsets }
+    /// Where `uploadDropoutRows` puts the batch's `DropoutRows`: `[t, 3]` and `[s, 3]` int32.
+    let tokenRowBuffer, textRowBuffer: any DeviceBuffer
+    /// The current batch's dropout rows, every token's and the [CLS] rows' (nil until a
+    /// forward with dropout uploads them).
+    private(set) var dropoutRows: (tokens: DropoutRows, texts: DropoutRows)?
     let embeddingSum, embeddingStats: any DeviceBuffer
     let hidden: [any DeviceBuffer]
     let layers: [(buffers: LayerBuffers, lse: any DeviceBuffer, stats1: any DeviceBuffer, stats2: any DeviceBuffer)]
@@ -38,6 +44,7 @@ final class TrainingArena {
         func ints(_ n: Int) throws -> any DeviceBuffer { try b.makeBuffer(count: n, type: .int32) }
         inputs = try BatchInputs(backend: b, tokens: t, sequences: s)
         (labels, clsIndex) = (try ints(s), try ints(s))
+        (tokenRowBuffer, textRowBuffer) = (try ints(3 * t), try ints(3 * s))
         (embeddingSum, embeddingStats) = (try floats(t * d), try floats(2 * t))
         let hidden = try (0...c.layers).map { _ in try floats(t * d) }
         self.hidden = hidden
@@ -60,6 +67,35 @@ final class TrainingArena {
     }
 
     func fits(tokens t: Int, sequences s: Int) -> Bool { t <= tokens && s <= sequences }
+
+    /// Uploads the dropout rows of `batch` whose texts are `plan.examples`, when the plan
+    /// drops anything (else forgets the last batch's).
+    func uploadDropoutRows(_ batch: TokenBatch, plan: DropoutPlan, backend b: any ComputeBackend) throws {
+        dropoutRows = nil
+        guard plan.drops else { return }
+        guard plan.examples.count == batch.batch else {
+            throw ModelError.malformedBatch("dropout keyed by \(plan.examples.count) examples for a batch of \(batch.batch) texts")
+        }
+        let tokenHost = DropoutRows.layout(examples: plan.examples, offsets: batch.offsets, everyToken: true)
+        let textHost = DropoutRows.layout(examples: plan.examples, offsets: batch.offsets, everyToken: false)
+        try b.upload(tokenHost, to: tokenRowBuffer)
+        try b.upload(textHost, to: textRowBuffer)
+        dropoutRows = (DropoutRows(host: tokenHost, buffer: tokenRowBuffer), DropoutRows(host: textHost, buffer: textRowBuffer))
+    }
+
+    /// `key`'s mask over every token of the batch (`[t, …]` rows); nil without a key.
+    func tokenDropout(_ key: DropoutKey?) -> DropoutMask? {
+        guard let key else { return nil }
+        guard let rows = dropoutRows?.tokens else { preconditionFailure("dropout before uploadDropoutRows") }
+        return DropoutMask(key: key, rows: rows)
+    }
+
+    /// `key`'s mask over the batch's [CLS] rows alone (`[s, …]`, local row 0); nil without a key.
+    func textDropout(_ key: DropoutKey?) -> DropoutMask? {
+        guard let key else { return nil }
+        guard let rows = dropoutRows?.texts else { preconditionFailure("dropout before uploadDropoutRows") }
+        return DropoutMask(key: key, rows: rows)
+    }
 }
 
 /// Where a training forward keeps a LayerNorm's statistics (`buffer [rows, 2]`: mean,
@@ -70,33 +106,44 @@ struct NormStats {
 }
 
 /// A layer's training extras for `EncoderModel.forwardLayer`: where the statistics and
-/// log-sum-exps go, and the dropout keys of its three sites.
-
+/// log-sum-exps go, and the dropout masks of its three sites (attention's over every token;
+/// the outputs' over the rows the layer runs: every token, or the [CLS] rows of the last layer).
 struct SavedLayer {
     let backend: any TrainingBackend
     let lse: any DeviceBuffer
     let stats1: any DeviceBuffer
     let stats2: any DeviceBuffer
-    let attentionDropout: DropoutKey?
+    let attentionDropout: DropoutMask?
     /// BERT drops the attention projection (0) and the FFN output (1); DistilBERT only the latter.
-    let projectionDropout: DropoutKey?
-    let ffnDropout: DropoutKey?
+    let projectionDropout: DropoutMask?
+    let ffnDropout: DropoutMask?
 
-    func outputDropout(_ which: Int) -> DropoutKey? { which == 0 ? projectionDropout : ffnDropout }
+    func outputDropout(_ which: Int) -> DropoutMask? { which == 0 ? projectionDropout : ffnDropout }
 }
 
-/// The dropout sites of a model, numbered for `DropoutKey.site`: the embeddings 0, layer i's
-/// attention probabilities, attention projection and FFN output 1 + 4i + {0, 1, 2}, the
-/// classifier input 1 + 4L.
+/// The dropout of one micro-batch: the sites of a model, numbered for `DropoutKey.site` (the
+/// embeddings 0, layer i's attention probabilities, attention projection and FFN output
+/// 1 + 4i + {0, 1, 2}, the classifier input 1 + 4L), and the example each text is.
+///
+/// A mask depends on the run's seed, the site, the example and the element's place within
+/// that example, never on the step or on the texts packed beside it: so gradient
+/// accumulation's micro-batches (4 × 8) draw exactly what one batch of 32 draws.
 struct DropoutPlan {
     let rates: ModelConfig.DropoutRates
     let bertProjection: Bool
     let seed: UInt64
-    let step: UInt32
+    /// `[texts]`: each text's example identity. The trainer uses its global draw number,
+    /// (epoch − 1)·n + its position in the epoch's order (n training texts): the same for a
+    /// text at the same point of training whatever the batch and accumulation, and new each
+    /// epoch, as a fresh mask per step was before.
+    let examples: [UInt64]
     let layers: Int
 
+    /// Whether any site drops anything.
+    var drops: Bool { rates.hidden > 0 || rates.attention > 0 || rates.classifier > 0 }
+
     private func key(_ site: Int, _ p: Float) -> DropoutKey? {
-        p > 0 ? DropoutKey(seed: seed, step: step, site: UInt32(site), probability: p) : nil
+        p > 0 ? DropoutKey(seed: seed, site: UInt32(site), probability: p) : nil
     }
 
     var embeddings: DropoutKey? { key(0, rates.hidden) }

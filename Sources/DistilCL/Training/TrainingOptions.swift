@@ -3,7 +3,12 @@ import Foundation
 /// The recipe of a fine-tuning run (transformers' Trainer defaults where it has one).
 public struct TrainingOptions: Sendable, Equatable, Codable {
     public var epochs = 3
+    /// Texts per micro-batch (transformers' `per_device_train_batch_size`): an optimiser step
+    /// takes `gradientAccumulationSteps` of them.
     public var batchSize = 32
+    /// `--gradient-accumulation-steps`: micro-batches per optimiser step, the loss averaged
+    /// over all of their texts (so N × batch b trains as one batch of N·b).
+    public var gradientAccumulationSteps = 1
     public var learningRate: Float = 5e-5
     /// Warm-up as a fraction of all optimiser steps (rounded up, as transformers does).
     public var warmup: Float = 0.1
@@ -49,8 +54,20 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
 
     public init() {}
 
-    /// Optimiser steps in one epoch of `examples` texts.
-    public func stepsPerEpoch(_ examples: Int) -> Int { (examples + batchSize - 1) / batchSize }
+    /// Micro-batches (of `batchSize` texts, the last one maybe fewer) in one epoch of `examples` texts.
+    public func microBatchesPerEpoch(_ examples: Int) -> Int { (examples + batchSize - 1) / batchSize }
+
+    /// Optimiser steps in one epoch of `examples` texts: one per `gradientAccumulationSteps`
+    /// micro-batches, the last step of an epoch taking what is left (transformers'
+    /// `num_update_steps_per_epoch` = ⌈micro-batches / N⌉; its last update has `remainder`
+    /// batches and its loss averages over them alone).
+    public func stepsPerEpoch(_ examples: Int) -> Int {
+        let n = max(1, gradientAccumulationSteps)
+        return (microBatchesPerEpoch(examples) + n - 1) / n
+    }
+
+    /// Texts of one optimiser step (the last step of an epoch may have fewer).
+    public var textsPerStep: Int { batchSize * max(1, gradientAccumulationSteps) }
 
     /// Optimiser steps of the whole run: `maxSteps`, else `epochs` epochs.
     public func totalSteps(_ examples: Int) -> Int { maxSteps ?? epochs * stepsPerEpoch(examples) }
@@ -100,6 +117,9 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         func bad(_ what: String) -> TrainingError { .badOption(what) }
         guard epochs >= 1 else { throw bad("--epochs must be at least 1, got \(epochs)") }
         guard batchSize >= 1 else { throw bad("--batch-size must be at least 1, got \(batchSize)") }
+        guard gradientAccumulationSteps >= 1 else {
+            throw bad("--gradient-accumulation-steps must be at least 1 (micro-batches per optimiser step), got \(gradientAccumulationSteps)")
+        }
         guard learningRate.isFinite, learningRate > 0 else { throw bad("--lr must be positive, got \(learningRate)") }
         guard warmup >= 0, warmup <= 1 else { throw bad("--warmup is a fraction of the steps in [0, 1], got \(warmup)") }
         guard weightDecay >= 0, weightDecay.isFinite else { throw bad("--weight-decay must be ≥ 0, got \(weightDecay)") }
@@ -129,12 +149,17 @@ public struct EpochReport: Sendable, Equatable, Codable {
     public var trainLoss: Double
     public var evalLoss: Double?
     public var evalAccuracy: Double?
+    /// The task's other metrics (`eval_f1`, `eval_precision`, `eval_recall`, …), when it has them.
+    public var evalF1: Double?
+    public var evalPrecision: Double?
+    public var evalRecall: Double?
     public var trainSamplesPerSecond: Double
     public var seconds: Double
 
     enum CodingKeys: String, CodingKey {
         case epoch, step, seconds
         case trainLoss = "train_loss", evalLoss = "eval_loss", evalAccuracy = "eval_accuracy"
+        case evalF1 = "eval_f1", evalPrecision = "eval_precision", evalRecall = "eval_recall"
         case trainSamplesPerSecond = "train_samples_per_second"
     }
 }
@@ -156,6 +181,7 @@ extension TrainingOptions {
         case epochs, batchSize, learningRate, warmup, weightDecay, maxGradNorm, dropout, seed, shuffle, maxLength
         case distillation, lrScheduler, adamBeta1, adamBeta2, adamEpsilon, maxSteps, loggingSteps, reportTo
         case evalSteps, saveSteps, saveTotalLimit, metricForBestModel, earlyStoppingPatience
+        case gradientAccumulationSteps
     }
 
     /// Reads a `trainer_state.json` recipe; one saved before a flag existed gets that flag's
@@ -186,5 +212,7 @@ extension TrainingOptions {
         saveTotalLimit = try c.decodeIfPresent(Int.self, forKey: .saveTotalLimit) ?? d.saveTotalLimit
         metricForBestModel = try c.decodeIfPresent(String.self, forKey: .metricForBestModel)
         earlyStoppingPatience = try c.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
+        gradientAccumulationSteps = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulationSteps)
+            ?? d.gradientAccumulationSteps
     }
 }

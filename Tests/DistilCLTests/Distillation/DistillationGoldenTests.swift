@@ -50,7 +50,7 @@ struct DistillationGoldenTests {
         let grads = try GradientTable(try student.trainableParameters(), backend: bc.backend)
         let arena = try TrainingArena(backend: bc.backend, config: student.config, labels: teacher.config.labels.count,
                                       tokens: g.batch.tokens, sequences: g.batch.batch)
-        let plan = DropoutPlan(rates: .all(0), bertProjection: false, seed: 0, step: 0, layers: student.config.layers)
+        let plan = DropoutPlan(rates: .all(0), bertProjection: false, seed: 0, examples: [], layers: student.config.layers)
         return (student, Teacher(model: try EncoderModel(checkpoint: teacher, backend: bc.backend), options: g.options),
                 grads, arena, plan)
     }

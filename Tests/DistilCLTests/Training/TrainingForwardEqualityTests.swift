@@ -9,7 +9,7 @@ import Testing
 /// 16 of the OpenCL kernels); layernorm rows of 5 to 384 values.
 @Suite("Training forward equals inference")
 struct TrainingForwardEqualityTests {
-    /// `attention(…, lse:, dropout:)` with no dropout and with a key of probability 0 against
+    /// `attention(…, lse:, dropout:)` with no dropout and with a mask of probability 0 against
     /// `attention(…)`; lse must be written (the buffer starts as NaN).
     @Test("attention with lse and dropout 0 equals inference attention bit for bit", arguments: BackendCase.all)
     func attention(_ bc: BackendCase) throws {
@@ -69,8 +69,10 @@ private func expectAttentionEqual(_ b: any TrainingBackend, name: String,
         let inference = try poisoned(b, tokens * d)
         try b.attention(qkv: qkv, sequences: packed, heads: heads, headDim: dh, scale: scale, out: inference)
         let want = try b.download(inference)
-        let zero = DropoutKey(seed: 0x5EED, step: 1, site: 2, probability: 0)
-        for key in [nil, zero] as [DropoutKey?] {
+        let zero = DropoutMask(key: DropoutKey(seed: 0x5EED, site: 2, probability: 0),
+                               rows: try DropoutRows.upload(examples: [5, 9, 2, 7], offsets: offsets, everyToken: true,
+                                                            to: b))
+        for key in [nil, zero] as [DropoutMask?] {
             let (out, lse) = (try poisoned(b, tokens * d), try poisoned(b, tokens * heads))
             try b.attention(qkv: qkv, sequences: packed, heads: heads, headDim: dh, scale: scale, out: out, lse: lse,
                             dropout: key)

@@ -44,7 +44,7 @@ struct TrainingGoldenTests {
         let grads = try GradientTable(try m.trainableParameters(), backend: backend)
         let arena = try TrainingArena(backend: backend, config: m.config, labels: m.config.labels.count,
                                       tokens: tokens, sequences: texts)
-        let plan = DropoutPlan(rates: .all(0), bertProjection: m.config.modelType == .bert, seed: 0, step: 0,
+        let plan = DropoutPlan(rates: .all(0), bertProjection: m.config.modelType == .bert, seed: 0, examples: [],
                                layers: m.config.layers)
         return (m, grads, arena, plan)
     }
@@ -159,7 +159,7 @@ struct TrainingGoldenTests {
         let golden = try Golden(model)
         let (batch, labels) = try golden.batch(0)
         let plan = DropoutPlan(rates: .init(hidden: 0.2, attention: 0.25, classifier: 0.3), bertProjection: model.contains("bert-pairs"),
-                               seed: 99, step: 3, layers: 3)
+                               seed: 99, examples: (0..<UInt64(batch.batch)).map { 40 + 3 * $0 }, layers: 3)
         var cpuGradients: [String: [Float]] = [:]
         for bc in BackendCase.primary {
             let (m, grads, arena, _) = try Self.setUp(model, on: bc.backend, tokens: batch.tokens, texts: batch.batch)

@@ -123,10 +123,18 @@ struct TrainingOpTests {
             let qkv = rng.floats(tokens * 3 * d, -2...2), dOut = rng.floats(tokens * d)
             let scale = 1 / Double(dh).squareRoot()
             let packed = try PackedSequences.upload(offsets, to: b)
+            // Examples past 2³² too: the high word is part of the key.
+            let examples = lengths.indices.map { UInt64($0) * 0x1_0000_0003 + 17 }
+            let rows = try DropoutRows.upload(examples: examples, offsets: offsets, everyToken: true, to: b)
             for p: Float in [0, 0.3] {
-                let key = p > 0 ? DropoutKey(seed: 0x1234_5678_9ABC, step: 7, site: 3, probability: p) : nil
-                let keep: ((Int, Int, Int) -> Double)? = key.map { k in { h, i, j in
-                    k.uniform(UInt64((h * tokens + i) * tokens + j)) >= k.probability ? Double(k.keepScale) : 0
+                let k = DropoutKey(seed: 0x1234_5678_9ABC, site: 3, probability: p)
+                let key = p > 0 ? DropoutMask(key: k, rows: rows) : nil
+                // (h, i, j) of a text of n tokens is element (h·n + i)·n + j of its example's stream, i and j
+                // counted from the text's first token.
+                let keep: ((Int, Int, Int) -> Double)? = key.map { _ in { h, i, j in
+                    let s = offsets.lastIndex { $0 <= i }!, (start, n) = (offsets[s], offsets[s + 1] - offsets[s])
+                    let index = UInt64((h * n + i - start) * n + j - start)
+                    return k.uniform(example: examples[s], index: index) >= p ? Double(k.keepScale) : 0
                 } }
                 let ref = referenceAttention(qkv.doubles, offsets: offsets, heads: heads, dh: dh, scale: scale, keep: keep)
                 let grad = referenceAttentionBackward(qkv.doubles, dOut.doubles, offsets: offsets, heads: heads, dh: dh,
@@ -155,30 +163,96 @@ struct TrainingOpTests {
         }
     }
 
-    /// The mask is the Philox stream the Swift `DropoutKey.uniform` computes, on every backend,
-    /// kept elements scale by 1/(1 − p), and about 1 − p of them are kept.
+    /// The mask is the Philox stream the Swift `DropoutKey.uniform` computes, on every backend:
+    /// row r of a `[rows, width]` buffer draws elements local(r)·width + c of its example's
+    /// stream, kept elements scale by 1/(1 − p), and about 1 − p of them are kept. Rows of every
+    /// token and of the [CLS] rows alone (local row 0); widths that are and are not multiples of 4.
     @Test("dropout draws the same Philox mask everywhere", arguments: BackendCase.all)
     func dropout(_ bc: BackendCase) throws {
         let b = bc.trainer
         var rng = SeededRandom(seed: 8)
-        for (count, p) in [(1, Float(0.5)), (4099, 0.1), (100_003, 0.25)] {
-            let x = rng.floats(count)
-            let key = DropoutKey(seed: 0xDEAD_BEEF_0042, step: 3, site: 11, probability: p)
-            let out = try poisoned(b, count)
-            try b.dropout(try b.buffer(x), count: count, key: key, out: out)
-            let want = (0..<count).map { key.uniform(UInt64($0)) >= p ? Double(x[$0]) * Double(key.keepScale) : 0 }
-            expectClose(try b.download(out), want, atol: 0, rtol: 1e-6, "\(bc.name) dropout \(count) p \(p)")
-            if count > 1000 {
-                let kept = Double(want.filter { $0 != 0 }.count) / Double(count)
-                #expect(abs(kept - Double(1 - p)) < 5 * (Double(p * (1 - p)) / Double(count)).squareRoot(),
-                        "kept fraction \(kept) for p \(p)")
+        for (lengths, width, p) in [([1], 1, Float(0.5)), ([7, 1, 13], 99, 0.1), ([129, 33, 200, 5], 301, 0.25)] {
+            var offsets = [0]
+            for n in lengths { offsets.append(offsets.last! + n) }
+            let examples = lengths.indices.map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }
+            for everyToken in [true, false] {
+                let rows = try DropoutRows.upload(examples: examples, offsets: offsets, everyToken: everyToken, to: b)
+                let count = rows.count * width
+                let x = rng.floats(count)
+                let mask = DropoutMask(key: DropoutKey(seed: 0xDEAD_BEEF_0042, site: 11, probability: p), rows: rows)
+                let out = try poisoned(b, count)
+                try b.dropout(try b.buffer(x), width: width, mask: mask, out: out)
+                let want = (0..<count).map { i in
+                    mask.keeps(row: i / width, column: i % width, width: width)
+                        ? Double(x[i]) * Double(mask.key.keepScale) : 0
+                }
+                let what = "\(bc.name) dropout \(lengths) every token \(everyToken) width \(width) p \(p)"
+                expectClose(try b.download(out), want, atol: 0, rtol: 1e-6, what)
+                if count > 1000 {
+                    let kept = Double(want.filter { $0 != 0 }.count) / Double(count)
+                    #expect(abs(kept - Double(1 - p)) < 5 * (Double(p * (1 - p)) / Double(count)).squareRoot(),
+                            "\(what): kept fraction \(kept)")
+                }
             }
         }
-        // A different step or site gives a different mask.
-        let a = DropoutKey(seed: 1, step: 1, site: 1, probability: 0.5)
-        var other = a
-        other.step = 2
-        #expect((0..<64).contains { (a.uniform(UInt64($0)) >= 0.5) != (other.uniform(UInt64($0)) >= 0.5) })
+        // Another site, seed or example gives another mask.
+        let a = DropoutKey(seed: 1, site: 1, probability: 0.5)
+        var otherSite = a, otherSeed = a
+        otherSite.site = 2
+        otherSeed.seed = 2
+        for (other, e) in [(otherSite, UInt64(0)), (otherSeed, 0), (a, 1), (a, 1 << 32)] {
+            #expect((0..<64).contains { (a.uniform(example: 0, index: UInt64($0)) >= 0.5)
+                        != (other.uniform(example: e, index: UInt64($0)) >= 0.5) })
+        }
+    }
+
+    /// What makes gradient accumulation equal one large batch: an example's masks do not
+    /// depend on the texts packed beside it. The same text (example 77) packed alone and after
+    /// two others gives the same dropout of every token, the same attention output with
+    /// dropout, and the same attention gradient, bit for bit; its [CLS]-only row draws what its
+    /// first token draws.
+    @Test("an example's dropout masks are the same alone and packed after others", arguments: BackendCase.all)
+    func dropoutByExample(_ bc: BackendCase) throws {
+        let b = bc.trainer
+        var rng = SeededRandom(seed: 12)
+        let (heads, dh, n) = (2, 8, 11), d = heads * dh
+        let mine = (qkv: rng.floats(n * 3 * d, -2...2), dOut: rng.floats(n * d), x: rng.floats(n * d))
+        let before = [5, 9]   // the texts packed first
+        let extra = before.reduce(0, +)
+        let key = DropoutKey(seed: 0xFEED, site: 5, probability: 0.3)
+        func run(_ lengths: [Int], examples: [UInt64], qkv: [Float], dOut: [Float], x: [Float])
+            throws -> (dropped: [Float], cls: [Float], out: [Float], dqkv: [Float]) {
+            var offsets = [0]
+            for l in lengths { offsets.append(offsets.last! + l) }
+            let t = offsets.last!
+            let rows = try DropoutRows.upload(examples: examples, offsets: offsets, everyToken: true, to: b)
+            let texts = try DropoutRows.upload(examples: examples, offsets: offsets, everyToken: false, to: b)
+            let dropped = try poisoned(b, t * d), cls = try poisoned(b, lengths.count * d)
+            try b.dropout(try b.buffer(x), width: d, mask: DropoutMask(key: key, rows: rows), out: dropped)
+            let firsts = offsets.dropLast().flatMap { Array(x[($0 * d)..<($0 * d + d)]) }
+            try b.dropout(try b.buffer(firsts), width: d, mask: DropoutMask(key: key, rows: texts), out: cls)
+            let packed = try PackedSequences.upload(offsets, to: b)
+            let qkvBuf = try b.buffer(qkv), mask = DropoutMask(key: key, rows: rows)
+            let (out, lse, dqkv) = (try poisoned(b, t * d), try poisoned(b, t * heads), try poisoned(b, t * 3 * d))
+            try b.attention(qkv: qkvBuf, sequences: packed, heads: heads, headDim: dh, scale: 0.35, out: out, lse: lse,
+                            dropout: mask)
+            try b.attentionBackward(qkv: qkvBuf, out: out, lse: lse, dOut: try b.buffer(dOut), sequences: packed,
+                                    heads: heads, headDim: dh, scale: 0.35, dropout: mask, dQKV: dqkv)
+            return (try b.download(dropped), try b.download(cls), try b.download(out), try b.download(dqkv))
+        }
+        let alone = try run([n], examples: [77], qkv: mine.qkv, dOut: mine.dOut, x: mine.x)
+        let other = (qkv: rng.floats(extra * 3 * d, -2...2), dOut: rng.floats(extra * d), x: rng.floats(extra * d))
+        let packed = try run(before + [n], examples: [3, 4, 77], qkv: other.qkv + mine.qkv, dOut: other.dOut + mine.dOut,
+                             x: other.x + mine.x)
+        let what = "\(bc.name) example 77"
+        #expect(Array(packed.dropped.suffix(n * d)) == alone.dropped, "\(what): dropout differs when packed after others")
+        #expect(Array(packed.cls.suffix(d)) == alone.cls, "\(what): the [CLS]-only row differs when packed")
+        #expect(alone.cls == Array(alone.dropped.prefix(d)), "\(what): the [CLS]-only row differs from token 0's")
+        #expect(Array(packed.out.suffix(n * d)) == alone.out, "\(what): attention with dropout differs when packed")
+        #expect(Array(packed.dqkv.suffix(n * 3 * d)) == alone.dqkv, "\(what): attention backward differs when packed")
+        let another = try run([n], examples: [78], qkv: mine.qkv, dOut: mine.dOut, x: mine.x)
+        #expect(alone.dropped.contains(0) && another.dropped != alone.dropped && another.out != alone.out,
+                "\(what): the mask drops nothing, or another example draws the same")
     }
 
     /// Embedding, row-scatter and loss gradients: exact sums in a fixed order, so the

@@ -41,28 +41,27 @@ extension CPUBackend: TrainingBackend {
     }
 
     public func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
-                          out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutKey?) throws {
+                          out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutMask?) throws {
         try checkAttentionForward(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out, lse: lse,
                                   dropout: dropout)
         let (pq, po, pl) = (cpu(qkv).floats, cpu(out).floats, cpu(lse).floats)
-        let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens
-        let key = dropout?.c ?? dcl_dropout_key(seed: 0, step: 0, site: 0, p: 0)
+        let dim = heads * headDim, ld = 3 * dim
         try forEachHead(sequences, heads: heads, headDim: headDim) { s, h, start, n in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: dcl_attention_train_scratch(n, headDim))
             defer { scratch.deallocate() }
             let q = pq + start * ld + h * headDim
             dcl_attention_head_forward(q, q + dim, q + 2 * dim, ld, n, headDim, scale, po + start * dim + h * headDim,
-                                       dim, pl + start * heads + h, heads, h, tokens, start, key, scratch)
+                                       dim, pl + start * heads + h, heads, h, Self.key(dropout, token: start), scratch)
         }
     }
 
-    public func dropout(_ x: any DeviceBuffer, count: Int, key: DropoutKey, out: any DeviceBuffer) throws {
-        try checkActivation(x, count: count, out: out)
-        try checkDropout(key)
-        let (px, py, k) = (cpu(x).floats, cpu(out).floats, key.c)
-        parallelChunks((count + 4095) / 4096, cost: count * 64) { range in
-            let lo = range.lowerBound * 4096, hi = min(count, range.upperBound * 4096)
-            dcl_dropout(px + lo, py + lo, hi - lo, UInt64(lo), k)
+    public func dropout(_ x: any DeviceBuffer, width: Int, mask: DropoutMask, out: any DeviceBuffer) throws {
+        try checkDropout(x, width: width, mask: mask, out: out)
+        let (px, py, info, k) = (cpu(x).floats, cpu(out).floats, cpu(mask.rows.buffer).ints, mask.key.c)
+        let rows = mask.rows.count, step = max(1, 4096 / width)
+        parallelChunks((rows + step - 1) / step, cost: rows * width * 64) { range in
+            let lo = range.lowerBound * step, hi = min(rows, range.upperBound * step)
+            dcl_dropout_rows(px + lo * width, py + lo * width, hi - lo, width, info + 3 * lo, k)
         }
     }
 
@@ -126,20 +125,19 @@ extension CPUBackend: TrainingBackend {
 
     public func attentionBackward(qkv: any DeviceBuffer, out: any DeviceBuffer, lse: any DeviceBuffer,
                                   dOut: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
-                                  scale: Float, dropout: DropoutKey?, dQKV: any DeviceBuffer) throws {
+                                  scale: Float, dropout: DropoutMask?, dQKV: any DeviceBuffer) throws {
         try checkAttentionBackward(qkv: qkv, out: out, lse: lse, dOut: dOut, sequences: sequences, heads: heads,
                                    headDim: headDim, dropout: dropout, dQKV: dQKV)
         let (pq, po, pl, pdo, pd) = (cpu(qkv).floats, cpu(out).floats, cpu(lse).floats, cpu(dOut).floats,
                                      cpu(dQKV).floats)
-        let dim = heads * headDim, ld = 3 * dim, tokens = sequences.tokens
-        let key = dropout?.c ?? dcl_dropout_key(seed: 0, step: 0, site: 0, p: 0)
+        let dim = heads * headDim, ld = 3 * dim
         try forEachHead(sequences, heads: heads, headDim: headDim) { s, h, start, n in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: dcl_attention_train_scratch(n, headDim))
             defer { scratch.deallocate() }
             let (q, dq) = (pq + start * ld + h * headDim, pd + start * ld + h * headDim)
             let (o, dO) = (po + start * dim + h * headDim, pdo + start * dim + h * headDim)
             dcl_attention_head_backward(q, q + dim, q + 2 * dim, ld, n, headDim, scale, o, dO, dim,
-                                        pl + start * heads + h, heads, h, tokens, start, key,
+                                        pl + start * heads + h, heads, h, Self.key(dropout, token: start),
                                         dq, dq + dim, dq + 2 * dim, scratch)
         }
     }
@@ -274,6 +272,14 @@ extension CPUBackend: TrainingBackend {
 
     // MARK: - Helpers
 
+    /// The C key of `mask` for the example of packed token `token` (p = 0 without a mask).
+    private static func key(_ mask: DropoutMask?, token: Int) -> dcl_dropout_key {
+        guard let mask else { return dcl_dropout_key(seed: 0, example: 0, site: 0, p: 0) }
+        var k = mask.key.c
+        k.example = mask.rows.example(token)
+        return k
+    }
+
     /// Runs `body(sequence, head, start, length)` for every (text, head) with tokens, longest
     /// text first, on every core.
     private func forEachHead(_ sequences: PackedSequences, heads: Int, headDim: Int,
@@ -291,6 +297,6 @@ extension CPUBackend: TrainingBackend {
 }
 
 extension DropoutKey {
-    /// The C kernels' form.
-    var c: dcl_dropout_key { dcl_dropout_key(seed: seed, step: step, site: site, p: probability) }
+    /// The C kernels' form (the example is set per row or per text).
+    var c: dcl_dropout_key { dcl_dropout_key(seed: seed, example: 0, site: site, p: probability) }
 }

@@ -45,18 +45,20 @@ extension OpenCLBackend: TrainingBackend {
     /// `kernel_attention_lse_v*`, one work-item per (token, head): out `[tokens, heads·headDim]`,
     /// lse `[tokens, heads]`.
     public func attention(qkv: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int, scale: Float,
-                          out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutKey?) throws {
+                          out: any DeviceBuffer, lse: any DeviceBuffer, dropout: DropoutMask?) throws {
         try checkAttentionForward(qkv: qkv, sequences: sequences, heads: heads, headDim: headDim, out: out, lse: lse,
                                   dropout: dropout)
         try launch(try attentionKernel("kernel_attention_lse", headDim: headDim),
                    [.i(sequences.tokens), .i(heads * headDim), .i(headDim), .f(scale), .b(qkv), .b(sequences.ranges),
-                    .b(out), .b(lse)] + dropoutArgs(dropout), global: [sequences.tokens, heads])
+                    .b(out), .b(lse)] + dropoutArgs(dropout, placeholder: sequences.ranges),
+                   global: [sequences.tokens, heads])
     }
 
-    public func dropout(_ x: any DeviceBuffer, count: Int, key: DropoutKey, out: any DeviceBuffer) throws {
-        try checkActivation(x, count: count, out: out)
-        try checkDropout(key)
-        try launch("kernel_dropout", [.i(count), .b(x), .b(out)] + dropoutArgs(key), global: [count])
+    public func dropout(_ x: any DeviceBuffer, width: Int, mask: DropoutMask, out: any DeviceBuffer) throws {
+        try checkDropout(x, width: width, mask: mask, out: out)
+        let rows = mask.rows.count
+        try launch("kernel_dropout", [.i(rows), .i(width), .b(x), .b(out)]
+                   + dropoutArgs(mask, placeholder: mask.rows.buffer), global: [rows * width])
     }
 
     // MARK: - Backward passes
@@ -116,18 +118,18 @@ extension OpenCLBackend: TrainingBackend {
     /// per key row, summing over the queries of its sequence in order (dK, dV).
     public func attentionBackward(qkv: any DeviceBuffer, out: any DeviceBuffer, lse: any DeviceBuffer,
                                   dOut: any DeviceBuffer, sequences: PackedSequences, heads: Int, headDim: Int,
-                                  scale: Float, dropout: DropoutKey?, dQKV: any DeviceBuffer) throws {
+                                  scale: Float, dropout: DropoutMask?, dQKV: any DeviceBuffer) throws {
         try checkAttentionBackward(qkv: qkv, out: out, lse: lse, dOut: dOut, sequences: sequences, heads: heads,
                                    headDim: headDim, dropout: dropout, dQKV: dQKV)
         let tokens = sequences.tokens
         guard tokens > 0 else { return }
         let delta = try makeBuffer(count: tokens * heads, type: .float32)   // freed once the queue is done with it
         let shape: [Arg] = [.i(tokens), .i(heads * headDim), .i(headDim), .f(scale), .b(qkv), .b(sequences.ranges)]
+        let drop = dropoutArgs(dropout, placeholder: sequences.ranges)
         try launch(try attentionKernel("kernel_attention_dq", headDim: headDim),
-                   shape + [.b(out), .b(lse), .b(dOut), .b(delta), .b(dQKV)] + dropoutArgs(dropout),
-                   global: [tokens, heads])
+                   shape + [.b(out), .b(lse), .b(dOut), .b(delta), .b(dQKV)] + drop, global: [tokens, heads])
         try launch(try attentionKernel("kernel_attention_dkv", headDim: headDim),
-                   shape + [.b(lse), .b(dOut), .b(delta), .b(dQKV)] + dropoutArgs(dropout), global: [tokens, heads])
+                   shape + [.b(lse), .b(dOut), .b(delta), .b(dQKV)] + drop, global: [tokens, heads])
     }
 
     // MARK: - Gradients of lookups
@@ -215,11 +217,12 @@ extension OpenCLBackend: TrainingBackend {
 
     // MARK: - Helpers
 
-    /// A dropout key as the kernels' `DROPOUT_ARGS` (seed lo, seed hi, step, site, p); p = 0
-    /// (nothing dropped, the generator never runs) without one.
-    func dropoutArgs(_ key: DropoutKey?) -> [Arg] {
-        let k = key ?? DropoutKey(seed: 0, step: 0, site: 0, probability: 0)
-        return [.u(UInt32(truncatingIfNeeded: k.seed)), .u(UInt32(truncatingIfNeeded: k.seed >> 32)), .u(k.step),
-                .u(k.site), .f(k.probability)]
+    /// A dropout mask as the kernels' `DROPOUT_ARGS` (rows, seed lo, seed hi, site, p); without
+    /// one, p = 0 (nothing dropped, the generator never runs, the rows never read) and
+    /// `placeholder` in the rows' place.
+    func dropoutArgs(_ mask: DropoutMask?, placeholder: any DeviceBuffer) -> [Arg] {
+        let k = mask?.key ?? DropoutKey(seed: 0, site: 0, probability: 0)
+        return [.b(mask?.rows.buffer ?? placeholder), .u(UInt32(truncatingIfNeeded: k.seed)),
+                .u(UInt32(truncatingIfNeeded: k.seed >> 32)), .u(k.site), .f(k.probability)]
     }
 }

@@ -21,6 +21,21 @@ struct RunFolder {
     }
     static let tokenizerFiles = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
     static let modelFiles = ["config.json", "model.safetensors"] + tokenizerFiles + ["train_log.jsonl"]
+
+    /// A DistilBERT student keeps its BERT teacher's `tokenizer_config.json`, whose
+    /// `tokenizer_class` (BertTokenizer) makes transformers' AutoTokenizer give
+    /// `token_type_ids`, which DistilBERT's forward refuses: name DistilBERT's tokenizer class
+    /// (the same WordPiece vocabulary and rules) instead.
+    static func distilBertTokenizerConfig(in dir: URL) throws {
+        let url = dir.appendingPathComponent("tokenizer_config.json")
+        guard let data = FileManager.default.contents(atPath: url.path),
+              var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let name = object["tokenizer_class"] as? String, name.hasPrefix("BertTokenizer") else { return }
+        object["tokenizer_class"] = "DistilBert" + name.dropFirst(4)
+        try FileManager.default.removeItem(at: url)
+        try writeAtomically(try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]),
+                            to: url)
+    }
     private var fm: FileManager { .default }
 
     /// What `--resume` reads back.
@@ -152,7 +167,7 @@ struct RunFolder {
         config["id2label"] = Dictionary(uniqueKeysWithValues: state.labels.enumerated().map { (String($0), $1) })
         config["label2id"] = Dictionary(state.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         config["num_labels"] = nil
-        config["problem_type"] = "single_label_classification"
+        config["problem_type"] = model.config.task == .sequenceClassification ? "single_label_classification" : nil
         try Checkpoint.write(model: model, config: config, to: dir)
         let b = model.backend, ps = optimizer.grads.parameters
         let moments = ps.flatMap { p in [(name: "exp_avg." + p.names[0], shape: p.shape),
@@ -165,6 +180,7 @@ struct RunFolder {
         for name in Self.tokenizerFiles where fm.fileExists(atPath: source.appendingPathComponent(name).path) {
             try fm.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
         }
+        if model.config.modelType == .distilbert { try Self.distilBertTokenizerConfig(in: dir) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writeAtomically(try encoder.encode(state), to: dir.appendingPathComponent("trainer_state.json"))

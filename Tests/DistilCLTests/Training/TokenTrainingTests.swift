@@ -164,6 +164,10 @@ struct TokenTrainingTests {
         #expect(reports.allSatisfy { $0.trainLoss.isFinite && $0.evalF1 != nil })
         let saved = try ModelConfig(contentsOf: folder.file("student/config.json"))
         #expect(saved.architectures == ["DistilBertForTokenClassification"] && saved.labels == trainer.labels)
+        // transformers' AutoTokenizer must not give the student token type ids.
+        let tokenizer = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: folder.file("student/tokenizer_config.json"))) as? [String: Any] ?? [:]
+        #expect((tokenizer["tokenizer_class"] as? String)?.hasPrefix("DistilBertTokenizer") == true, "\(tokenizer)")
     }
 
     @Test("bad tagged data names the file and line")

@@ -139,8 +139,8 @@ struct DropoutPlan {
     let examples: [UInt64]
     let layers: Int
 
-    /// Whether any site drops anything.
-    var drops: Bool { rates.hidden > 0 || rates.attention > 0 || rates.classifier > 0 }
+    /// Whether any site drops anything (DistilBERT's `qa_dropout` included).
+    var drops: Bool { rates.hidden > 0 || rates.attention > 0 || rates.classifier > 0 || rates.questionAnswering > 0 }
 
     private func key(_ site: Int, _ p: Float) -> DropoutKey? {
         p > 0 ? DropoutKey(seed: seed, site: UInt32(site), probability: p) : nil

@@ -15,8 +15,13 @@ struct EvaluateCommand: ParsableCommand {
         reads JSON Lines {"tokens": […], "tags": […]} or, with --format conll, token<TAB>tag lines \
         with a blank line between sentences, and gives eval_loss and seqeval's entity-level \
         precision, recall and f1 with the token accuracy, scored on each word's first piece as \
-        transformers' run_ner.py does (--label-all-tokens: on every piece). Labels are read under \
-        the model's id2label.
+        transformers' run_ner.py does (--label-all-tokens: on every piece); question-answering reads \
+        SQuAD JSON (v1.1, or v2.0 with unanswerable questions) or JSON Lines {"question", \
+        "context", "answers": {"text": […], "answer_start": […]}}, cuts each context into windows of \
+        --max-length (default 384) with --doc-stride, decodes the QA pipeline's way (--n-best, \
+        --max-answer-length; v2.0 data: no answer beyond --null-score-diff-threshold) and gives the \
+        official SQuAD scores: exact_match and f1 (v2.0: exact, f1, HasAns_*, NoAns_*), with the \
+        windows' mean start/end loss. Labels are read under the model's id2label.
 
         Output: one line per metric on stdout, or with --json one object with transformers' names \
         ({"eval_loss": …, "eval_accuracy": …, …}).
@@ -35,16 +40,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The labelled file to evaluate on.", valueName: "file"))
     var data: String
 
-    @Option(name: .long, help: ArgumentHelp(
-        "text-classification, token-classification or question-answering. Default: the model's head.",
-        valueName: "task"))
-    var task: TrainingTask?
-
-    @Option(name: .long, help: ArgumentHelp("Token classification's file format: jsonl or conll.", valueName: "format"))
-    var format: TaggedData.Format = .jsonl
-
-    @Flag(name: .long, help: "Token classification: score every word piece, not only each word's first.")
-    var labelAllTokens = false
+    @OptionGroup var taskFlags: TaskFlags
 
     @Flag(name: .long, help: "One JSON object with transformers' metric names.")
     var json = false
@@ -52,10 +48,13 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let session = try Session(model)
-            let task = try TrainingTask.resolve(self.task, model: session.directory)
+            let task = try TrainingTask.resolve(taskFlags.task, model: session.directory)
             let encoder = try session.start(device)
-            let settings = EvaluationSettings(task: task, maxLength: session.maxLength, batchSize: device.batchSize,
-                                              format: format, labelAllTokens: labelAllTokens)
+            // run_qa.py's windows are 384 tokens unless --max-length says otherwise.
+            let maxLength = task == .questionAnswering && model.maxLength == nil ? min(384, session.maxLength)
+                                                                                   : session.maxLength
+            let settings = EvaluationSettings(task: task, maxLength: maxLength, batchSize: device.batchSize,
+                                              data: taskFlags.settings)
             let result = try Evaluator.evaluate(encoder, tokenizer: session.tokenizer, data: URL(fileURLWithPath: data),
                                                 settings: settings)
             if json {

@@ -17,5 +17,28 @@ struct TaskFlags: ParsableArguments {
     @Flag(name: .long, help: "Token classification: every piece of a word carries its tag (a B- word's later pieces its I- tag), as run_ner's --label_all_tokens; default: the first piece only.")
     var labelAllTokens = false
 
-    var settings: TaskSettings { TaskSettings(task: task, format: format, labelAllTokens: labelAllTokens) }
+    @Option(name: .long, help: ArgumentHelp("Question answering: context tokens shared by consecutive windows.",
+                                            valueName: "n"))
+    var docStride = 128
+
+    @Option(name: .long, help: ArgumentHelp("Question answering's evaluation: spans each window proposes.", valueName: "n"))
+    var nBest = 20
+
+    @Option(name: .long, help: ArgumentHelp("Question answering's evaluation: the longest answer, in tokens.",
+                                            valueName: "n"))
+    var maxAnswerLength = 30
+
+    @Option(name: .long, help: ArgumentHelp(
+        "SQuAD v2.0 data (unanswerable questions): no answer when its log score beats the best span's by more than this.",
+        valueName: "x"))
+    var nullScoreDiffThreshold: Float = 0
+
+    var settings: TaskSettings {
+        TaskSettings(task: task, format: format, labelAllTokens: labelAllTokens, docStride: docStride, nBest: nBest,
+                     maxAnswerLength: maxAnswerLength, nullScoreDiffThreshold: nullScoreDiffThreshold)
+    }
+
+    func validate() throws {
+        do { try settings.validate() } catch { throw ValidationError("\(error)") }
+    }
 }

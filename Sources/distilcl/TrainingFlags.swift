@@ -200,8 +200,8 @@ struct TrainingFlags: ParsableArguments {
                                       resume: resume, newHead: newHead, resumeAnyData: resumeAnyData, settings: task)
             let steps = options.stepsPerEpoch(trainer.trainCount), epochs = options.epochCount(trainer.trainCount)
             writeStderr("\(verb) \(trainer.model.config.architectures.first ?? "model") on \(backend.name)\(describe(trainer)): "
-                        + "\(trainer.trainCount) \(trainer.task == .tokenClassification ? "sentences" : "texts"), "
-                        + "labels \(trainer.labels.joined(separator: ", ")), "
+                        + "\(trainer.trainCount) \(trainer.task == .tokenClassification ? "sentences" : trainer.task == .questionAnswering ? "windows" : "texts"), "
+                        + (trainer.task == .questionAnswering ? "" : "labels \(trainer.labels.joined(separator: ", ")), ")
                         + "\(epochs) epochs of \(steps) steps"
                         + (options.maxSteps.map { ", stopping after step \($0)" } ?? "")
                         + (trainer.completedEpochs > 0 ? ", resuming after epoch \(trainer.completedEpochs)" : "") + "\n")

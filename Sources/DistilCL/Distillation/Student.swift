@@ -24,7 +24,8 @@ extension Checkpoint {
     /// so the student's embeddings equal the teacher's. A sequence-classification teacher gives its
     /// head: `pre_classifier` from the pooler's dense layer (followed by ReLU, not tanh: a start,
     /// not an equivalence) and `classifier` as is; a token-classification teacher its per-token
-    /// `classifier` as is; otherwise the student has no head (training adds one).
+    /// `classifier` as is, a QA teacher its `qa_outputs`; otherwise the student has no head
+    /// (training adds one).
     public func distilBertStudent(layers chosen: [Int]) throws -> Checkpoint {
         let c = config
         guard c.modelType == .bert else {
@@ -53,6 +54,8 @@ extension Checkpoint {
         var h = HeadWeights()
         let classifies = c.task == .sequenceClassification && heads.pooler != nil && heads.classifier != nil
         let tags = c.task == .tokenClassification && heads.classifier != nil
+        let answers = c.task == .questionAnswering && heads.qaOutputs != nil
+        if answers { h.qaOutputs = heads.qaOutputs }
         if classifies {
             h.preClassifier = heads.pooler
             h.classifier = heads.classifier
@@ -66,7 +69,8 @@ extension Checkpoint {
         sc.typeVocabSize = 0
         sc.sinusoidalPositions = false
         sc.architectures = [classifies ? "DistilBertForSequenceClassification"
-                            : tags ? "DistilBertForTokenClassification" : "DistilBertModel"]
+                            : tags ? "DistilBertForTokenClassification"
+                            : answers ? "DistilBertForQuestionAnswering" : "DistilBertModel"]
         student.config = sc
         return student
     }

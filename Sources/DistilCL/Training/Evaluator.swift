@@ -3,21 +3,17 @@ import Foundation
 /// How `distilcl evaluate` (and a run's `--eval`) reads and batches an evaluation file.
 public struct EvaluationSettings: Sendable {
     public var task: TrainingTask
-    /// Most tokens per input, special tokens included.
+    /// Most tokens per input, special tokens included (QA: of a window).
     public var maxLength: Int
     public var batchSize: Int
-    /// Token classification's file format.
-    public var format: TaggedData.Format
-    /// Token classification: score every piece of a word (run_ner's `--label_all_tokens`).
-    public var labelAllTokens: Bool
+    /// How the data is read and QA decoded (its `task` is ignored).
+    public var data: TaskSettings
 
-    public init(task: TrainingTask, maxLength: Int, batchSize: Int, format: TaggedData.Format = .jsonl,
-                labelAllTokens: Bool = false) {
+    public init(task: TrainingTask, maxLength: Int, batchSize: Int, data: TaskSettings = TaskSettings()) {
         self.task = task
         self.maxLength = maxLength
         self.batchSize = batchSize
-        self.format = format
-        self.labelAllTokens = labelAllTokens
+        self.data = data
     }
 }
 
@@ -41,12 +37,23 @@ public enum Evaluator {
             guard model.heads.classifier != nil, model.config.task == .tokenClassification else {
                 throw TrainingError.headMismatch("\(model.config.architectures.first ?? "the model") has no token-classification head to evaluate")
             }
-            let sentences = try TaggedData.read(url, format: s.format)
+            let sentences = try TaggedData.read(url, format: s.data.format)
             let features = try TaggedFeatures(sentences, names: names, path: url.path, tokenizer: tokenizer,
-                                              maxLength: s.maxLength, labelAllTokens: s.labelAllTokens)
+                                              maxLength: s.maxLength, labelAllTokens: s.data.labelAllTokens)
             return try TokenClassificationEvaluation.run(model, features.examples, names: names, batchSize: s.batchSize)
         case .questionAnswering:
-            throw TrainingError.badOption("--task question-answering: evaluation is not built yet")
+            guard model.heads.qaOutputs != nil else {
+                throw TrainingError.headMismatch("\(model.config.architectures.first ?? "the model") has no question-answering head to evaluate")
+            }
+            try s.data.validate()
+            let examples = try SquadData.read(url)
+            let features = try QATrainingFeatures.training(
+                examples, tokenizer: tokenizer, windowing: QAWindowing(maxLength: s.maxLength, docStride: s.data.docStride),
+                path: url.path)
+            let version2 = examples.contains { $0.answers.isEmpty }
+            return try QuestionAnsweringEvaluation.run(model, examples: examples, features: features,
+                                                       settings: s.data.qaPrediction(version2: version2),
+                                                       version2: version2, batchSize: s.batchSize)
         }
     }
 }

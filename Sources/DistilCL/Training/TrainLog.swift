@@ -26,6 +26,8 @@ public struct EvalLog: Sendable, Equatable, Codable {
     public var evalF1: Double?
     public var evalPrecision: Double?
     public var evalRecall: Double?
+    public var evalExactMatch: Double?
+    public var evalExact: Double?
     public var step: Int
     public var epoch: Double
 
@@ -33,11 +35,13 @@ public struct EvalLog: Sendable, Equatable, Codable {
         case step, epoch
         case evalLoss = "eval_loss", evalAccuracy = "eval_accuracy"
         case evalF1 = "eval_f1", evalPrecision = "eval_precision", evalRecall = "eval_recall"
+        case evalExactMatch = "eval_exact_match", evalExact = "eval_exact"
     }
 
     init(_ e: Evaluation, loss: Double, step: Int, epoch: Double) {
         (evalLoss, evalAccuracy, evalF1) = (loss, e["accuracy"], e["f1"])
         (evalPrecision, evalRecall, self.step, self.epoch) = (e["precision"], e["recall"], step, epoch)
+        (evalExactMatch, evalExact) = (e["exact_match"], e["exact"])
     }
 }
 

@@ -51,6 +51,10 @@ public final class Trainer {
     let dataHashes: (train: String, eval: String?)
     /// Token classification's features and head buffers (nil for other tasks).
     let tokenTask: TokenTaskState?
+    /// Question answering's windows, evaluation questions and head buffers (nil for other tasks).
+    let qaTask: QATaskState?
+    /// Examples in `--train` (sentences, texts or questions: what `--resume` compares).
+    let rawTrainCount: Int
 
     /// Reads the data and the model and puts it on `backend`.
     /// - Parameters:
@@ -82,18 +86,22 @@ public final class Trainer {
         if options.earlyStoppingPatience != nil, evalURL == nil {
             throw TrainingError.badOption("--early-stopping-patience needs --eval")
         }
+        try settings.validate()
         let task = try TrainingTask.resolve(settings.task, model: directory)
         self.task = task
-        if task == .questionAnswering {
-            throw TrainingError.badOption("--task question-answering: training is not built yet")
+        // Token classification reads tagged sentences, QA questions; `trainExamples` then stays empty.
+        let tagged = task == .tokenClassification, answering = task == .questionAnswering
+        if answering, let d = distilling, d.alphaCos > 0 {
+            throw TrainingError.badOption("--alpha-cos: question answering distils logits only (pass --alpha-cos 0)")
         }
-        // Token classification reads tagged sentences; `trainExamples` then stays empty.
-        let tagged = task == .tokenClassification
         let trainSentences = tagged ? try TaggedData.read(trainURL, format: settings.format) : []
         let evalSentences = tagged ? try evalURL.map { try TaggedData.read($0, format: settings.format) } ?? [] : []
-        let trainExamples = tagged ? [] : try LabeledData.read(trainURL, labelsOptional: distilling != nil)
-        let evalExamples = tagged ? [] : try evalURL.map { try LabeledData.read($0) } ?? []
-        let rawCount = tagged ? trainSentences.count : trainExamples.count
+        let trainQuestions = answering ? try SquadData.read(trainURL) : []
+        let evalQuestions = answering ? try evalURL.map { try SquadData.read($0) } ?? [] : []
+        let trainExamples = tagged || answering ? [] : try LabeledData.read(trainURL, labelsOptional: distilling != nil)
+        let evalExamples = tagged || answering ? [] : try evalURL.map { try LabeledData.read($0) } ?? []
+        let rawCount = tagged ? trainSentences.count : answering ? trainQuestions.count : trainExamples.count
+        rawTrainCount = rawCount
         if distilling != nil {   // the student has no token types: its start equals the teacher on single texts only
             for (url, examples) in [(trainURL, trainExamples), (evalURL, evalExamples)] {
                 if let i = examples.firstIndex(where: { $0.pair != nil }) {
@@ -147,12 +155,13 @@ public final class Trainer {
         var teacherCheckpoint: Checkpoint?
         if let distilling {
             let t = resume ? try Checkpoint(directory: directory) : checkpoint
-            let head: ModelConfig.Task = tagged ? .tokenClassification : .sequenceClassification
+            let head: ModelConfig.Task = tagged ? .tokenClassification
+                : answering ? .questionAnswering : .sequenceClassification
             if distilling.alphaKD > 0, t.config.task != head {
                 throw TrainingError.headMismatch("""
                     the teacher \(directory.path) (\(t.config.architectures.first ?? t.config.modelType.rawValue)) has no \
-                    \(tagged ? "token" : "sequence")-classification head: the KL term needs its logits (fine-tune it with \
-                    distilcl train first, or pass --alpha-kd 0)
+                    \(tagged ? "token-classification" : answering ? "question-answering" : "sequence-classification") \
+                    head: the KL term needs its logits (fine-tune it with distilcl train first, or pass --alpha-kd 0)
                     """)
             }
             if !resume {
@@ -166,11 +175,12 @@ public final class Trainer {
             // Without the KL term or the cosine term the teacher has nothing to give.
             if distilling.alphaKD > 0 || distilling.alphaCos > 0 { teacherCheckpoint = t }
         }
-        let hasNames = checkpoint.config.task == (tagged ? .tokenClassification : .sequenceClassification)
+        let hasNames = !answering && checkpoint.config.task == (tagged ? .tokenClassification : .sequenceClassification)
         let freshHead = newHead && !resume
         let keptHead = hasNames && !freshHead
         let modelNames = keptHead ? checkpoint.config.labels : nil
-        let names = try state?.labels ?? (tagged
+        if answering, given != nil { throw TrainingError.badOption("--labels: question answering has no labels") }
+        let names = try state?.labels ?? (answering ? ["LABEL_0", "LABEL_1"] : tagged
             ? TaggedData.tagNames(given: given, model: modelNames, sentences: trainSentences, path: trainURL.path)
             : LabeledData.labelNames(given: given, model: modelNames, examples: trainExamples, path: trainURL.path))
         if state == nil, given == nil, modelNames == nil, let evalURL, !tagged {
@@ -193,25 +203,40 @@ public final class Trainer {
             throw LabeledDataError.tooFewLabels(trainURL.path, names)
         }
         // The KL term compares the teacher's logits with the student's row for row.
-        if let t = teacherCheckpoint, distilling!.alphaKD > 0, t.config.labels != names {
+        if let t = teacherCheckpoint, distilling!.alphaKD > 0, !answering, t.config.labels != names {
             throw TrainingError.headMismatch("the teacher's labels (\(t.config.labels.joined(separator: ","))) are not the run's (\(names.joined(separator: ","))): the KL term compares their logits label for label")
         }
         labels = names
-        var prepared = tagged ? try checkpoint.forTokenClassification(labels: names, seed: options.seed, newHead: freshHead)
-                              : try checkpoint.forSequenceClassification(labels: names, seed: options.seed, newHead: freshHead)
+        var prepared = answering ? checkpoint.forQuestionAnswering(seed: options.seed)
+            : tagged ? try checkpoint.forTokenClassification(labels: names, seed: options.seed, newHead: freshHead)
+            : try checkpoint.forSequenceClassification(labels: names, seed: options.seed, newHead: freshHead)
         savedConfig = prepared.config
         // DistilBERT's token head drops at `dropout`, not `seq_classif_dropout` (BERT's at
         // `classifier_dropout`, else `hidden_dropout_prob`, as for sequences).
         if tagged, prepared.config.modelType == .distilbert { prepared.config.dropout.classifier = prepared.config.dropout.hidden }
         if let p = options.dropout { prepared.config.dropout = .all(p) }
         let tokenizer = try BertTokenizer(modelDirectory: start)
-        let maxLength = options.maxLength ?? prepared.config.maxPositions
+        // run_qa.py's --max_seq_length defaults to 384; every other task to the model's positions.
+        let maxLength = options.maxLength ?? (answering ? min(384, prepared.config.maxPositions) : prepared.config.maxPositions)
         guard maxLength <= prepared.config.maxPositions else {
             throw TrainingError.badOption("--max-length \(maxLength) is more than the model's \(prepared.config.maxPositions) positions")
         }
         let classesTrain = try LabeledData.classes(trainExamples, labels: names, path: trainURL.path)
         let classesEval = try LabeledData.classes(evalExamples, labels: names, path: evalURL?.path ?? "")
-        if tagged {
+        if answering {
+            tokenTask = nil
+            let windowing = QAWindowing(maxLength: maxLength, docStride: settings.docStride)
+            let features = try QATrainingFeatures.training(trainQuestions, tokenizer: tokenizer, windowing: windowing,
+                                                           path: trainURL.path)
+            let evalFeatures = try QATrainingFeatures.training(evalQuestions, tokenizer: tokenizer, windowing: windowing,
+                                                               path: evalURL?.path ?? "")
+            let version2 = (trainQuestions + evalQuestions).contains { $0.answers.isEmpty }
+            qaTask = QATaskState(train: features, evalExamples: evalQuestions, evalFeatures: evalFeatures,
+                                 settings: settings.qaPrediction(version2: version2), version2: version2)
+            train = features.map { ($0.encoding, -1) }
+            eval = evalFeatures.map { ($0.encoding, -1) }
+        } else if tagged {
+            qaTask = nil
             let features = try TaggedFeatures(trainSentences, names: names, path: trainURL.path, tokenizer: tokenizer,
                                               maxLength: maxLength, labelAllTokens: settings.labelAllTokens)
             let evalFeatures = try TaggedFeatures(evalSentences, names: names, path: evalURL?.path ?? "",
@@ -222,7 +247,7 @@ public final class Trainer {
             train = features.examples.map { ($0.0, -1) }
             eval = evalFeatures.examples.map { ($0.0, -1) }
         } else {
-            tokenTask = nil
+            (tokenTask, qaTask) = (nil, nil)
             train = zip(trainExamples, classesTrain).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
             eval = zip(evalExamples, classesEval).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
         }
@@ -262,6 +287,11 @@ public final class Trainer {
         guard !eval.isEmpty else { return nil }
         if let tokenTask {
             return try TokenClassificationEvaluation.run(model, tokenTask.eval, names: labels, batchSize: options.batchSize)
+        }
+        if let qaTask {
+            return try QuestionAnsweringEvaluation.run(model, examples: qaTask.evalExamples, features: qaTask.evalFeatures,
+                                                       settings: qaTask.settings, version2: qaTask.version2,
+                                                       batchSize: options.batchSize)
         }
         return try TextClassificationEvaluation.run(model, eval, batchSize: options.batchSize)
     }

@@ -94,7 +94,7 @@ extension Trainer {
         let keep = RunFolder.rotation(older + [name], best: best?.bestCheckpoint, limit: options.saveTotalLimit)
         let top = best?.bestCheckpoint.flatMap { keep.contains($0) ? $0 : nil } ?? name
         try folder.save(model, config: savedConfig, optimizer: optimizer, state: RunFolder.State(
-            epoch: epoch, step: optimizer.step, labels: labels, trainExamples: train.count, options: options,
+            epoch: epoch, step: optimizer.step, labels: labels, trainExamples: rawTrainCount, options: options,
             teacher: teacherPrint, trainSHA256: dataHashes.train, evalSHA256: dataHashes.eval, totals: totals,
             bestMetric: best?.bestMetric,
             bestModelCheckpoint: best?.bestCheckpoint.map { folder.url.appendingPathComponent($0).path },
@@ -115,7 +115,8 @@ extension Trainer {
                                  trainLoss: totals.epochLoss / Double(max(1, totals.epochSeen)),
                                  evalLoss: evaluation?.loss, evalAccuracy: evaluation?["accuracy"],
                                  evalF1: evaluation?["f1"], evalPrecision: evaluation?["precision"],
-                                 evalRecall: evaluation?["recall"],
+                                 evalRecall: evaluation?["recall"], evalExactMatch: evaluation?["exact_match"],
+                                 evalExact: evaluation?["exact"],
                                  trainSamplesPerSecond: Double(seen) / max(seconds, 1e-9), seconds: seconds)
         var improved = false
         if let evaluation {
@@ -161,7 +162,10 @@ extension Trainer {
             let plan = DropoutPlan(rates: model.config.dropout, bertProjection: model.config.modelType == .bert,
                                    seed: options.seed, examples: part.map { drawn + UInt64($0) },
                                    layers: model.config.layers)
-            if let tokenTask, let labelledTokens {
+            if let qaTask {
+                loss += try accumulateQA(qaTask, indices: Array(order[part]), batch: batches[i], plan: plan,
+                                         windowsInStep: texts.count)
+            } else if let tokenTask, let labelledTokens {
                 loss += try accumulateTokens(tokenTask, indices: Array(order[part]), batch: batches[i], plan: plan,
                                              labelledInStep: labelledTokens, tokensInStep: whole.tokens)
             } else {

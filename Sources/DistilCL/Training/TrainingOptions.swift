@@ -153,6 +153,9 @@ public struct EpochReport: Sendable, Equatable, Codable {
     public var evalF1: Double?
     public var evalPrecision: Double?
     public var evalRecall: Double?
+    /// Question answering's SQuAD scores: v1.1 `eval_exact_match`, v2.0 `eval_exact`.
+    public var evalExactMatch: Double?
+    public var evalExact: Double?
     public var trainSamplesPerSecond: Double
     public var seconds: Double
 
@@ -160,6 +163,7 @@ public struct EpochReport: Sendable, Equatable, Codable {
         case epoch, step, seconds
         case trainLoss = "train_loss", evalLoss = "eval_loss", evalAccuracy = "eval_accuracy"
         case evalF1 = "eval_f1", evalPrecision = "eval_precision", evalRecall = "eval_recall"
+        case evalExactMatch = "eval_exact_match", evalExact = "eval_exact"
         case trainSamplesPerSecond = "train_samples_per_second"
     }
 }

@@ -66,10 +66,40 @@ public struct TaskSettings: Sendable, Equatable {
     public var format: TaggedData.Format
     /// Token classification: every piece of a word carries its tag (run_ner's `--label_all_tokens`).
     public var labelAllTokens: Bool
+    /// Question answering: context tokens shared by consecutive windows (`--doc-stride`).
+    public var docStride: Int
+    /// Question answering's decoding at evaluation (`--n-best`, `--max-answer-length`,
+    /// `--null-score-diff-threshold`; the threshold applies to SQuAD v2.0 data only).
+    public var nBest: Int
+    public var maxAnswerLength: Int
+    public var nullScoreDiffThreshold: Float
 
-    public init(task: TrainingTask? = nil, format: TaggedData.Format = .jsonl, labelAllTokens: Bool = false) {
+    public init(task: TrainingTask? = nil, format: TaggedData.Format = .jsonl, labelAllTokens: Bool = false,
+                docStride: Int = 128, nBest: Int = 20, maxAnswerLength: Int = 30, nullScoreDiffThreshold: Float = 0) {
         self.task = task
         self.format = format
         self.labelAllTokens = labelAllTokens
+        self.docStride = docStride
+        self.nBest = nBest
+        self.maxAnswerLength = maxAnswerLength
+        self.nullScoreDiffThreshold = nullScoreDiffThreshold
+    }
+
+    /// QA's decoding settings; `version2` turns the null answer on.
+    func qaPrediction(version2: Bool) -> QAPredictionSettings {
+        QAPredictionSettings(nBest: nBest, maxAnswerLength: maxAnswerLength,
+                             nullScoreDiffThreshold: version2 ? nullScoreDiffThreshold : nil)
+    }
+
+    /// Checks the values a user gives (status 64).
+    public func validate() throws {
+        guard docStride >= 1 else { throw TrainingError.badOption("--doc-stride must be at least 1, got \(docStride)") }
+        guard nBest >= 1 else { throw TrainingError.badOption("--n-best must be at least 1, got \(nBest)") }
+        guard maxAnswerLength >= 1 else {
+            throw TrainingError.badOption("--max-answer-length must be at least 1, got \(maxAnswerLength)")
+        }
+        guard nullScoreDiffThreshold.isFinite else {
+            throw TrainingError.badOption("--null-score-diff-threshold must be finite")
+        }
     }
 }

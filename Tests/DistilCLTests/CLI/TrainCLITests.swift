@@ -200,12 +200,17 @@ struct TrainCLITests {
         #expect(!FileManager.default.fileExists(atPath: folder.file("out").path), "no output for bad data")
     }
 
-    @Test("refusals: token classifier (3), reduced precision, an existing run, nothing to resume (64)")
+    @Test("refusals: a token classifier told to classify texts (3), reduced precision, an existing run, nothing to resume (64)")
     func refusals() throws {
         let folder = try TemporaryFolder()
         let train = try Self.data(folder), out = folder.file("out").path
+        // A token classifier's task is token classification: texts are not tagged data (4) …
         let ner = try CLI.run(Self.common(fixturePath("tiny-distilbert-ner"), train, out))
-        #expect(ner.status == 3 && ner.stderr.contains("token"), "\(ner.stderr)")
+        #expect(ner.status == 4 && ner.stderr.contains("\"tokens\""), "\(ner.stderr)")
+        // … and its per-token classifier cannot classify texts (3).
+        let text = try CLI.run(Self.common(fixturePath("tiny-distilbert-ner"), train, out)
+                               + ["--task", "text-classification"])
+        #expect(text.status == 3 && text.stderr.contains("token"), "\(text.stderr)")
         let int8 = try CLI.run(Self.common(Self.sst, train, out) + ["--precision", "int8"])
         #expect(int8.status == 64 && int8.stderr.contains("fp32"), "\(int8.stderr)")
         let resume = try CLI.run(Self.common(Self.sst, train, out) + ["--resume"])
@@ -242,7 +247,7 @@ struct TrainCLITests {
                       ["--logging-steps", "-3"], ["--eval-steps", "0"], ["--eval-steps", "2"],
                       ["--save-steps", "0"], ["--save-total-limit", "0"], ["--early-stopping-patience", "0"],
                       ["--early-stopping-patience", "2"], ["--metric-for-best-model", "loss"],
-                      ["--metric-for-best-model", "f1", "--eval", "x.jsonl"]])
+                      ["--metric-for-best-model", "bleu", "--eval", "x.jsonl"]])
     func newFlagRefusals(_ flag: [String]) throws {
         let folder = try TemporaryFolder()
         let train = try Self.data(folder), out = folder.file("out").path

@@ -57,6 +57,12 @@ struct DistillCommand: ParsableCommand {
         discussion: "Default: every other layer from 0 (0,2,4 of 6 layers; 0,2,…,10 of 12).", valueName: "list"))
     var studentLayers: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Start from this checkpoint instead of cutting the teacher's layers.",
+        discussion: "Any BERT or DistilBERT reading the teacher's vocabulary (a general-purpose student, say); a head it lacks is created fresh. Not with --student-layers.",
+        valueName: "dir"))
+    var student: String?
+
     @Option(name: .long, help: ArgumentHelp("T, the softmax temperature of the KL term.", valueName: "t"))
     var temperature: Float = 2
 
@@ -100,6 +106,7 @@ struct DistillCommand: ParsableCommand {
         d.alphaCE = alphaCe
         d.alphaCos = alphaCos
         d.studentLayers = try layers()
+        d.student = student
         o.distillation = d
         return o
     }

@@ -11,6 +11,9 @@ public struct DistillationOptions: Sendable, Equatable, Codable {
     /// The teacher's layers the student starts from, in order; nil for every other layer
     /// from 0 (`Checkpoint.defaultStudentLayers`).
     public var studentLayers: [Int]?
+    /// `--student DIR`: start from this checkpoint (any BERT or DistilBERT with the teacher's
+    /// vocabulary) instead of cutting the teacher's layers; a head it lacks is created fresh.
+    public var student: String?
 
     public init() {}
 
@@ -25,5 +28,8 @@ public struct DistillationOptions: Sendable, Equatable, Codable {
             throw bad("--alpha-kd, --alpha-ce and --alpha-cos are all 0: nothing to train on")
         }
         if let layers = studentLayers, layers.isEmpty { throw bad("--student-layers names no layer") }
+        if student != nil, studentLayers != nil {
+            throw bad("--student starts from a given checkpoint; --student-layers cuts the teacher's: pass one")
+        }
     }
 }

@@ -164,13 +164,17 @@ public final class Trainer {
                     head: the KL term needs its logits (fine-tune it with distilcl train first, or pass --alpha-kd 0)
                     """)
             }
-            if !resume {
+            if !resume, let given = distilling.student {
+                checkpoint = try Checkpoint(directory: URL(fileURLWithPath: given))
+            } else if !resume {
                 checkpoint = try t.distilBertStudent(layers: distilling.studentLayers
                                                      ?? Checkpoint.defaultStudentLayers(teacherLayers: t.config.layers))
             }
             let (sc, tc) = (checkpoint.config, t.config)
-            guard sc.hidden == tc.hidden, sc.vocabSize == tc.vocabSize, sc.maxPositions == tc.maxPositions else {
-                throw TrainingError.resume("--resume: the student in \(start.path) (width \(sc.hidden), vocabulary \(sc.vocabSize), \(sc.maxPositions) positions) does not fit the teacher (\(tc.hidden), \(tc.vocabSize), \(tc.maxPositions))")
+            // The KL term needs the same vocabulary (the inputs), the cosine term the same width.
+            guard sc.vocabSize == tc.vocabSize, sc.hidden == tc.hidden || distilling.alphaCos == 0 else {
+                let what = resume ? "--resume: the student in \(start.path)" : "--student \(distilling.student ?? "")"
+                throw TrainingError.badOption("\(what) (width \(sc.hidden), vocabulary \(sc.vocabSize)) does not fit the teacher (\(tc.hidden), \(tc.vocabSize))\(sc.vocabSize == tc.vocabSize ? ": the cosine term compares hidden states of one width (pass --alpha-cos 0)" : ": the student must read the teacher's vocabulary")")
             }
             // Without the KL term or the cosine term the teacher has nothing to give.
             if distilling.alphaKD > 0 || distilling.alphaCos > 0 { teacherCheckpoint = t }
@@ -178,7 +182,9 @@ public final class Trainer {
         let hasNames = !answering && checkpoint.config.task == (tagged ? .tokenClassification : .sequenceClassification)
         let freshHead = newHead && !resume
         let keptHead = hasNames && !freshHead
-        let modelNames = keptHead ? checkpoint.config.labels : nil
+        // A student given a fresh head learns the teacher's labels, which the KL term compares.
+        let teacherNames = (distilling?.alphaKD ?? 0) > 0 && !answering ? teacherCheckpoint?.config.labels : nil
+        let modelNames = keptHead ? checkpoint.config.labels : teacherNames
         if answering, given != nil { throw TrainingError.badOption("--labels: question answering has no labels") }
         let names = try state?.labels ?? (answering ? ["LABEL_0", "LABEL_1"] : tagged
             ? TaggedData.tagNames(given: given, model: modelNames, sentences: trainSentences, path: trainURL.path)
@@ -299,7 +305,7 @@ public final class Trainer {
     /// `options` with what the model folder decides made explicit (a distillation's default
     /// student layers), so that a resumed run compares like with like.
     static func resolved(_ options: TrainingOptions, model directory: URL) throws -> TrainingOptions {
-        guard var d = options.distillation, d.studentLayers == nil else { return options }
+        guard var d = options.distillation, d.studentLayers == nil, d.student == nil else { return options }
         let config = try ModelConfig(contentsOf: directory.appendingPathComponent("config.json"))
         d.studentLayers = Checkpoint.defaultStudentLayers(teacherLayers: config.layers)
         var o = options

@@ -185,3 +185,36 @@ struct TokenTrainingTests {
         }
     }
 }
+
+/// `distill --student DIR`: a given checkpoint instead of the teacher's cut layers.
+@Suite("Distillation from a given student")
+struct GivenStudentTests {
+    @Test("--student starts from the given folder, its head kept; a teacher's vocabulary is required")
+    func givenStudent() throws {
+        let folder = try TemporaryFolder()
+        let data = try TokenTrainingTests.jsonl(folder, bert: true)
+        var o = TokenTrainingTests.options()
+        o.epochs = 1
+        var d = DistillationOptions()
+        d.student = Fixtures.model("tiny-distilbert-ner").path
+        o.distillation = d
+        // tiny-distilbert-ner tags 9 labels, the teacher 5: its head is replaced (--new-head).
+        let trainer = try Trainer(model: Fixtures.model("tiny-bert-ner"), train: data, eval: data, labels: nil,
+                                  output: folder.file("s"), backend: BackendCase.cpu.backend, options: o, resume: false,
+                                  newHead: true)
+        #expect(trainer.model.config.layers == 3 && trainer.model.config.modelType == .distilbert)
+        #expect(trainer.labels == ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])   // the teacher's, for the KL term
+        let start = try SafeTensorsFile(url: Fixtures.model("tiny-distilbert-ner").appendingPathComponent("model.safetensors"))
+        let word = "distilbert.embeddings.word_embeddings.weight"
+        #expect(try trainer.model.trainableParameters().contains { $0.names.contains(word) })
+        let before = try start.floats(word)
+        _ = try trainer.run()
+        let after = try SafeTensorsFile(url: folder.file("s/model.safetensors")).floats(word)
+        #expect(before.count == after.count && before != after)
+        #expect(throws: TrainingError.self) {   // with --student-layers too
+            var both = o
+            both.distillation?.studentLayers = [0, 1]
+            try both.validate()
+        }
+    }
+}

@@ -286,7 +286,8 @@ def run_transformers(args, train, test, epochs, student_out, env):
 def read_train_log(log_file, n_train):
     """Accuracy and training throughput from a `distilcl train`/`distill` train_log.jsonl (one line an
     epoch), as benchmarks/finetune.py reads it: samples/s over the summed per-epoch training times."""
-    epochs = read_jsonl(log_file)
+    # Epoch lines only: --logging-steps and --eval-steps add step and evaluation lines.
+    epochs = [e for e in read_jsonl(log_file) if "train_samples_per_second" in e]
     last = epochs[-1]
     train_seconds = sum(n_train / e["train_samples_per_second"] for e in epochs)
     return {"accuracy": float(last["eval_accuracy"]), "eval_loss": last.get("eval_loss"),

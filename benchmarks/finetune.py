@@ -173,7 +173,8 @@ def run_distilcl(args, device, train, test, n_train, env):
             return {"error": error}
         log_file = out / "train_log.jsonl"
         try:
-            epochs = read_jsonl(log_file)
+            # Epoch lines only: --logging-steps and --eval-steps add step and evaluation lines.
+            epochs = [e for e in read_jsonl(log_file) if "train_samples_per_second" in e]
             last = epochs[-1]
             # The summed per-epoch training times their samples/s imply: evaluation is not counted.
             train_seconds = sum(n_train / e["train_samples_per_second"] for e in epochs)

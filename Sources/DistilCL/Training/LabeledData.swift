@@ -59,7 +59,8 @@ public enum LabeledData {
             throw LabeledDataError.unreadable(path, "not valid UTF-8")
         }
         var examples: [LabeledExample] = []
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift: split on it too, or a CRLF file reads as one line.
+        for (i, raw) in TaggedData.lines(of: text).enumerated() {
             let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
             if line.allSatisfy(\.isWhitespace) { continue }
             let object: [String: Any]
@@ -77,7 +78,7 @@ public enum LabeledData {
             let label: LabeledExample.Label?
             switch object["label"] {
             case let name as String: label = .name(name)
-            case let number as NSNumber where !["true", "false"].contains(number.stringValue)
+            case let number as NSNumber where !TaggedData.isJSONBool(number)
                 && number.doubleValue == number.doubleValue.rounded() && number.intValue >= 0:
                 label = .index(number.intValue)
             case nil, is NSNull:

@@ -87,4 +87,17 @@ struct TrainingTypesTests {
         #expect(try LabeledData.labelNames(given: nil, model: nil, examples: try LabeledData.read(url), path: url.path)
                 == ["LABEL_0", "LABEL_1"])
     }
+
+    @Test("CRLF line ends read line by line; a JSON boolean is not a class index")
+    func crlfAndBooleans() throws {
+        let folder = try TemporaryFolder()
+        let url = folder.file("crlf.jsonl")
+        try Data("{\"text\": \"a\", \"label\": 0}\r\n{\"text\": \"b\", \"label\": 1}\r\n".utf8).write(to: url)
+        let examples = try LabeledData.read(url)
+        #expect(examples.map(\.text) == ["a", "b"] && examples.map(\.line) == [1, 2])
+        try Data("{\"text\": \"a\", \"label\": 0}\n{\"text\": \"b\", \"label\": true}\n".utf8).write(to: url)
+        #expect(throws: LabeledDataError.badLine(url.path, line: 2, "\"label\" must be a name or a class index ≥ 0")) {
+            try LabeledData.read(url)
+        }
+    }
 }

@@ -47,17 +47,7 @@ public enum LabeledData {
     /// unless `labelsOptional`.
     public static func read(_ url: URL, labelsOptional: Bool = false) throws -> [LabeledExample] {
         let path = url.path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw LabeledDataError.unreadable(path, "no such file")
-        }
-        guard !isDirectory.boolValue else { throw LabeledDataError.unreadable(path, "it is a folder") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LabeledDataError.unreadable(path, "permission denied or I/O error")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw LabeledDataError.unreadable(path, "not valid UTF-8")
-        }
+        let text = try text(of: path)
         var examples: [LabeledExample] = []
         // "\r\n" is one Character in Swift: split on it too, or a CRLF file reads as one line.
         for (i, raw) in TaggedData.lines(of: text).enumerated() {
@@ -97,6 +87,23 @@ public enum LabeledData {
         }
         guard !examples.isEmpty else { throw LabeledDataError.empty(path) }
         return examples
+    }
+
+    /// The UTF-8 text of a data file (training, evaluation, tagged or SQuAD), refused with the
+    /// reason when missing, a folder, unreadable or not UTF-8.
+    static func text(of path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw LabeledDataError.unreadable(path, "no such file")
+        }
+        guard !isDirectory.boolValue else { throw LabeledDataError.unreadable(path, "it is a folder") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LabeledDataError.unreadable(path, "permission denied or I/O error")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw LabeledDataError.unreadable(path, "not valid UTF-8")
+        }
+        return text
     }
 
     /// Where the label names are the file's own (sorted), the file gives its labels as names or

@@ -216,25 +216,11 @@ public enum SquadData {
         return n.boolValue
     }
 
-    /// JSON's `true`/`false`: an NSNumber of type `c` (its `stringValue` is "1"/"0" here).
-    private static func isBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+    /// JSON's `true`/`false` (`TaggedData.isJSONBool`).
+    private static func isBoolean(_ n: NSNumber) -> Bool { TaggedData.isJSONBool(n) }
 
     /// The file as UTF-8 text.
-    private static func contents(of url: URL) throws -> String {
-        let path = url.path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw LabeledDataError.unreadable(path, "no such file")
-        }
-        guard !isDirectory.boolValue else { throw LabeledDataError.unreadable(path, "it is a folder") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LabeledDataError.unreadable(path, "permission denied or I/O error")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw LabeledDataError.unreadable(path, "not valid UTF-8")
-        }
-        return text
-    }
+    private static func contents(of url: URL) throws -> String { try LabeledData.text(of: url.path) }
 }
 
 /// Python's `str.isspace` for one code point: Unicode White_Space plus the information

@@ -135,18 +135,7 @@ public enum TaggedData {
     }
 
     /// The text of `path`, refused when missing, a folder, unreadable or not UTF-8.
-    private static func contents(of path: String) throws -> String {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw LabeledDataError.unreadable(path, "no such file")
-        }
-        guard !isDirectory.boolValue else { throw LabeledDataError.unreadable(path, "it is a folder") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LabeledDataError.unreadable(path, "permission denied or I/O error")
-        }
-        guard let text = String(data: data, encoding: .utf8) else { throw LabeledDataError.unreadable(path, "not valid UTF-8") }
-        return text
-    }
+    private static func contents(of path: String) throws -> String { try LabeledData.text(of: path) }
 
     // MARK: - Tag names
 

@@ -35,6 +35,8 @@ public final class Trainer {
     let grads: GradientTable
     let optimizer: AdamWOptimizer
     var arena: TrainingArena?
+    /// A per-token head's buffers (token classification, QA), grown with `arena`.
+    var tokenHead: TokenHeadArena?
     /// The loop's running sums (restored when resuming).
     var totals = LoopTotals()
     /// `--report-to tensorboard`'s event file (nil otherwise).

@@ -10,7 +10,6 @@ final class QATaskState {
     let settings: QAPredictionSettings
     /// SQuAD v2.0 (unanswerable questions in the data): v2.0 metrics and null answers.
     let version2: Bool
-    var head: TokenHeadArena?
 
     init(train: [QATrainingFeature], evalExamples: [SquadExample], evalFeatures: [QATrainingFeature],
          settings: QAPredictionSettings, version2: Bool) {
@@ -74,21 +73,14 @@ extension Trainer {
     /// distilling, against the teacher's start and end logits of every token.
     func accumulateQA(_ qa: QATaskState, indices: [Int], batch: TokenBatch, plan: DropoutPlan,
                       windowsInStep: Int) throws -> Double {
-        if arena == nil || !arena!.fits(tokens: batch.tokens, sequences: batch.batch)
-            || !(qa.head?.fits(tokens: batch.tokens, outputs: 2) ?? false) {
-            let t = max(batch.tokens, (arena?.tokens ?? 0) * 5 / 4)
-            (arena, qa.head) = (nil, nil)
-            arena = try TrainingArena(backend: backend, config: model.config, labels: 2, tokens: t,
-                                      sequences: options.batchSize)
-            qa.head = try TokenHeadArena(backend: backend, hidden: model.config.hidden, outputs: 2, tokens: t)
-        }
+        let (arena, head) = try arenas(for: batch, tokenOutputs: 2)
         var teacherLogits: [Float]?
         if let teacher, teacher.options.alphaKD > 0 {
             teacherLogits = try teacher.model.tokenLogits(batch, head: .questionAnswering).flatMap { $0.flatMap { $0 } }
         }
         let targets = QuestionAnsweringTargets(indices.map { qa.train[$0] }, teacher: teacherLogits,
                                                distillation: options.distillation, windowsInStep: windowsInStep)
-        return try model.questionAnsweringStep(batch, targets: targets, arena: arena!, head: qa.head!, grads: grads,
+        return try model.questionAnsweringStep(batch, targets: targets, arena: arena, head: head!, grads: grads,
                                                dropout: plan).loss
     }
 }

@@ -7,28 +7,40 @@ extension Trainer {
     /// Returns the batch's share of the step's loss.
     func accumulate(_ batch: TokenBatch, labels: [Int32], plan: DropoutPlan, step: StepTotals? = nil) throws -> Double {
         let step = step ?? StepTotals([batch], labels: [labels])
-        if arena == nil || !arena!.fits(tokens: batch.tokens, sequences: batch.batch) {
-            // Grown by a quarter at least, so a run reallocates a handful of times.
-            let tokens = max(batch.tokens, (arena?.tokens ?? 0) * 5 / 4)
-            arena = nil
-            arena = try TrainingArena(backend: backend, config: model.config, labels: self.labels.count,
-                                      tokens: tokens, sequences: options.batchSize)
-        }
+        let (arena, _) = try arenas(for: batch)
         let out: StepResult
         if let teacher {
             let (loss, target) = try teacher.targets(batch, labels: labels)
             var hidden = target
             hidden?.tokensInStep = step.tokens
-            out = try model.classificationStep(batch, loss: loss.over(step), hiddenTarget: hidden, arena: arena!,
+            out = try model.classificationStep(batch, loss: loss.over(step), hiddenTarget: hidden, arena: arena,
                                                grads: grads, dropout: plan, withLogits: false)
         } else if let d = options.distillation {   // labels alone, averaged over the labelled texts
             out = try model.classificationStep(batch, loss: DistillationLoss(labels: labels, teacher: nil, options: d)
                                                    .over(step),
-                                               arena: arena!, grads: grads, dropout: plan, withLogits: false)
+                                               arena: arena, grads: grads, dropout: plan, withLogits: false)
         } else {
             out = try model.classificationStep(batch, loss: CrossEntropyLoss(labels: labels, textsInStep: step.texts),
-                                               arena: arena!, grads: grads, dropout: plan, withLogits: false)
+                                               arena: arena, grads: grads, dropout: plan, withLogits: false)
         }
         return out.loss
+    }
+
+    /// The step's buffers, fitting `batch`: the arena and, for a per-token head of
+    /// `tokenOutputs` outputs, its head buffers. Both are grown by a quarter at least when a
+    /// larger batch arrives, so a run reallocates a handful of times.
+    func arenas(for batch: TokenBatch, tokenOutputs: Int? = nil) throws -> (TrainingArena, TokenHeadArena?) {
+        let fits = arena?.fits(tokens: batch.tokens, sequences: batch.batch) ?? false
+        let headFits = tokenOutputs.map { tokenHead?.fits(tokens: batch.tokens, outputs: $0) ?? false } ?? true
+        if !fits || !headFits {
+            let t = max(batch.tokens, (arena?.tokens ?? 0) * 5 / 4)
+            (arena, tokenHead) = (nil, nil)   // the old buffers go before the new ones come
+            arena = try TrainingArena(backend: backend, config: model.config, labels: labels.count, tokens: t,
+                                      sequences: options.batchSize)
+            tokenHead = try tokenOutputs.map {
+                try TokenHeadArena(backend: backend, hidden: model.config.hidden, outputs: $0, tokens: t)
+            }
+        }
+        return (arena!, tokenOutputs == nil ? nil : tokenHead)
     }
 }

@@ -1,12 +1,10 @@
 import Foundation
 
-/// Token classification's side of a `Trainer` run: the tagged sentences as features and the
-/// head's buffers.
+/// Token classification's side of a `Trainer` run: the tagged sentences as features.
 final class TokenTaskState {
     let features: TaggedFeatures
     /// `--eval`'s sentences under the same names (empty without one).
     let eval: [(Encoding, [Int32])]
-    var head: TokenHeadArena?
 
     init(features: TaggedFeatures, eval: [(Encoding, [Int32])]) {
         self.features = features
@@ -26,15 +24,7 @@ extension Trainer {
     /// hidden states for the cosine term). Returns the batch's share of the step's loss.
     func accumulateTokens(_ tokens: TokenTaskState, indices: [Int], batch: TokenBatch, plan: DropoutPlan,
                           labelledInStep: Int, tokensInStep: Int) throws -> Double {
-        let classes = labels.count
-        if arena == nil || !arena!.fits(tokens: batch.tokens, sequences: batch.batch)
-            || !(tokens.head?.fits(tokens: batch.tokens, outputs: classes) ?? false) {
-            let t = max(batch.tokens, (arena?.tokens ?? 0) * 5 / 4)
-            (arena, tokens.head) = (nil, nil)
-            arena = try TrainingArena(backend: backend, config: model.config, labels: classes, tokens: t,
-                                      sequences: options.batchSize)
-            tokens.head = try TokenHeadArena(backend: backend, hidden: model.config.hidden, outputs: classes, tokens: t)
-        }
+        let (arena, head) = try arenas(for: batch, tokenOutputs: labels.count)
         let labels = indices.flatMap { tokens.features.examples[$0].1 }
         var targets = TokenClassificationTargets(labels: labels, distillation: options.distillation,
                                                  labelledInStep: labelledInStep, tokensInStep: tokensInStep)
@@ -49,7 +39,7 @@ extension Trainer {
                 hidden = HiddenTarget(states: try teacher.model.lastHiddenStateOnDevice(batch), weight: d.alphaCos)
             }
         }
-        return try model.tokenClassificationStep(batch, targets: targets, hiddenTarget: hidden, arena: arena!,
-                                                 head: tokens.head!, grads: grads, dropout: plan).loss
+        return try model.tokenClassificationStep(batch, targets: targets, hiddenTarget: hidden, arena: arena,
+                                                 head: head!, grads: grads, dropout: plan).loss
     }
 }

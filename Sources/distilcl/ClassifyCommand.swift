@@ -8,7 +8,8 @@ struct ClassifyCommand: ParsableCommand {
         abstract: "Classify texts (or text pairs) with a sequence-classification checkpoint, or by embedding similarity.",
         discussion: """
         Output, one JSON object per input line: "label" (the best label) and "score" (its \
-        probability: softmax over the labels, sigmoid for a one-label head, as transformers' \
+        probability: softmax over the labels; sigmoid for a multi-label model or a one-label head; \
+        the raw value for a regression model (config.json "problem_type"), as transformers' \
         text-classification pipeline). --top-k N adds "scores", the best N {"label", "score"} \
         pairs, highest first; --logits adds "logits", the raw logits in label-id order. With \
         --jsonl, "text_pair" makes a sentence pair ([CLS] text [SEP] text_pair [SEP]).
@@ -44,7 +45,7 @@ struct ClassifyCommand: ParsableCommand {
     var labels: [String] = []
 
     @Option(name: .long, help: ArgumentHelp(
-        "softmax, sigmoid or none (raw logits as scores). Default: the pipeline's (sigmoid for one label, else softmax).",
+        "softmax, sigmoid or none (raw logits as scores). Default: the pipeline's (none for problem_type regression, sigmoid for multi-label or one label, else softmax).",
         valueName: "function"))
     var function: String?
 
@@ -91,7 +92,7 @@ struct ClassifyCommand: ParsableCommand {
             var flow = try CommandFlow(io: io)
             let inputs = try flow.reader.texts(allowPair: true, command: "classify")
             let encoder = try session.start(device)
-            let apply = function.flatMap(ClassificationFunction.init(rawValue:))
+            let apply = function.flatMap(ClassificationFunction.init(rawValue:)) ?? .default(for: session.config)
 
             if let zeroShot {
                 // Descriptions are not inputs: not counted in the truncation warning.

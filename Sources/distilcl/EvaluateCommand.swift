@@ -11,7 +11,10 @@ struct EvaluateCommand: ParsableCommand {
         abstract: "A model's metrics on a labelled file, as a training run's --eval computes them.",
         discussion: """
         --task (default: the model's head): text-classification reads JSON Lines {"text", "label"} \
-        (optional "text_pair") and gives eval_loss, accuracy and f1 (macro); token-classification \
+        (optional "text_pair") and gives eval_loss, accuracy and f1 (macro); a regression model \
+        (problem_type, or --regression) reads numbers as labels and gives eval_loss = mse and \
+        pearson; a multi-label one (--multi-label) lists of labels, and gives the mean binary \
+        cross-entropy, accuracy (every label right) and f1 (macro over labels); token-classification \
         reads JSON Lines {"tokens": […], "tags": […]} or, with --format conll, token<TAB>tag lines \
         with a blank line between sentences, and gives eval_loss and seqeval's entity-level \
         precision, recall and f1 with the token accuracy, scored on each word's first piece as \

@@ -33,12 +33,22 @@ struct TaskFlags: ParsableArguments {
         valueName: "x"))
     var nullScoreDiffThreshold: Float = 0
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "Text classification: one number a text (\"label\": 3.5), a one-label head, mean squared error; metrics mse and pearson.",
+        discussion: "Default: the model's config.json problem_type, else regression for a one-label head."))
+    var regression = false
+
+    @Flag(name: .long, help: "Text classification: any set of labels a text (\"label\": [\"a\", \"c\"], names or class indices), binary cross-entropy with logits, a label predicted above probability 0.5; metrics accuracy (every label right) and f1 (macro over the labels).")
+    var multiLabel = false
+
     var settings: TaskSettings {
         TaskSettings(task: task, format: format, labelAllTokens: labelAllTokens, docStride: docStride, nBest: nBest,
-                     maxAnswerLength: maxAnswerLength, nullScoreDiffThreshold: nullScoreDiffThreshold)
+                     maxAnswerLength: maxAnswerLength, nullScoreDiffThreshold: nullScoreDiffThreshold,
+                     problemType: regression ? .regression : multiLabel ? .multiLabel : nil)
     }
 
     func validate() throws {
+        if regression, multiLabel { throw ValidationError("--regression and --multi-label exclude each other") }
         do { try settings.validate() } catch { throw ValidationError("\(error)") }
     }
 }

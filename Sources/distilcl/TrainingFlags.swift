@@ -88,10 +88,11 @@ struct TrainingFlags: ParsableArguments {
     var saveTotalLimit = 1
 
     @Option(name: .long, help: ArgumentHelp(
-        "With --eval, the metric that picks the best checkpoint: accuracy (maximised) or loss (minimised).",
-        discussion: "eval_accuracy and eval_loss are the same. Every evaluation counts; the best one is saved and kept, "
+        "With --eval, the metric that picks the best checkpoint: accuracy, f1, precision, recall, pearson (maximised), loss or mse (minimised).",
+        discussion: "eval_accuracy, eval_f1, … are the same. Every evaluation counts; the best one is saved and kept, "
             + "and at the end OUT's top-level model is the best checkpoint's (trainer_state.json: best_metric, "
-            + "best_model_checkpoint). Default: none (the last model is OUT's); with --early-stopping-patience, accuracy.",
+            + "best_model_checkpoint). Default: none (the last model is OUT's); with --early-stopping-patience, the "
+            + "task's main metric (accuracy; f1 for token classification and question answering; mse for regression).",
         valueName: "name"))
     var metricForBestModel: String?
 
@@ -218,6 +219,8 @@ struct TrainingFlags: ParsableArguments {
                 if let l = r.evalLoss { line += String(format: ", eval loss %.4f", l) }
                 if let f = r.evalF1, trainer.task != .textClassification { line += String(format: ", eval f1 %.4f", f) }
                 if let a = r.evalAccuracy { line += String(format: ", eval accuracy %.4f", a) }
+                if let m = r.evalMSE { line += String(format: ", eval mse %.4f", m) }
+                if let p = r.evalPearson { line += String(format: ", eval pearson %.4f", p) }
                 line += String(format: ", %.1f samples/s, %.1f s", r.trainSamplesPerSecond, r.seconds)
                 writeStderr(line + "\n")
             }

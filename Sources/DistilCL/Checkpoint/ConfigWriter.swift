@@ -18,6 +18,7 @@ extension ModelConfig {
             "id2label": Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), $1) }),
             "label2id": Dictionary(labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }),
         ]
+        if let problemType { o["problem_type"] = problemType.rawValue }
         switch modelType {
         case .distilbert:
             o.merge(["dim": hidden, "n_layers": layers, "n_heads": heads, "hidden_dim": ffn, "activation": activationName,

@@ -99,6 +99,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var sinusoidalPositions: Bool
     /// Label names by class id (`id2label`, or `LABEL_0…LABEL_{n-1}` with `num_labels`, default 2).
     public var labels: [String]
+    /// `problem_type` (nil when absent: transformers then infers it, `ProblemType.inferred`).
+    public var problemType: ProblemType?
     /// `architectures`, e.g. `["DistilBertForSequenceClassification"]`; may be empty.
     public var architectures: [String]
     public var padTokenId: Int
@@ -225,6 +227,8 @@ public struct ModelConfig: Sendable, Equatable {
         padTokenId = try keys.int("pad_token_id", default: 0, min: 0)
         architectures = try keys.strings("architectures")
         labels = try keys.labels()
+        // An unknown value is left to transformers' inference, as any unknown key.
+        problemType = ProblemType(rawValue: try keys.string("problem_type", default: ""))
         initializerRange = try keys.positiveFloat("initializer_range", default: 0.02)
         switch modelType {
         case .distilbert:

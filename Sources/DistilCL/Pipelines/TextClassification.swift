@@ -28,6 +28,13 @@ public enum ClassificationFunction: String, CaseIterable, Sendable {
     public static func `default`(labelCount: Int, multiLabel: Bool = false) -> ClassificationFunction {
         multiLabel || labelCount == 1 ? .sigmoid : .softmax
     }
+
+    /// The pipeline's default for a model (transformers' `postprocess`): none for
+    /// `problem_type` regression, sigmoid for multi-label or a one-label head, else softmax.
+    public static func `default`(for config: ModelConfig) -> ClassificationFunction {
+        config.problemType == .regression ? .none
+            : .default(labelCount: config.labels.count, multiLabel: config.problemType == .multiLabel)
+    }
 }
 
 /// Post-processing of sequence-classification logits.

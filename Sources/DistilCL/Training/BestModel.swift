@@ -1,8 +1,9 @@
 import Foundation
 
 /// The metric `--metric-for-best-model` names (transformers' `metric_for_best_model`, with or
-/// without its `eval_` prefix): the evaluation loss is minimised, every other metric maximised
-/// (transformers' `greater_is_better` default: true unless the name ends in "loss"). Default:
+/// without its `eval_` prefix): the evaluation loss and regression's mean squared error are
+/// minimised, every other metric maximised (transformers' `greater_is_better` default: true
+/// unless the name ends in "loss", which would maximise an error). Default:
 /// the task's main metric (`TrainingTask.mainMetric`).
 public enum BestModelMetric: String, Sendable, CaseIterable {
     case accuracy = "eval_accuracy"
@@ -10,6 +11,9 @@ public enum BestModelMetric: String, Sendable, CaseIterable {
     case f1 = "eval_f1"
     case precision = "eval_precision"
     case recall = "eval_recall"
+    /// Regression's (lower is better; transformers would need `greater_is_better=False`).
+    case mse = "eval_mse"
+    case pearson = "eval_pearson"
 
     /// Every name the flag takes.
     public static let names = allCases.flatMap { [String($0.rawValue.dropFirst(5)), $0.rawValue] }
@@ -22,7 +26,7 @@ public enum BestModelMetric: String, Sendable, CaseIterable {
         self = metric
     }
 
-    public var greaterIsBetter: Bool { self != .loss }
+    public var greaterIsBetter: Bool { self != .loss && self != .mse }
 
     /// This metric of an evaluation (nil when the task does not report it).
     func value(_ e: Evaluation) -> Double? {

@@ -8,9 +8,11 @@ extension Checkpoint {
     /// checkpoint when present) then `classifier`, DistilBERT `pre_classifier` then
     /// `classifier`. Other heads (QA, masked LM) are dropped; a token-classification checkpoint
     /// is refused, its `classifier` being per-token. `newHead` gives a sequence-classification
-    /// checkpoint a fresh head too (`--new-head`: other labels than its own).
-    public func forSequenceClassification(labels: [String], seed: UInt64, newHead: Bool = false) throws -> Checkpoint {
-        guard labels.count >= 2 else {
+    /// checkpoint a fresh head too (`--new-head`: other labels than its own). `problem` goes to
+    /// the config (`problem_type`); regression's head has one label, the others at least two.
+    public func forSequenceClassification(labels: [String], seed: UInt64, newHead: Bool = false,
+                                          problem: ProblemType = .singleLabel) throws -> Checkpoint {
+        guard labels.count >= (problem == .regression ? 1 : 2) else {
             throw TrainingError.headMismatch("a classification head needs at least 2 labels, got \(labels.count)")
         }
         var out = self
@@ -49,6 +51,7 @@ extension Checkpoint {
         }
         out.config.architectures = [arch]
         out.config.labels = labels
+        out.config.problemType = problem
         return out
     }
 }

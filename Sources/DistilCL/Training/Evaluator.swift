@@ -30,9 +30,16 @@ public enum Evaluator {
                 throw TrainingError.headMismatch("\(model.config.architectures.first ?? "the model") has no sequence-classification head to evaluate")
             }
             let examples = try LabeledData.read(url)
-            let classes = try LabeledData.classes(examples, labels: names, path: url.path)
+            let problem = s.data.problem(for: model.config)
+            if problem == .regression, names.count != 1 {
+                throw TrainingError.headMismatch("regression needs a one-label head; \(model.config.architectures.first ?? "the model") has \(names.count) labels")
+            }
+            let floats = try Trainer.floatTargets(problem, train: examples, eval: [], names: names, paths: (url.path, ""))
+            let classes = try floats.map { $0.train.map { _ in Int32(0) } }
+                ?? LabeledData.classes(examples, labels: names, path: url.path)
             let encoded = zip(examples, classes).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: s.maxLength), $1) }
-            return try TextClassificationEvaluation.run(model, encoded, batchSize: s.batchSize)
+            return try TextClassificationEvaluation.run(model, encoded, problem: problem, targets: floats?.train,
+                                                        batchSize: s.batchSize)
         case .tokenClassification:
             guard model.heads.classifier != nil, model.config.task == .tokenClassification else {
                 throw TrainingError.headMismatch("\(model.config.architectures.first ?? "the model") has no token-classification head to evaluate")

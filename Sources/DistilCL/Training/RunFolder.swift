@@ -167,7 +167,8 @@ struct RunFolder {
         config["id2label"] = Dictionary(uniqueKeysWithValues: state.labels.enumerated().map { (String($0), $1) })
         config["label2id"] = Dictionary(state.labels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         config["num_labels"] = nil
-        config["problem_type"] = model.config.task == .sequenceClassification ? "single_label_classification" : nil
+        config["problem_type"] = model.config.task == .sequenceClassification
+            ? (model.config.problemType ?? .singleLabel).rawValue : nil
         try Checkpoint.write(model: model, config: config, to: dir)
         let b = model.backend, ps = optimizer.grads.parameters
         let moments = ps.flatMap { p in [(name: "exp_avg." + p.names[0], shape: p.shape),

@@ -154,6 +154,7 @@ public enum TaggedData {
                 switch tag {
                 case .name(let n): names.insert(n); firstName = firstName ?? s.line
                 case .index(let i): top = max(top, i); firstIndex = firstIndex ?? s.line
+                case .value, .list: break   // the tag reader gives names and indices alone
                 }
             }
         }
@@ -174,24 +175,7 @@ public enum TaggedData {
     /// - Throws: `LabeledDataError.unknownLabel` (at the sentence's line) for a name not in `names` or an
     ///   index past its end.
     public static func classes(_ sentences: [TaggedSentence], names: [String], path: String) throws -> [[Int]] {
-        let index = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        return try sentences.map { s in
-            try s.tags.map { tag in
-                switch tag {
-                case .name(let n):
-                    guard let i = index[n] else {
-                        throw LabeledDataError.unknownLabel(path, line: s.line, label: n, known: names)
-                    }
-                    return i
-                case .index(let i):
-                    guard i < names.count else {
-                        throw LabeledDataError.unknownLabel(path, line: s.line, label: String(i),
-                                                            known: names.indices.map(String.init))
-                    }
-                    return i
-                }
-            }
-        }
+        try sentences.map { s in try s.tags.map { try LabeledData.classIndex($0, labels: names, path: path, line: s.line) } }
     }
 
     // MARK: - Alignment with word pieces

@@ -27,24 +27,57 @@ public struct Evaluation: Sendable, Equatable {
     }
 }
 
-/// Text classification's evaluation: mean cross-entropy, accuracy and macro-F1 (sklearn's).
+/// Text classification's evaluation, by problem type: single-label the mean cross-entropy,
+/// accuracy and macro-F1 (sklearn's); regression the mean squared error as loss and `mse`, and
+/// Pearson's r (`pearson`, left out while undefined: a constant prediction); multi-label the
+/// mean binary cross-entropy, `accuracy` (every label of a text right, sklearn's subset
+/// accuracy) and `f1` (macro over the labels), a label predicted when its logit is above 0.
 enum TextClassificationEvaluation {
-    /// `examples`: encodings and class ids.
-    static func run(_ model: EncoderModel, _ examples: [(Encoding, Int32)], batchSize: Int) throws -> Evaluation {
-        var loss = 0.0, truth: [Int] = [], predicted: [Int] = []
+    /// `examples`: encodings and class ids; `targets` (regression, multi-label): each example's
+    /// `[labels]` values, every example labelled.
+    static func run(_ model: EncoderModel, _ examples: [(Encoding, Int32)], problem: ProblemType = .singleLabel,
+                    targets: [[Float]?]? = nil, batchSize: Int) throws -> Evaluation {
+        var logits: [[Float]] = []
         for start in stride(from: 0, to: examples.count, by: batchSize) {
             let chunk = examples[start..<min(examples.count, start + batchSize)]
-            let logits = try model.classificationLogits(TokenBatch(chunk.map(\.0)))
-            for (z, (_, label)) in zip(logits, chunk) {
-                loss += PipelineMath.crossEntropy(z, label: Int(label))
-                truth.append(Int(label))
-                predicted.append(PipelineMath.argmax(z) ?? 0)
-            }
+            logits += try model.classificationLogits(TokenBatch(chunk.map(\.0)))
         }
-        return Evaluation(loss: loss / Double(max(1, examples.count)), metrics: [
-            ("accuracy", try ClassificationMetrics.accuracy(true: truth, predicted: predicted)),
-            ("f1", try ClassificationMetrics.macroF1(true: truth, predicted: predicted)),
-        ])
+        let n = Double(max(1, examples.count))
+        switch problem {
+        case .singleLabel:
+            let truth = examples.map { Int($0.1) }, predicted = logits.map { PipelineMath.argmax($0) ?? 0 }
+            let loss = zip(logits, truth).reduce(0.0) { $0 + PipelineMath.crossEntropy($1.0, label: $1.1) }
+            return Evaluation(loss: loss / n, metrics: [
+                ("accuracy", try ClassificationMetrics.accuracy(true: truth, predicted: predicted)),
+                ("f1", try ClassificationMetrics.macroF1(true: truth, predicted: predicted)),
+            ])
+        case .regression:
+            let truth = try labelled(targets, examples.count).map { Double($0[0]) }
+            let predicted = logits.map { Double($0.first ?? 0) }
+            let mse = try ClassificationMetrics.meanSquaredError(true: truth, predicted: predicted)
+            let r = try ClassificationMetrics.pearson(true: truth, predicted: predicted)
+            return Evaluation(loss: mse, metrics: [("mse", mse)] + (r.isFinite ? [("pearson", r)] : []))
+        case .multiLabel:
+            let truth = try labelled(targets, examples.count)
+            var loss = 0.0
+            for (z, y) in zip(logits, truth) {
+                loss += zip(z, y).reduce(0.0) { $0 + FloatTargetLoss.bce(Double($1.0), Double($1.1)) } / Double(max(1, z.count))
+            }
+            let t = truth.map { $0.map { $0 > 0.5 } }, p = logits.map { $0.map { $0 > 0 } }
+            return Evaluation(loss: loss / n, metrics: [
+                ("accuracy", try ClassificationMetrics.subsetAccuracy(true: t, predicted: p)),
+                ("f1", try ClassificationMetrics.multiLabelMacroF1(true: t, predicted: p)),
+            ])
+        }
+    }
+
+    /// Every example's targets (an evaluation file labels each one).
+    private static func labelled(_ targets: [[Float]?]?, _ count: Int) throws -> [[Float]] {
+        let rows = (targets ?? []).compactMap { $0 }
+        guard rows.count == count else {
+            throw ModelError.malformedBatch("\(rows.count) targets for \(count) evaluation texts")
+        }
+        return rows
     }
 }
 

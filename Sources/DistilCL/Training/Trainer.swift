@@ -14,6 +14,8 @@ public final class Trainer {
     public let trainCount: Int
     /// What the run trains: `--task`, else the model folder's head.
     public let task: TrainingTask
+    /// Text classification's problem type (single-label for the other tasks).
+    public let problem: ProblemType
     /// Epochs already done (when resumed).
     public internal(set) var completedEpochs = 0
     /// Every line of `train_log.jsonl` so far, resumed ones included.
@@ -57,6 +59,9 @@ public final class Trainer {
     let qaTask: QATaskState?
     /// Examples in `--train` (sentences, texts or questions: what `--resume` compares).
     let rawTrainCount: Int
+    /// Regression's and multi-label classification's targets, `[examples]` of `[labels]` (nil:
+    /// no label), in `train`'s and `eval`'s order; nil for single-label and the other tasks.
+    let floatTargets: (train: [[Float]?], eval: [[Float]?])?
 
     /// Reads the data and the model and puts it on `backend`.
     /// - Parameters:
@@ -155,6 +160,12 @@ public final class Trainer {
 
         var checkpoint = try Checkpoint(directory: start)
         var teacherCheckpoint: Checkpoint?
+        // The teacher's (or, resuming, the run's) problem type, unless a flag names one.
+        let problem = tagged || answering ? .singleLabel : settings.problem(for: checkpoint.config)
+        if resume, let saved = checkpoint.config.problemType, saved != problem {
+            throw TrainingError.resume("--resume: the run in \(output.path) trains \(saved.rawValue), not \(problem.rawValue)")
+        }
+        self.problem = problem
         if let distilling {
             let t = resume ? try Checkpoint(directory: directory) : checkpoint
             let head: ModelConfig.Task = tagged ? .tokenClassification
@@ -190,7 +201,8 @@ public final class Trainer {
         if answering, given != nil { throw TrainingError.badOption("--labels: question answering has no labels") }
         let names = try state?.labels ?? (answering ? ["LABEL_0", "LABEL_1"] : tagged
             ? TaggedData.tagNames(given: given, model: modelNames, sentences: trainSentences, path: trainURL.path)
-            : LabeledData.labelNames(given: given, model: modelNames, examples: trainExamples, path: trainURL.path))
+            : LabeledData.labelNames(given: given, model: modelNames, examples: trainExamples, path: trainURL.path,
+                                     problem: problem))
         if state == nil, given == nil, modelNames == nil, let evalURL, !tagged {
             // --eval's labels index the same names, sorted from --train.
             try LabeledData.refuseMixedLabels(evalExamples, path: evalURL.path)
@@ -207,7 +219,11 @@ public final class Trainer {
                 throw TrainingError.badOption("--labels \(given.joined(separator: ",")) \(how) the labels of the model's classification head (\(own.joined(separator: ","))); its classifier's rows keep those: pass --new-head for a fresh head")
             }
         }
-        guard names.count >= 2 else {
+        if problem == .regression {
+            guard names.count == 1 else {
+                throw TrainingError.badOption("regression trains a one-label head; the labels are \(names.joined(separator: ", "))\(keptHead ? " (the model's head: pass --new-head for a fresh one)" : "")")
+            }
+        } else if names.count < 2 {
             throw LabeledDataError.tooFewLabels(trainURL.path, names)
         }
         // The KL term compares the teacher's logits with the student's row for row.
@@ -217,7 +233,8 @@ public final class Trainer {
         labels = names
         var prepared = answering ? checkpoint.forQuestionAnswering(seed: options.seed)
             : tagged ? try checkpoint.forTokenClassification(labels: names, seed: options.seed, newHead: freshHead)
-            : try checkpoint.forSequenceClassification(labels: names, seed: options.seed, newHead: freshHead)
+            : try checkpoint.forSequenceClassification(labels: names, seed: options.seed, newHead: freshHead,
+                                                       problem: problem)
         savedConfig = prepared.config
         // DistilBERT's token head drops at `dropout`, not `seq_classif_dropout` (BERT's at
         // `classifier_dropout`, else `hidden_dropout_prob`, as for sequences).
@@ -229,8 +246,14 @@ public final class Trainer {
         guard maxLength <= prepared.config.maxPositions else {
             throw TrainingError.badOption("--max-length \(maxLength) is more than the model's \(prepared.config.maxPositions) positions")
         }
-        let classesTrain = try LabeledData.classes(trainExamples, labels: names, path: trainURL.path)
-        let classesEval = try LabeledData.classes(evalExamples, labels: names, path: evalURL?.path ?? "")
+        let floats = try Self.floatTargets(problem, train: trainExamples, eval: evalExamples, names: names,
+                                           paths: (trainURL.path, evalURL?.path ?? ""))
+        floatTargets = floats
+        // Regression and multi-label keep their targets in `floatTargets`; a class id 0 marks a labelled text.
+        let classesTrain = try floats.map { $0.train.map { $0 == nil ? Int32(-1) : 0 } }
+            ?? LabeledData.classes(trainExamples, labels: names, path: trainURL.path)
+        let classesEval = try floats.map { $0.eval.map { $0 == nil ? Int32(-1) : 0 } }
+            ?? LabeledData.classes(evalExamples, labels: names, path: evalURL?.path ?? "")
         if answering {
             tokenTask = nil
             let windowing = QAWindowing(maxLength: maxLength, docStride: settings.docStride)
@@ -263,7 +286,7 @@ public final class Trainer {
         // Opt-in, as transformers' load_best_model_at_end: only a named metric (or early
         // stopping) picks the model, so a plain --eval never selects on what it evaluates.
         if !eval.isEmpty, options.metricForBestModel != nil || options.earlyStoppingPatience != nil,
-           let metric = BestModelMetric(flag: options.metricForBestModel ?? task.mainMetric) {
+           let metric = BestModelMetric(flag: options.metricForBestModel ?? task.mainMetric(problem: problem)) {
             best = BestModelTracker(metric: metric, patience: options.earlyStoppingPatience,
                                     bestMetric: state?.bestMetric,
                                     bestCheckpoint: state?.bestModelCheckpoint.map { URL(fileURLWithPath: $0).lastPathComponent },
@@ -301,7 +324,23 @@ public final class Trainer {
                                                        settings: qaTask.settings, version2: qaTask.version2,
                                                        batchSize: options.batchSize)
         }
-        return try TextClassificationEvaluation.run(model, eval, batchSize: options.batchSize)
+        return try TextClassificationEvaluation.run(model, eval, problem: problem, targets: floatTargets?.eval,
+                                                    batchSize: options.batchSize)
+    }
+
+    /// Regression's and multi-label classification's targets of `train` and `eval` (nil for
+    /// single-label): each labelled example's `[labels]` values.
+    static func floatTargets(_ problem: ProblemType, train: [LabeledExample], eval: [LabeledExample], names: [String],
+                             paths: (String, String)) throws -> (train: [[Float]?], eval: [[Float]?])? {
+        switch problem {
+        case .singleLabel: return nil
+        case .regression:
+            return (try LabeledData.regressionTargets(train, path: paths.0).map { $0.map { [$0] } },
+                    try LabeledData.regressionTargets(eval, path: paths.1).map { $0.map { [$0] } })
+        case .multiLabel:
+            return (try LabeledData.multiLabelTargets(train, labels: names, path: paths.0),
+                    try LabeledData.multiLabelTargets(eval, labels: names, path: paths.1))
+        }
     }
 
     /// `options` with what the model folder decides made explicit (a distillation's default

@@ -116,7 +116,8 @@ extension Trainer {
                                  evalLoss: evaluation?.loss, evalAccuracy: evaluation?["accuracy"],
                                  evalF1: evaluation?["f1"], evalPrecision: evaluation?["precision"],
                                  evalRecall: evaluation?["recall"], evalExactMatch: evaluation?["exact_match"],
-                                 evalExact: evaluation?["exact"],
+                                 evalExact: evaluation?["exact"], evalMSE: evaluation?["mse"],
+                                 evalPearson: evaluation?["pearson"],
                                  trainSamplesPerSecond: Double(seen) / max(seconds, 1e-9), seconds: seconds)
         var improved = false
         if let evaluation {
@@ -169,7 +170,8 @@ extension Trainer {
                 loss += try accumulateTokens(tokenTask, indices: Array(order[part]), batch: batches[i], plan: plan,
                                              labelledInStep: labelledTokens, tokensInStep: whole.tokens)
             } else {
-                loss += try accumulate(batches[i], labels: labels[i], plan: plan, step: whole)
+                loss += try accumulate(batches[i], labels: labels[i], targets: floatTargets.map { t in order[part].map { t.train[$0] } },
+                                       plan: plan, step: whole)
             }
         }
         return loss

@@ -4,12 +4,25 @@ extension Trainer {
     /// Runs `batch` (with its `labels`, −1 for none) forward and backward under `plan`, adding
     /// its gradient into `grads` (zeroed by the caller once per optimiser step); the losses
     /// average over `step`, every micro-batch of the optimiser step (nil: this batch alone).
-    /// Returns the batch's share of the step's loss.
-    func accumulate(_ batch: TokenBatch, labels: [Int32], plan: DropoutPlan, step: StepTotals? = nil) throws -> Double {
+    /// Regression and multi-label read `targets` (`[batch]` of `[labels]`, nil: none) instead
+    /// of the class ids. Returns the batch's share of the step's loss.
+    func accumulate(_ batch: TokenBatch, labels: [Int32], targets: [[Float]?]? = nil, plan: DropoutPlan,
+                    step: StepTotals? = nil) throws -> Double {
         let step = step ?? StepTotals([batch], labels: [labels])
         let (arena, _) = try arenas(for: batch)
         let out: StepResult
-        if let teacher {
+        if let targets {
+            var loss = FloatTargetLoss(problem: problem, targets: targets, distillation: options.distillation, step: step)
+            var hidden: HiddenTarget?
+            if let teacher {   // its logits (a few a text) come down for the host loss
+                let (soft, target) = try teacher.targets(batch, labels: labels)
+                loss.teacher = try soft.teacher.map { try backend.download($0, count: batch.batch * self.labels.count) }
+                hidden = target
+                hidden?.tokensInStep = step.tokens
+            }
+            out = try model.classificationStep(batch, loss: loss, hiddenTarget: hidden, arena: arena, grads: grads,
+                                               dropout: plan, withLogits: false)
+        } else if let teacher {
             let (loss, target) = try teacher.targets(batch, labels: labels)
             var hidden = target
             hidden?.tokensInStep = step.tokens

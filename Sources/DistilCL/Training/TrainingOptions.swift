@@ -156,6 +156,9 @@ public struct EpochReport: Sendable, Equatable, Codable {
     /// Question answering's SQuAD scores: v1.1 `eval_exact_match`, v2.0 `eval_exact`.
     public var evalExactMatch: Double?
     public var evalExact: Double?
+    /// Regression's mean squared error and Pearson correlation.
+    public var evalMSE: Double?
+    public var evalPearson: Double?
     public var trainSamplesPerSecond: Double
     public var seconds: Double
 
@@ -164,6 +167,7 @@ public struct EpochReport: Sendable, Equatable, Codable {
         case trainLoss = "train_loss", evalLoss = "eval_loss", evalAccuracy = "eval_accuracy"
         case evalF1 = "eval_f1", evalPrecision = "eval_precision", evalRecall = "eval_recall"
         case evalExactMatch = "eval_exact_match", evalExact = "eval_exact"
+        case evalMSE = "eval_mse", evalPearson = "eval_pearson"
         case trainSamplesPerSecond = "train_samples_per_second"
     }
 }

@@ -23,10 +23,11 @@ public enum TrainingTask: String, Sendable, CaseIterable, Codable {
         return TrainingTask(config: try ModelConfig(contentsOf: directory.appendingPathComponent("config.json")))
     }
 
-    /// The metric `--metric-for-best-model` defaults to (each task's main one).
-    public var mainMetric: String {
+    /// The metric `--metric-for-best-model` defaults to (each task's main one; regression's
+    /// mean squared error).
+    public func mainMetric(problem: ProblemType = .singleLabel) -> String {
         switch self {
-        case .textClassification: "accuracy"
+        case .textClassification: problem == .regression ? "mse" : "accuracy"
         case .tokenClassification, .questionAnswering: "f1"
         }
     }
@@ -73,10 +74,15 @@ public struct TaskSettings: Sendable, Equatable {
     public var nBest: Int
     public var maxAnswerLength: Int
     public var nullScoreDiffThreshold: Float
+    /// Text classification's problem type (`--regression`, `--multi-label`); nil: the model's
+    /// `problem_type`, else inferred from its head (`ProblemType.inferred`).
+    public var problemType: ProblemType?
 
     public init(task: TrainingTask? = nil, format: TaggedData.Format = .jsonl, labelAllTokens: Bool = false,
-                docStride: Int = 128, nBest: Int = 20, maxAnswerLength: Int = 30, nullScoreDiffThreshold: Float = 0) {
+                docStride: Int = 128, nBest: Int = 20, maxAnswerLength: Int = 30, nullScoreDiffThreshold: Float = 0,
+                problemType: ProblemType? = nil) {
         self.task = task
+        self.problemType = problemType
         self.format = format
         self.labelAllTokens = labelAllTokens
         self.docStride = docStride
@@ -91,6 +97,14 @@ public struct TaskSettings: Sendable, Equatable {
                              nullScoreDiffThreshold: version2 ? nullScoreDiffThreshold : nil)
     }
 
+    /// The problem type of a text classifier whose checkpoint has `config`: `problemType` when
+    /// given, else the checkpoint's `problem_type`, else transformers' inference from its
+    /// sequence-classification head (one label: regression), else single-label.
+    func problem(for config: ModelConfig) -> ProblemType {
+        problemType ?? config.problemType
+            ?? (config.task == .sequenceClassification ? .inferred(labels: config.labels.count) : .singleLabel)
+    }
+
     /// Checks the values a user gives (status 64).
     public func validate() throws {
         guard docStride >= 1 else { throw TrainingError.badOption("--doc-stride must be at least 1, got \(docStride)") }
@@ -100,6 +114,9 @@ public struct TaskSettings: Sendable, Equatable {
         }
         guard nullScoreDiffThreshold.isFinite else {
             throw TrainingError.badOption("--null-score-diff-threshold must be finite")
+        }
+        if let problemType, problemType != .singleLabel, let task, task != .textClassification {
+            throw TrainingError.badOption("--\(problemType == .regression ? "regression" : "multi-label") is for text-classification, not \(task.rawValue)")
         }
     }
 }

@@ -96,7 +96,7 @@ struct API: Sendable {
         let encodings = try inputs.map { try m.encode($0, truncate: truncate, for: .task) }
         let outputs = try await m.engine.submit(ForwardJob(.classify, encodings, clientGone: await context.clientGone()))
         let lists = outputs.map {
-            TextClassification.scores(logits: $0.first ?? [], labels: m.config.labels, function: raw ? ClassificationFunction.none : nil)
+            TextClassification.scores(logits: $0.first ?? [], labels: m.config.labels, function: raw ? ClassificationFunction.none : .default(for: m.config))
         }
         return isBatch ? jsonResponse(lists) : jsonResponse(lists[0])
     }

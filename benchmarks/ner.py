@@ -43,7 +43,10 @@ Usage:
   swiftlock build -c release --product distilcl
   bench-venv/bin/python benchmarks/ner.py [--threads 2] [--epochs N] [--lr LR] [--student-epochs N]
       [--student-lr LR] [--parts teacher,student[,hf-baseline]] [--eval-on dev|dev,test] [--limit N]
-      [--out-json FILE] [--keep DIR]
+      [--out-json FILE] [--keep DIR] [--distilcl-commit C] [--engines E] [--wait-teacher S] [--merge F1,F2]
+  Side by side (BENCHMARKS.md's 2-epoch run): --engines distilcl and --engines transformers --wait-teacher S with
+  the same --keep DIR (transformers' student waits for DistilCL's finished teacher), then --parts none --merge
+  A.json,B.json --out-json FILE for the one report.
   --limit N       the first N lines of each file (N >= 205: the first 205 training tweets hold all 21 tags)
   --eval-on dev   score on dev only (for choosing the recipe); the default scores dev and test.
 """

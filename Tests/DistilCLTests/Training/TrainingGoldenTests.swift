@@ -66,25 +66,7 @@ struct TrainingGoldenTests {
         expectClose(logits.flatMap { $0 }, try golden.file.floats("logits"), atol: 1e-5, rtol: 1e-5,
                     "\(bc.name) \(model) logits")
 
-        var wanted: [(String, [Float], [Float])] = []
-        var largest: Float = 0
-        for (i, p) in grads.parameters.enumerated() {
-            let got = try bc.backend.download(grads.gradients[i], count: p.count)
-            for part in p.parts {
-                let want = try golden.file.floats("grad." + part.name)
-                #expect(want.count == part.range.count, "\(part.name): \(want.count) golden values for \(part.range.count)")
-                wanted.append((part.name, Array(got[part.range]), want))
-                largest = max(largest, want.map(abs).max() ?? 0)
-            }
-        }
-        let goldenNames = Set(golden.file.names.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) })
-        #expect(Set(wanted.map(\.0)) == goldenNames, "\(model): parameters differ from transformers' named_parameters()")
-        for (name, got, want) in wanted where got.count == want.count {
-            let scale = golden.zeroGradient.contains(name) ? largest : (want.map(abs).max() ?? 0)
-            let worst = zip(got, want).map { abs($0 - $1) }.max() ?? 0
-            #expect(worst.isFinite && worst <= 1e-4 * scale,
-                    "\(bc.name) \(model) grad \(name): max |diff| \(worst), bound \(1e-4 * scale)")
-        }
+        try GoldenTensors.expectGradients(grads, file: golden.file, zeroGradient: golden.zeroGradient, "\(model) grad", on: bc)
     }
 
     /// Ten AdamW steps, step i on batch i % 2: each step's loss within 1e-4 relative of
@@ -116,21 +98,8 @@ struct TrainingGoldenTests {
         expectClose(norms, wantNorms, atol: 0, rtol: 1e-4, "\(bc.name) \(model) gradient norms")
         let movementBound = Float(((golden.json["zero_gradient_parameters"] as? [String: Any])?["movement_bound"]
             as? Double) ?? 0)
-        for (i, p) in grads.parameters.enumerated() {
-            let got = try bc.backend.download(p.value, count: p.count)
-            for part in p.parts {
-                let want = try golden.file.floats("final." + part.name)
-                let mine = Array(got[part.range])
-                if golden.zeroGradient.contains(part.name) {
-                    let moved = zip(mine, initial[i][part.range]).map { abs($0 - $1) }.max() ?? 0
-                    #expect(moved <= movementBound, "\(bc.name) \(model) \(part.name) moved \(moved) > \(movementBound)")
-                    continue
-                }
-                let worst = zip(mine, want).map { abs($0 - $1) }.max() ?? .infinity
-                let bound = 1e-4 * (want.map(abs).max() ?? 0)
-                #expect(worst <= bound, "\(bc.name) \(model) final \(part.name): max |diff| \(worst), bound \(bound)")
-            }
-        }
+        try GoldenTensors.expectFinalWeights(grads, file: golden.file, initial: initial, zeroGradient: golden.zeroGradient,
+                                             movementBound: movementBound, model, on: bc)
     }
 
     /// The weight-decay split, compared name by name with the list transformers'

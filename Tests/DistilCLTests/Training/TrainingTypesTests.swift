@@ -96,7 +96,7 @@ struct TrainingTypesTests {
         let examples = try LabeledData.read(url)
         #expect(examples.map(\.text) == ["a", "b"] && examples.map(\.line) == [1, 2])
         try Data("{\"text\": \"a\", \"label\": 0}\n{\"text\": \"b\", \"label\": true}\n".utf8).write(to: url)
-        #expect(throws: LabeledDataError.badLine(url.path, line: 2, "\"label\" must be a name or a class index ≥ 0")) {
+        #expect(throws: LabeledDataError.badLine(url.path, line: 2, "\"label\" must be a name, a class index ≥ 0, a number (regression) or a list (multi-label)")) {
             try LabeledData.read(url)
         }
     }

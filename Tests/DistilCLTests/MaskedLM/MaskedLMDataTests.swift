@@ -9,7 +9,7 @@ struct MaskedLMDataTests {
 
     /// `count` ordinary tokens in blocks of 128, each block `[CLS] … [SEP]`, every third token a `##` piece.
     static func blocks(tokens count: Int, seed: UInt64 = 1) -> [MaskedLMBlocks.Block] {
-        var rng = SplitMix(seed), out: [MaskedLMBlocks.Block] = []
+        var rng = SeededRandom(seed: seed), out: [MaskedLMBlocks.Block] = []
         var left = count
         while left > 0 {
             let n = min(126, left)
@@ -152,18 +152,5 @@ struct MaskedLMDataTests {
         #expect(throws: LabeledDataError.self) { try MaskedLMBlocks.texts(jsonl) }
         try Data("\n\n".utf8).write(to: plain)
         #expect(throws: LabeledDataError.empty(plain.path)) { try MaskedLMBlocks.texts(plain) }
-    }
-}
-
-/// SplitMix64, for test data.
-private struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

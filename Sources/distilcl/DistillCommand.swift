@@ -32,6 +32,18 @@ struct DistillCommand: ParsableCommand {
           distilcl distill --teacher models/minilm-sentiment --train data/movie-fit.jsonl \\
             --eval data/movie-dev.jsonl --out models/minilm-sentiment-student --lr 1e-4 --max-length 128
 
+        --task masked-lm (or a …ForMaskedLM teacher) is DistilBERT's own, general-purpose \
+        distillation on unlabelled text (--train: a text a line, or JSON Lines with "text"), \
+        cut into blocks and masked as distilcl train --task masked-lm does, with the research \
+        distiller's loss: α_kd (default 5)·T²·KL over the vocabulary at the masked positions \
+        (every real token with --kd-all-tokens), α_mlm (--alpha-mlm, default 2)·the masked-LM \
+        cross-entropy, α_cos (default 1)·(1 − cos) of the last hidden states at every real token; \
+        tokens are chosen for masking with probability ∝ count^−0.7 over --train \
+        (--mlm-smoothing; 0 turns it off). The student keeps the teacher's masked-LM head \
+        (cls.predictions → vocab_transform, vocab_layer_norm, vocab_projector tied to its word \
+        embeddings); the teacher's logits stay on the device. Large batches are the recipe: use \
+        --gradient-accumulation-steps.
+
         Text pairs ("text_pair") are refused: the student has no token types, so it starts out \
         equal to the teacher on single texts only.
 
@@ -66,15 +78,28 @@ struct DistillCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("T, the softmax temperature of the KL term.", valueName: "t"))
     var temperature: Float = 2
 
-    @Option(name: .long, help: ArgumentHelp("Weight of T²·KL(teacher ‖ student).", valueName: "w"))
-    var alphaKd: Float = 0.5
+    @Option(name: .long, help: ArgumentHelp("Weight of T²·KL(teacher ‖ student).",
+                                            discussion: "Default: 0.5; masked-lm 5.", valueName: "w"))
+    var alphaKd: Float?
 
-    @Option(name: .long, help: ArgumentHelp("Weight of the cross-entropy with the labels.", valueName: "w"))
-    var alphaCe: Float = 0.5
+    @Option(name: .long, help: ArgumentHelp("Weight of the cross-entropy with the labels (default 0.5).", valueName: "w"))
+    var alphaCe: Float?
+
+    @Option(name: .long, help: ArgumentHelp("Masked-LM: weight of the masked-LM cross-entropy with the true tokens (default 2).",
+                                            valueName: "w"))
+    var alphaMlm: Float?
 
     @Option(name: .long, help: ArgumentHelp("Weight of 1 − cos(student, teacher) over last hidden states.",
-                                            valueName: "w"))
-    var alphaCos: Float = 0
+                                            discussion: "Default: 0; masked-lm 1.", valueName: "w"))
+    var alphaCos: Float?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Masked-LM: a token is chosen with probability ∝ count^−s over --train (the research distiller's --mlm_smoothing); 0 turns it off.",
+        discussion: "Default: 0.7.", valueName: "s"))
+    var mlmSmoothing: Double?
+
+    @Flag(name: .long, help: "Masked-LM: the KL term over every real token, not the masked ones alone (the research distiller's restrict_ce_to_mask=False).")
+    var kdAllTokens = false
 
     @Option(name: .long, help: ArgumentHelp(
         "Most tokens per input, [CLS] and [SEP] included; longer inputs are cut.",
@@ -98,13 +123,40 @@ struct DistillCommand: ParsableCommand {
         return values
     }
 
+    /// Whether the run distils masked-LM: `--task masked-lm`, or no --task and a masked-LM teacher.
+    var maskedLM: Bool {
+        task.task == .maskedLM
+            || (task.task == nil && (try? TrainingTask.resolve(nil, model: URL(fileURLWithPath: teacher))) == .maskedLM)
+    }
+
+    /// The task flags, with the masked-LM distillation's own.
+    var taskSettings: TaskSettings {
+        var t = task.settings
+        if maskedLM {
+            t.maskedLM.smoothing = mlmSmoothing ?? 0.7
+            t.maskedLM.kdAllTokens = kdAllTokens
+        }
+        return t
+    }
+
     func options() throws -> TrainingOptions {
         var o = recipe.options(batchSize: device.batchSize, maxLength: maxLength)
         var d = DistillationOptions()
+        let mlm = maskedLM
+        if mlm, alphaCe != nil {
+            throw ValidationError("--alpha-ce: masked-lm's hard term is the masked-LM loss, weighted by --alpha-mlm")
+        }
+        if !mlm {
+            for (flag, given) in [("--alpha-mlm", alphaMlm != nil), ("--mlm-smoothing", mlmSmoothing != nil),
+                                  ("--kd-all-tokens", kdAllTokens)] where given {
+                throw ValidationError("\(flag) is for --task masked-lm")
+            }
+        }
         d.temperature = temperature
-        d.alphaKD = alphaKd
-        d.alphaCE = alphaCe
-        d.alphaCos = alphaCos
+        // The DistilBERT paper's weights for masked-LM (the research distiller's 5, 2, 1).
+        d.alphaKD = alphaKd ?? (mlm ? 5 : 0.5)
+        d.alphaCE = (mlm ? alphaMlm : alphaCe) ?? (mlm ? 2 : 0.5)
+        d.alphaCos = alphaCos ?? (mlm ? 1 : 0)
         d.studentLayers = try layers()
         d.student = student
         o.distillation = d
@@ -121,10 +173,12 @@ struct DistillCommand: ParsableCommand {
     func run() throws {
         let options = try options()
         let d = options.distillation!
+        let mlm = maskedLM
         try recipe.run(model: requireTeacher, device: device, options: options, verb: "distilling",
-                       task: task.settings, describe: { t in
-                           String(format: " from %@ (T %g, α_kd %g, α_ce %g, α_cos %g)", teacher,
-                                  Double(d.temperature), Double(d.alphaKD), Double(d.alphaCE), Double(d.alphaCos))
+                       task: taskSettings, describe: { t in
+                           String(format: " from %@ (T %g, α_kd %g, %@ %g, α_cos %g)", teacher,
+                                  Double(d.temperature), Double(d.alphaKD), mlm ? "α_mlm" : "α_ce", Double(d.alphaCE),
+                                  Double(d.alphaCos))
                        })
     }
 

@@ -24,7 +24,11 @@ struct EvaluateCommand: ParsableCommand {
         --max-length (default 384) with --doc-stride, decodes the QA pipeline's way (--n-best, \
         --max-answer-length; v2.0 data: no answer beyond --null-score-diff-threshold) and gives the \
         official SQuAD scores: exact_match and f1 (v2.0: exact, f1, HasAns_*, NoAns_*), with the \
-        windows' mean start/end loss. Labels are read under the model's id2label.
+        windows' mean start/end loss; masked-lm reads text (a text a line, or JSON Lines with \
+        "text"), cut into blocks as training does (--line-by-line, --max-length), masks each \
+        block from --seed (--mlm-probability, --whole-word-masking) and gives eval_loss (the mean \
+        cross-entropy over the masked tokens), accuracy (the share predicted exactly) and \
+        perplexity (exp of the loss). Labels are read under the model's id2label.
 
         Output: one line per metric on stdout, or with --json one object with transformers' names \
         ({"eval_loss": …, "eval_accuracy": …, …}).
@@ -45,6 +49,11 @@ struct EvaluateCommand: ParsableCommand {
 
     @OptionGroup var taskFlags: TaskFlags
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Masked-LM: the masks' seed; two models evaluated with one seed are scored on the same positions.",
+        valueName: "n"))
+    var seed: UInt64 = 0
+
     @Flag(name: .long, help: "One JSON object with transformers' metric names.")
     var json = false
 
@@ -57,7 +66,7 @@ struct EvaluateCommand: ParsableCommand {
             let maxLength = task == .questionAnswering && model.maxLength == nil ? min(384, session.maxLength)
                                                                                    : session.maxLength
             let settings = EvaluationSettings(task: task, maxLength: maxLength, batchSize: device.batchSize,
-                                              data: taskFlags.settings)
+                                              data: taskFlags.settings, seed: seed)
             let result = try Evaluator.evaluate(encoder, tokenizer: session.tokenizer, data: URL(fileURLWithPath: data),
                                                 settings: settings)
             if json {

@@ -4,8 +4,8 @@ import DistilCL
 /// `--task` and how its data is read, for `train` and `distill`.
 struct TaskFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "text-classification, token-classification or question-answering.",
-        discussion: "Default: the model's head (…ForTokenClassification, …ForQuestionAnswering), else text-classification.",
+        "text-classification, token-classification, question-answering or masked-lm.",
+        discussion: "Default: the model's head (…ForTokenClassification, …ForQuestionAnswering, …ForMaskedLM), else text-classification.",
         valueName: "task"))
     var task: TrainingTask?
 
@@ -41,10 +41,23 @@ struct TaskFlags: ParsableArguments {
     @Flag(name: .long, help: "Text classification: any set of labels a text (\"label\": [\"a\", \"c\"], names or class indices), binary cross-entropy with logits, a label predicted above probability 0.5; metrics accuracy (every label right) and f1 (macro over the labels).")
     var multiLabel = false
 
+    @Flag(name: .long, help: "Masked-LM: one text a block, cut at --max-length (run_mlm's --line_by_line); default: the texts concatenated and cut into blocks of --max-length, the remainder dropped.")
+    var lineByLine = false
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Masked-LM: the share of tokens predicted (of those, 80% read [MASK], 10% a random token, 10% themselves).",
+        valueName: "p"))
+    var mlmProbability = 0.15
+
+    @Flag(name: .long, help: "Masked-LM: every piece of a chosen word is chosen with it.")
+    var wholeWordMasking = false
+
     var settings: TaskSettings {
         TaskSettings(task: task, format: format, labelAllTokens: labelAllTokens, docStride: docStride, nBest: nBest,
                      maxAnswerLength: maxAnswerLength, nullScoreDiffThreshold: nullScoreDiffThreshold,
-                     problemType: regression ? .regression : multiLabel ? .multiLabel : nil)
+                     problemType: regression ? .regression : multiLabel ? .multiLabel : nil,
+                     maskedLM: MaskedLMOptions(lineByLine: lineByLine, probability: mlmProbability,
+                                               wholeWord: wholeWordMasking))
     }
 
     func validate() throws {

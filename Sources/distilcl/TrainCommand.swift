@@ -49,6 +49,20 @@ struct TrainCommand: ParsableCommand {
         saves its last checkpoint as OUT/checkpoint-N (N its steps), as transformers names them; \
         --resume continues from either kind.
 
+        --task masked-lm (or a …ForMaskedLM model) trains the masked-language-model objective \
+        on unlabelled text: --train and --eval hold a text a line (or JSON Lines with "text"); as \
+        run_mlm.py, the texts with their [CLS] and [SEP] are concatenated and cut into blocks of \
+        --max-length tokens, the remainder dropped (--line-by-line: one text a block). Each \
+        epoch masks every block afresh (keyed by --seed, epoch, block and position, so a resumed \
+        run masks as an uninterrupted one): --mlm-probability (0.15) of the tokens are predicted, \
+        80% of them read [MASK], 10% a random token, 10% themselves, special tokens never \
+        (--whole-word-masking: every piece of a chosen word). A bare encoder gets transformers' \
+        masked-LM head (BERT cls.predictions.transform + decoder, DistilBERT vocab_transform, \
+        vocab_layer_norm, vocab_projector) with the decoder tied to the word embeddings; the \
+        decoder runs over the masked positions alone. Evaluation: eval_loss (mean cross-entropy \
+        over the masked tokens), eval_accuracy (tokens predicted exactly) and eval_perplexity, \
+        on --eval masked from --seed the same way at every evaluation.
+
         A loss that becomes NaN or infinite stops the run (status 1) before the weights change; \
         the last checkpoint stays as it was.
 

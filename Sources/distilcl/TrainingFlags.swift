@@ -92,7 +92,7 @@ struct TrainingFlags: ParsableArguments {
         discussion: "eval_accuracy, eval_f1, … are the same. Every evaluation counts; the best one is saved and kept, "
             + "and at the end OUT's top-level model is the best checkpoint's (trainer_state.json: best_metric, "
             + "best_model_checkpoint). Default: none (the last model is OUT's); with --early-stopping-patience, the "
-            + "task's main metric (accuracy; f1 for token classification and question answering; mse for regression).",
+            + "task's main metric (accuracy; f1 for token classification and question answering; mse for regression; loss for masked-LM).",
         valueName: "name"))
     var metricForBestModel: String?
 
@@ -183,6 +183,16 @@ struct TrainingFlags: ParsableArguments {
     /// Builds the trainer over `model` on the device `device` names, runs every epoch with a
     /// progress bar and a line per epoch on stderr, and reports any failure with its exit status.
     /// `verb` opens the first line ("training", "distilling").
+    /// What a task's training examples are called.
+    static func unit(_ task: TrainingTask) -> String {
+        switch task {
+        case .textClassification: "texts"
+        case .tokenClassification: "sentences"
+        case .questionAnswering: "windows"
+        case .maskedLM: "blocks"
+        }
+    }
+
     func run(model directory: () throws -> URL, device: DeviceOptions, options: TrainingOptions, verb: String,
              task: TaskSettings, describe: (Trainer) -> String = { _ in "" }) throws {
         // SIGINT/SIGTERM exit 130/143 at once: what is on disk is the last complete epoch, and
@@ -201,8 +211,9 @@ struct TrainingFlags: ParsableArguments {
                                       resume: resume, newHead: newHead, resumeAnyData: resumeAnyData, settings: task)
             let steps = options.stepsPerEpoch(trainer.trainCount), epochs = options.epochCount(trainer.trainCount)
             writeStderr("\(verb) \(trainer.model.config.architectures.first ?? "model") on \(backend.name)\(describe(trainer)): "
-                        + "\(trainer.trainCount) \(trainer.task == .tokenClassification ? "sentences" : trainer.task == .questionAnswering ? "windows" : "texts"), "
-                        + (trainer.task == .questionAnswering ? "" : "labels \(trainer.labels.joined(separator: ", ")), ")
+                        + "\(trainer.trainCount) \(Self.unit(trainer.task)), "
+                        + ([.textClassification, .tokenClassification].contains(trainer.task)
+                           ? "labels \(trainer.labels.joined(separator: ", ")), " : "")
                         + "\(epochs) epochs of \(steps) steps"
                         + (options.maxSteps.map { ", stopping after step \($0)" } ?? "")
                         + (trainer.completedEpochs > 0 ? ", resuming after epoch \(trainer.completedEpochs)" : "") + "\n")
@@ -221,6 +232,7 @@ struct TrainingFlags: ParsableArguments {
                 if let a = r.evalAccuracy { line += String(format: ", eval accuracy %.4f", a) }
                 if let m = r.evalMSE { line += String(format: ", eval mse %.4f", m) }
                 if let p = r.evalPearson { line += String(format: ", eval pearson %.4f", p) }
+                if let p = r.evalPerplexity { line += String(format: ", eval perplexity %.3f", p) }
                 line += String(format: ", %.1f samples/s, %.1f s", r.trainSamplesPerSecond, r.seconds)
                 writeStderr(line + "\n")
             }

@@ -20,6 +20,13 @@ public protocol TrainingBackend: ComputeBackend {
     /// plain `layer.weight` and `layer.bias` after they changed.
     func refresh(_ layer: any DeviceLinear) throws
 
+    /// A trainable linear layer whose plain weight is `weight` itself, `[out, in]` float32,
+    /// shared and not copied (a masked-LM decoder tied to the word embeddings: the optimiser's
+    /// update of the table is the decoder's), with its own bias `[out]`. Its fast layout is
+    /// built now and rebuilt by `refresh` after the table changes.
+    func tiedLinear(weight: any DeviceBuffer, bias: [Float]?, outFeatures: Int, inFeatures: Int) throws
+        -> any DeviceLinear
+
     // MARK: Forward passes that keep what their backward reads
 
     /// `layerNorm` that also writes `stats [rows, 2]` = (mean, 1/√(var + eps)) of each row of

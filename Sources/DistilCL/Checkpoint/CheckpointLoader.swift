@@ -213,7 +213,10 @@ struct TensorSource {
         if mlm || weightKey != nil || has(biasKey) {
             let bias = try tensor(biasKey, [v])
             if let weightKey {
-                heads.vocabProjector = LinearWeights(weight: try tensor(weightKey, [v, h]), bias: bias)
+                let weight = try tensor(weightKey, [v, h])
+                heads.vocabProjector = LinearWeights(weight: weight, bias: bias)
+                // A file that stores the tied copy too (older save_pretrained): still one tensor.
+                heads.vocabProjectorIsTied = weight == wordEmbeddings
             } else {
                 // Hugging Face ties the decoder to the input embeddings and omits it from the file.
                 heads.vocabProjector = LinearWeights(weight: wordEmbeddings, bias: bias)

@@ -24,7 +24,9 @@ extension Checkpoint {
     /// so the student's embeddings equal the teacher's. A sequence-classification teacher gives its
     /// head: `pre_classifier` from the pooler's dense layer (followed by ReLU, not tanh: a start,
     /// not an equivalence) and `classifier` as is; a token-classification teacher its per-token
-    /// `classifier` as is, a QA teacher its `qa_outputs`; otherwise the student has no head
+    /// `classifier` as is, a QA teacher its `qa_outputs`, a masked-LM teacher its
+    /// `cls.predictions` head as `vocab_transform`, `vocab_layer_norm` and `vocab_projector`
+    /// (tied to the student's word embeddings when the teacher's decoder is); otherwise the student has no head
     /// (training adds one).
     public func distilBertStudent(layers chosen: [Int]) throws -> Checkpoint {
         let c = config
@@ -56,6 +58,14 @@ extension Checkpoint {
         let tags = c.task == .tokenClassification && heads.classifier != nil
         let answers = c.task == .questionAnswering && heads.qaOutputs != nil
         if answers { h.qaOutputs = heads.qaOutputs }
+        // A masked-LM teacher gives its head (`extract_distilbert.py`: cls.predictions → vocab_*).
+        let predicts = c.task == .maskedLM && heads.vocabTransform != nil && heads.vocabLayerNorm != nil
+            && heads.vocabProjector != nil
+        if predicts {
+            (h.vocabTransform, h.vocabLayerNorm, h.vocabProjector) = (heads.vocabTransform, heads.vocabLayerNorm,
+                                                                      heads.vocabProjector)
+            h.vocabProjectorIsTied = heads.vocabProjectorIsTied
+        }
         if classifies {
             h.preClassifier = heads.pooler
             h.classifier = heads.classifier
@@ -70,7 +80,8 @@ extension Checkpoint {
         sc.sinusoidalPositions = false
         sc.architectures = [classifies ? "DistilBertForSequenceClassification"
                             : tags ? "DistilBertForTokenClassification"
-                            : answers ? "DistilBertForQuestionAnswering" : "DistilBertModel"]
+                            : answers ? "DistilBertForQuestionAnswering"
+                            : predicts ? "DistilBertForMaskedLM" : "DistilBertModel"]
         student.config = sc
         return student
     }

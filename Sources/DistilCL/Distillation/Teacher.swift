@@ -4,6 +4,8 @@
 final class Teacher {
     let model: EncoderModel
     let options: DistillationOptions
+    /// Masked-LM distillation's logits at the predicted rows `[rows, vocab]`, kept between steps.
+    var logitsBuffer: (any DeviceBuffer)?
 
     init(model: EncoderModel, options: DistillationOptions) {
         self.model = model

@@ -41,14 +41,23 @@ struct DeviceHeads {
     var vocabNorm: DeviceNorm?
     var vocabProjector: (any DeviceLinear)?
 
-    init(_ w: HeadWeights, on b: any ComputeBackend, trainable: Bool) throws {
+    /// Uploads `w`; a trainable masked-LM decoder tied to the word embeddings
+    /// (`vocabProjectorIsTied`) reads `wordEmbeddings` `[vocab, dim]` itself, so the table's
+    /// update is the decoder's and its gradient lands in the table's.
+    init(_ w: HeadWeights, on b: any ComputeBackend, trainable: Bool, wordEmbeddings: any DeviceBuffer) throws {
         pooler = try w.pooler.map { try b.linear($0, trainable: trainable) }
         preClassifier = try w.preClassifier.map { try b.linear($0, trainable: trainable) }
         classifier = try w.classifier.map { try b.linear($0, trainable: trainable) }
         qaOutputs = try w.qaOutputs.map { try b.linear($0, trainable: trainable) }
-        vocabTransform = try w.vocabTransform.map { try b.linear($0) }
+        vocabTransform = try w.vocabTransform.map { try b.linear($0, trainable: trainable) }
         vocabNorm = try w.vocabLayerNorm.map { try DeviceNorm($0, on: b) }
-        vocabProjector = try w.vocabProjector.map { try b.linear($0) }
+        if let p = w.vocabProjector, trainable, w.vocabProjectorIsTied {
+            guard let tb = b as? any TrainingBackend else { throw TrainingError.backendCannotTrain(b.name) }
+            vocabProjector = try tb.tiedLinear(weight: wordEmbeddings, bias: p.bias.values, outFeatures: p.outFeatures,
+                                               inFeatures: p.inFeatures)
+        } else {
+            vocabProjector = try w.vocabProjector.map { try b.linear($0, trainable: trainable) }
+        }
     }
 }
 

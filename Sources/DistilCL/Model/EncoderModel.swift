@@ -40,7 +40,7 @@ public final class EncoderModel: @unchecked Sendable {
                       try e.tokenTypeEmbeddings.map { try backend.buffer($0.values) })
         embeddingNorm = try DeviceNorm(e.embeddingNorm, on: backend)
         layers = try e.layers.map { try DeviceLayer($0, on: backend, trainable: trainable) }
-        heads = try DeviceHeads(checkpoint.heads, on: backend, trainable: trainable)
+        heads = try DeviceHeads(checkpoint.heads, on: backend, trainable: trainable, wordEmbeddings: embeddings.word)
     }
 
     /// Loads the checkpoint folder (`config.json`, `model.safetensors`) onto `backend`.

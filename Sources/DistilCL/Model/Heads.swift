@@ -69,27 +69,40 @@ extension EncoderModel {
     public func maskedLMLogits(_ batch: TokenBatch, at positions: [(row: Int, position: Int)]) throws -> [[Float]] {
         lock.lock()
         defer { lock.unlock() }
-        guard let transform = heads.vocabTransform, let norm = heads.vocabNorm, let projector = heads.vocabProjector else {
-            throw ModelError.missingHead("masked language model")
-        }
         guard !positions.isEmpty else { return [] }
         for p in positions where !(batch.lengths.indices.contains(p.row) && (0..<batch.lengths[p.row]).contains(p.position)) {
             throw ModelError.positionOutOfRange(row: p.row, position: p.position)
         }
+        let index = positions.map { Int32(batch.offsets[$0.row] + $0.position) }
+        let (logits, _) = try maskedLMLogitsOnDevice(batch, rows: index)
+        let v = heads.vocabProjector?.outFeatures ?? 0
+        return rows(try backend.download(logits, count: index.count * v), width: v)
+    }
+
+    /// The masked-LM logits of the packed token rows `index` (in range: the caller checks),
+    /// `[index.count, vocab]` on the device, and the last hidden state of every token
+    /// `[tokens, dim]`: the workspace's buffers (or `out`, when given and large enough, for the
+    /// logits), valid until the model runs again. Call with `lock` held.
+    func maskedLMLogitsOnDevice(_ batch: TokenBatch, rows index: [Int32], out: (any DeviceBuffer)? = nil) throws
+        -> (logits: any DeviceBuffer, hidden: any DeviceBuffer) {
+        guard let transform = heads.vocabTransform, let norm = heads.vocabNorm, let projector = heads.vocabProjector else {
+            throw ModelError.missingHead("masked language model")
+        }
         let ws = try encode(batch)
-        let p = positions.count, d = config.hidden, v = projector.outFeatures
-        let index = try backend.buffer(positions.map { Int32(batch.offsets[$0.row] + $0.position) })
-        // Scratch from the workspace when it is large enough (p ≤ tokens unless positions repeat).
+        let p = index.count, d = config.hidden, v = projector.outFeatures
+        // Scratch from the workspace when it is large enough (p ≤ tokens unless rows repeat).
         let fits = p <= ws.tokens
+        let indexBuffer = try backend.buffer(index)
         let picked = fits ? ws.context : try backend.makeBuffer(count: p * d)
         let transformed = fits ? ws.scratch : try backend.makeBuffer(count: p * d)
-        try backend.gatherRows(ws.hidden, index: index, rows: p, dim: d, out: picked)
+        try backend.gatherRows(ws.hidden, index: indexBuffer, rows: p, dim: d, out: picked)
         try backend.linear(picked, transform, rows: p, activation: Activation(config.activation), out: transformed)
         try backend.layerNorm(transformed, residual: nil, gamma: norm.gamma, beta: norm.beta, rows: p, cols: d,
                               eps: config.layerNormEps, out: transformed)
-        let logits = p * v <= ws.tokens * config.ffn ? ws.ffn : try backend.makeBuffer(count: p * v)
+        let logits = if let out, out.count >= p * v { out }
+            else if p * v <= ws.tokens * config.ffn { ws.ffn } else { try backend.makeBuffer(count: p * v) }
         try backend.linear(transformed, projector, rows: p, activation: .none, out: logits)
-        return rows(try backend.download(logits, count: p * v), width: v)
+        return (logits, ws.hidden)
     }
 
     /// Sentence embeddings, `[batch][dim]`: mean over real tokens or the `[CLS]` vector,

@@ -14,6 +14,8 @@ public enum BestModelMetric: String, Sendable, CaseIterable {
     /// Regression's (lower is better; transformers would need `greater_is_better=False`).
     case mse = "eval_mse"
     case pearson = "eval_pearson"
+    /// Masked-LM's (lower is better).
+    case perplexity = "eval_perplexity"
 
     /// Every name the flag takes.
     public static let names = allCases.flatMap { [String($0.rawValue.dropFirst(5)), $0.rawValue] }
@@ -26,7 +28,7 @@ public enum BestModelMetric: String, Sendable, CaseIterable {
         self = metric
     }
 
-    public var greaterIsBetter: Bool { self != .loss && self != .mse }
+    public var greaterIsBetter: Bool { self != .loss && self != .mse && self != .perplexity }
 
     /// This metric of an evaluation (nil when the task does not report it).
     func value(_ e: Evaluation) -> Double? {

@@ -8,9 +8,12 @@ public struct EvaluationSettings: Sendable {
     public var batchSize: Int
     /// How the data is read and QA decoded (its `task` is ignored).
     public var data: TaskSettings
+    /// Masked-LM: the masks' seed (`--seed`), so that two models are scored on the same positions.
+    public var seed: UInt64
 
-    public init(task: TrainingTask, maxLength: Int, batchSize: Int, data: TaskSettings = TaskSettings()) {
+    public init(task: TrainingTask, maxLength: Int, batchSize: Int, data: TaskSettings = TaskSettings(), seed: UInt64 = 0) {
         self.task = task
+        self.seed = seed
         self.maxLength = maxLength
         self.batchSize = batchSize
         self.data = data
@@ -48,6 +51,21 @@ public enum Evaluator {
             let features = try TaggedFeatures(sentences, names: names, path: url.path, tokenizer: tokenizer,
                                               maxLength: s.maxLength, labelAllTokens: s.data.labelAllTokens)
             return try TokenClassificationEvaluation.run(model, features.examples, names: names, batchSize: s.batchSize)
+        case .maskedLM:
+            guard model.heads.vocabProjector != nil else {
+                throw TrainingError.headMismatch("\(model.config.architectures.first ?? "the model") has no masked-LM head to evaluate")
+            }
+            try s.data.validate()
+            let m = s.data.maskedLM
+            let blocks = MaskedLMBlocks(texts: try MaskedLMBlocks.texts(url), tokenizer: tokenizer, maxLength: s.maxLength,
+                                        lineByLine: m.lineByLine).blocks
+            guard !blocks.isEmpty else {
+                throw LabeledDataError.badLine(url.path, line: 1, "the texts make no block of --max-length \(s.maxLength) tokens (pass a smaller --max-length, or --line-by-line)")
+            }
+            let masking = MaskedLMOptions(lineByLine: m.lineByLine, probability: m.probability, wholeWord: m.wholeWord)
+                .masking(seed: s.seed, blocks: blocks, vocabSize: tokenizer.vocabSize)
+            return try MaskedLMEvaluation.run(model, blocks: blocks, masking: masking, maskId: tokenizer.maskId,
+                                              tokenizerVocabulary: tokenizer.vocabSize, batchSize: s.batchSize)
         case .questionAnswering:
             guard model.heads.qaOutputs != nil else {
                 throw TrainingError.headMismatch("\(model.config.architectures.first ?? "the model") has no question-answering head to evaluate")

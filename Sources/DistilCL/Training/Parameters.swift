@@ -47,7 +47,10 @@ extension EncoderModel {
             tensor(name + ".bias", [c.hidden], n.beta, decays: false)
         }
         let d = c.hidden
-        tensor(prefix + "embeddings.word_embeddings.weight", [c.vocabSize, d], embeddings.word)
+        // A decoder tied to the table owns it: the table's update rebuilds the decoder's layout.
+        let tied = heads.vocabProjector.flatMap { $0.weight === embeddings.word ? $0 : nil }
+        list.append(ModelParameter(names: [prefix + "embeddings.word_embeddings.weight"], shape: [c.vocabSize, d],
+                                   value: embeddings.word, owner: tied, decays: true))
         if !c.sinusoidalPositions {
             tensor(prefix + "embeddings.position_embeddings.weight", [c.maxPositions, d], embeddings.position)
         }
@@ -78,6 +81,21 @@ extension EncoderModel {
         if let pre = heads.preClassifier { try linear(["pre_classifier"], pre) }
         if let classifier = heads.classifier { try linear(["classifier"], classifier) }
         if let qa = heads.qaOutputs { try linear(["qa_outputs"], qa) }
+        if let transform = heads.vocabTransform, let vocabNorm = heads.vocabNorm, let projector = heads.vocabProjector {
+            // The masked-LM head; a tied decoder's weight is the word embeddings (listed once,
+            // as named_parameters() lists it), its bias BERT's `cls.predictions.bias`.
+            try linear([bert ? "cls.predictions.transform.dense" : "vocab_transform"], transform)
+            norm(bert ? "cls.predictions.transform.LayerNorm" : "vocab_layer_norm", vocabNorm)
+            if tied == nil {
+                list.append(ModelParameter(names: [bert ? "cls.predictions.decoder.weight" : "vocab_projector.weight"],
+                                           shape: [projector.outFeatures, d], value: try projector.trainableWeight(),
+                                           owner: projector, decays: true))
+            }
+            if let bias = projector.bias {
+                list.append(ModelParameter(names: [bert ? "cls.predictions.bias" : "vocab_projector.bias"],
+                                           shape: [projector.outFeatures], value: bias, owner: projector, decays: false))
+            }
+        }
         return list
     }
 }

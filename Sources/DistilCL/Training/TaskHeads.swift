@@ -49,6 +49,31 @@ extension Checkpoint {
         return out
     }
 
+    /// This checkpoint as a `*ForMaskedLM`: a checkpoint with a masked-LM head keeps it, any
+    /// other encoder gets transformers' fresh one (`vocab_transform` / BERT's
+    /// `cls.predictions.transform.dense` N(0, `initializer_range`), its LayerNorm 1 and 0, the
+    /// decoder tied to the word embeddings with a zero bias). Every other head is dropped.
+    public func forMaskedLM(seed: UInt64) -> Checkpoint {
+        var out = self
+        var kept = HeadWeights()
+        if let t = heads.vocabTransform, let n = heads.vocabLayerNorm, let p = heads.vocabProjector {
+            (kept.vocabTransform, kept.vocabLayerNorm, kept.vocabProjector) = (t, n, p)
+            kept.vocabProjectorIsTied = heads.vocabProjectorIsTied
+        } else {
+            var rng = NormalSampler(seed: seed)
+            let d = config.hidden, v = config.vocabSize
+            kept.vocabTransform = freshLinear(d, d, &rng)
+            kept.vocabLayerNorm = LayerNormWeights(gamma: WeightTensor(shape: [d], values: [Float](repeating: 1, count: d)),
+                                                   beta: WeightTensor(shape: [d], values: [Float](repeating: 0, count: d)))
+            kept.vocabProjector = LinearWeights(weight: encoder.wordEmbeddings,
+                                                bias: WeightTensor(shape: [v], values: [Float](repeating: 0, count: v)))
+            kept.vocabProjectorIsTied = true
+        }
+        out.heads = kept
+        out.config.architectures = [config.modelType == .bert ? "BertForMaskedLM" : "DistilBertForMaskedLM"]
+        return out
+    }
+
     /// A new linear layer `[out, in]` drawn N(0, initializer_range), biases 0 (transformers'
     /// `_init_weights`).
     func freshLinear(_ out: Int, _ inFeatures: Int, _ rng: inout NormalSampler) -> LinearWeights {

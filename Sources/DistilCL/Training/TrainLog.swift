@@ -31,6 +31,7 @@ public struct EvalLog: Sendable, Equatable, Codable {
     /// Regression's mean squared error and Pearson correlation.
     public var evalMSE: Double?
     public var evalPearson: Double?
+    public var evalPerplexity: Double?
     public var step: Int
     public var epoch: Double
 
@@ -39,14 +40,14 @@ public struct EvalLog: Sendable, Equatable, Codable {
         case evalLoss = "eval_loss", evalAccuracy = "eval_accuracy"
         case evalF1 = "eval_f1", evalPrecision = "eval_precision", evalRecall = "eval_recall"
         case evalExactMatch = "eval_exact_match", evalExact = "eval_exact"
-        case evalMSE = "eval_mse", evalPearson = "eval_pearson"
+        case evalMSE = "eval_mse", evalPearson = "eval_pearson", evalPerplexity = "eval_perplexity"
     }
 
     init(_ e: Evaluation, loss: Double, step: Int, epoch: Double) {
         (evalLoss, evalAccuracy, evalF1) = (loss, e["accuracy"], e["f1"])
         (evalPrecision, evalRecall, self.step, self.epoch) = (e["precision"], e["recall"], step, epoch)
         (evalExactMatch, evalExact) = (e["exact_match"], e["exact"])
-        (evalMSE, evalPearson) = (e["mse"], e["pearson"])
+        (evalMSE, evalPearson, evalPerplexity) = (e["mse"], e["pearson"], e["perplexity"])
     }
 }
 

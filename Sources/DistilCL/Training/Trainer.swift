@@ -57,6 +57,8 @@ public final class Trainer {
     let tokenTask: TokenTaskState?
     /// Question answering's windows, evaluation questions and head buffers (nil for other tasks).
     let qaTask: QATaskState?
+    /// Masked-LM's blocks and masking (nil for other tasks).
+    let maskedTask: MaskedLMTaskState?
     /// Examples in `--train` (sentences, texts or questions: what `--resume` compares).
     let rawTrainCount: Int
     /// Regression's and multi-label classification's targets, `[examples]` of `[labels]` (nil:
@@ -77,7 +79,7 @@ public final class Trainer {
                 backend: any ComputeBackend, options: TrainingOptions, resume: Bool, newHead: Bool = false,
                 resumeAnyData: Bool = false, settings: TaskSettings = TaskSettings()) throws {
         try options.validate()
-        let options = try Self.resolved(options, model: directory)
+        var options = try Self.resolved(options, model: directory)
         guard let tb = backend as? any TrainingBackend else { throw TrainingError.backendCannotTrain(backend.name) }
         if let cpu = backend as? CPUBackend, cpu.precision != .fp32 { throw TrainingError.notFloat32("\(cpu.precision)") }
         self.backend = tb
@@ -96,6 +98,12 @@ public final class Trainer {
         try settings.validate()
         let task = try TrainingTask.resolve(settings.task, model: directory)
         self.task = task
+        // Masked-LM's masking is part of the recipe (`--resume` compares it).
+        let masked = task == .maskedLM
+        options.maskedLM = masked ? settings.maskedLM : nil
+        if !masked, settings.maskedLM != MaskedLMOptions() {
+            throw TrainingError.badOption("--line-by-line, --mlm-probability, --whole-word-masking, --mlm-smoothing and --kd-all-tokens are for --task masked-lm")
+        }
         // Token classification reads tagged sentences, QA questions; `trainExamples` then stays empty.
         let tagged = task == .tokenClassification, answering = task == .questionAnswering
         if answering, let d = distilling, d.alphaCos > 0 {
@@ -105,9 +113,13 @@ public final class Trainer {
         let evalSentences = tagged ? try evalURL.map { try TaggedData.read($0, format: settings.format) } ?? [] : []
         let trainQuestions = answering ? try SquadData.read(trainURL) : []
         let evalQuestions = answering ? try evalURL.map { try SquadData.read($0) } ?? [] : []
-        let trainExamples = tagged || answering ? [] : try LabeledData.read(trainURL, labelsOptional: distilling != nil)
-        let evalExamples = tagged || answering ? [] : try evalURL.map { try LabeledData.read($0) } ?? []
-        let rawCount = tagged ? trainSentences.count : answering ? trainQuestions.count : trainExamples.count
+        let trainTexts = masked ? try MaskedLMBlocks.texts(trainURL) : []
+        let evalTexts = masked ? try evalURL.map { try MaskedLMBlocks.texts($0) } ?? [] : []
+        let labelled = !(tagged || answering || masked)
+        let trainExamples = labelled ? try LabeledData.read(trainURL, labelsOptional: distilling != nil) : []
+        let evalExamples = labelled ? try evalURL.map { try LabeledData.read($0) } ?? [] : []
+        let rawCount = tagged ? trainSentences.count : answering ? trainQuestions.count
+            : masked ? trainTexts.count : trainExamples.count
         rawTrainCount = rawCount
         if distilling != nil {   // the student has no token types: its start equals the teacher on single texts only
             for (url, examples) in [(trainURL, trainExamples), (evalURL, evalExamples)] {
@@ -161,7 +173,7 @@ public final class Trainer {
         var checkpoint = try Checkpoint(directory: start)
         var teacherCheckpoint: Checkpoint?
         // The teacher's (or, resuming, the run's) problem type, unless a flag names one.
-        let problem = tagged || answering ? .singleLabel : settings.problem(for: checkpoint.config)
+        let problem = labelled ? settings.problem(for: checkpoint.config) : .singleLabel
         if resume, let saved = checkpoint.config.problemType, saved != problem {
             throw TrainingError.resume("--resume: the run in \(output.path) trains \(saved.rawValue), not \(problem.rawValue)")
         }
@@ -169,11 +181,11 @@ public final class Trainer {
         if let distilling {
             let t = resume ? try Checkpoint(directory: directory) : checkpoint
             let head: ModelConfig.Task = tagged ? .tokenClassification
-                : answering ? .questionAnswering : .sequenceClassification
+                : answering ? .questionAnswering : masked ? .maskedLM : .sequenceClassification
             if distilling.alphaKD > 0, t.config.task != head {
                 throw TrainingError.headMismatch("""
                     the teacher \(directory.path) (\(t.config.architectures.first ?? t.config.modelType.rawValue)) has no \
-                    \(tagged ? "token-classification" : answering ? "question-answering" : "sequence-classification") \
+                    \(tagged ? "token-classification" : answering ? "question-answering" : masked ? "masked-LM" : "sequence-classification") \
                     head: the KL term needs its logits (fine-tune it with distilcl train first, or pass --alpha-kd 0)
                     """)
             }
@@ -192,14 +204,17 @@ public final class Trainer {
             // Without the KL term or the cosine term the teacher has nothing to give.
             if distilling.alphaKD > 0 || distilling.alphaCos > 0 { teacherCheckpoint = t }
         }
-        let hasNames = !answering && checkpoint.config.task == (tagged ? .tokenClassification : .sequenceClassification)
+        let hasNames = (labelled || tagged)
+            && checkpoint.config.task == (tagged ? .tokenClassification : .sequenceClassification)
         let freshHead = newHead && !resume
         let keptHead = hasNames && !freshHead
         // A student given a fresh head learns the teacher's labels, which the KL term compares.
-        let teacherNames = (distilling?.alphaKD ?? 0) > 0 && !answering ? teacherCheckpoint?.config.labels : nil
+        let teacherNames = (distilling?.alphaKD ?? 0) > 0 && (labelled || tagged) ? teacherCheckpoint?.config.labels : nil
         let modelNames = keptHead ? checkpoint.config.labels : teacherNames
-        if answering, given != nil { throw TrainingError.badOption("--labels: question answering has no labels") }
-        let names = try state?.labels ?? (answering ? ["LABEL_0", "LABEL_1"] : tagged
+        if answering || masked, given != nil {
+            throw TrainingError.badOption("--labels: \(answering ? "question answering" : "masked-LM") has no labels")
+        }
+        let names = try state?.labels ?? (answering || masked ? ["LABEL_0", "LABEL_1"] : tagged
             ? TaggedData.tagNames(given: given, model: modelNames, sentences: trainSentences, path: trainURL.path)
             : LabeledData.labelNames(given: given, model: modelNames, examples: trainExamples, path: trainURL.path,
                                      problem: problem))
@@ -227,11 +242,12 @@ public final class Trainer {
             throw LabeledDataError.tooFewLabels(trainURL.path, names)
         }
         // The KL term compares the teacher's logits with the student's row for row.
-        if let t = teacherCheckpoint, distilling!.alphaKD > 0, !answering, t.config.labels != names {
+        if let t = teacherCheckpoint, distilling!.alphaKD > 0, labelled || tagged, t.config.labels != names {
             throw TrainingError.headMismatch("the teacher's labels (\(t.config.labels.joined(separator: ","))) are not the run's (\(names.joined(separator: ","))): the KL term compares their logits label for label")
         }
         labels = names
-        var prepared = answering ? checkpoint.forQuestionAnswering(seed: options.seed)
+        var prepared = masked ? checkpoint.forMaskedLM(seed: options.seed)
+            : answering ? checkpoint.forQuestionAnswering(seed: options.seed)
             : tagged ? try checkpoint.forTokenClassification(labels: names, seed: options.seed, newHead: freshHead)
             : try checkpoint.forSequenceClassification(labels: names, seed: options.seed, newHead: freshHead,
                                                        problem: problem)
@@ -254,8 +270,28 @@ public final class Trainer {
             ?? LabeledData.classes(trainExamples, labels: names, path: trainURL.path)
         let classesEval = try floats.map { $0.eval.map { $0 == nil ? Int32(-1) : 0 } }
             ?? LabeledData.classes(evalExamples, labels: names, path: evalURL?.path ?? "")
-        if answering {
-            tokenTask = nil
+        if masked {
+            (tokenTask, qaTask) = (nil, nil)
+            let m = settings.maskedLM
+            let blocks = MaskedLMBlocks(texts: trainTexts, tokenizer: tokenizer, maxLength: maxLength,
+                                        lineByLine: m.lineByLine).blocks
+            let evalBlocks = MaskedLMBlocks(texts: evalTexts, tokenizer: tokenizer, maxLength: maxLength,
+                                            lineByLine: m.lineByLine).blocks
+            guard !blocks.isEmpty else {
+                throw LabeledDataError.badLine(trainURL.path, line: 1, "\(trainTexts.count) texts make no block of --max-length \(maxLength) tokens (pass a smaller --max-length, or --line-by-line)")
+            }
+            if let evalURL, evalBlocks.isEmpty {
+                throw LabeledDataError.badLine(evalURL.path, line: 1, "\(evalTexts.count) texts make no block of --max-length \(maxLength) tokens (pass a smaller --max-length, or --line-by-line)")
+            }
+            maskedTask = MaskedLMTaskState(
+                train: blocks, eval: evalBlocks,
+                masking: m.masking(seed: options.seed, blocks: blocks, vocabSize: tokenizer.vocabSize),
+                allTokens: m.kdAllTokens && (distilling?.alphaKD ?? 0) > 0, maskId: tokenizer.maskId,
+                tokenizerVocabulary: tokenizer.vocabSize)
+            train = blocks.map { (MaskedLMTaskState.encoding($0), -1) }
+            eval = evalBlocks.map { (MaskedLMTaskState.encoding($0), -1) }
+        } else if answering {
+            (tokenTask, maskedTask) = (nil, nil)
             let windowing = QAWindowing(maxLength: maxLength, docStride: settings.docStride)
             let features = try QATrainingFeatures.training(trainQuestions, tokenizer: tokenizer, windowing: windowing,
                                                            path: trainURL.path)
@@ -267,7 +303,7 @@ public final class Trainer {
             train = features.map { ($0.encoding, -1) }
             eval = evalFeatures.map { ($0.encoding, -1) }
         } else if tagged {
-            qaTask = nil
+            (qaTask, maskedTask) = (nil, nil)
             let features = try TaggedFeatures(trainSentences, names: names, path: trainURL.path, tokenizer: tokenizer,
                                               maxLength: maxLength, labelAllTokens: settings.labelAllTokens)
             let evalFeatures = try TaggedFeatures(evalSentences, names: names, path: evalURL?.path ?? "",
@@ -278,7 +314,7 @@ public final class Trainer {
             train = features.examples.map { ($0.0, -1) }
             eval = evalFeatures.examples.map { ($0.0, -1) }
         } else {
-            (tokenTask, qaTask) = (nil, nil)
+            (tokenTask, qaTask, maskedTask) = (nil, nil, nil)
             train = zip(trainExamples, classesTrain).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
             eval = zip(evalExamples, classesEval).map { (tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength), $1) }
         }
@@ -316,6 +352,14 @@ public final class Trainer {
     /// The task's evaluation of `--eval` (nil without one): the code `distilcl evaluate` runs.
     func evaluate() throws -> Evaluation? {
         guard !eval.isEmpty else { return nil }
+        if let maskedTask {
+            // The same positions at every evaluation: the run's seed, without smoothing.
+            var masking = maskedTask.masking
+            masking.idWeights = nil
+            return try MaskedLMEvaluation.run(model, blocks: maskedTask.eval, masking: masking, maskId: maskedTask.maskId,
+                                              tokenizerVocabulary: maskedTask.tokenizerVocabulary,
+                                              batchSize: options.batchSize)
+        }
         if let tokenTask {
             return try TokenClassificationEvaluation.run(model, tokenTask.eval, names: labels, batchSize: options.batchSize)
         }
@@ -364,6 +408,10 @@ public final class Trainer {
             + "save steps \(o.saveSteps.map(String.init) ?? "none"), save total limit \(o.saveTotalLimit), "
             + "metric for best model \(o.metricForBestModel ?? "default"), "
             + "early stopping patience \(o.earlyStoppingPatience.map(String.init) ?? "none")"
+            + (o.maskedLM.map { m in
+                ", line by line \(m.lineByLine), mlm probability \(m.probability), whole word masking \(m.wholeWord), "
+                    + "mlm smoothing \(m.smoothing), kd all tokens \(m.kdAllTokens)"
+            } ?? "")
             + (o.distillation.map { d in
                 ", temperature \(d.temperature), alpha kd \(d.alphaKD), alpha ce \(d.alphaCE), alpha cos \(d.alphaCos), "
                     + "student layers \(d.studentLayers.map { $0.map(String.init).joined(separator: ",") } ?? "default")"

@@ -117,7 +117,7 @@ extension Trainer {
                                  evalF1: evaluation?["f1"], evalPrecision: evaluation?["precision"],
                                  evalRecall: evaluation?["recall"], evalExactMatch: evaluation?["exact_match"],
                                  evalExact: evaluation?["exact"], evalMSE: evaluation?["mse"],
-                                 evalPearson: evaluation?["pearson"],
+                                 evalPearson: evaluation?["pearson"], evalPerplexity: evaluation?["perplexity"],
                                  trainSamplesPerSecond: Double(seen) / max(seconds, 1e-9), seconds: seconds)
         var improved = false
         if let evaluation {
@@ -158,12 +158,19 @@ extension Trainer {
         try grads.zero(on: backend)
         // Token classification's mean runs over the step's labelled tokens.
         let labelledTokens = tokenTask?.labelled(order[texts])
+        // Masked-LM's blocks as this epoch masks them, and the step's masked tokens.
+        let maskedRows = maskedTask.map { m in parts.map { order[$0].map { m.masked($0, epoch: epoch) } } }
+        let maskedInStep = maskedRows?.joined().reduce(0) { n, r in n + r.labels.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } } ?? 0
         var loss = 0.0
         for (i, part) in parts.enumerated() {
             let plan = DropoutPlan(rates: model.config.dropout, bertProjection: model.config.modelType == .bert,
                                    seed: options.seed, examples: part.map { drawn + UInt64($0) },
                                    layers: model.config.layers)
-            if let qaTask {
+            if let maskedTask, let maskedRows {
+                loss += try accumulateMaskedLM(maskedTask, rows: maskedRows[i], plan: plan, maskedInStep: maskedInStep,
+                                               rowsInStep: maskedTask.allTokens ? whole.tokens : maskedInStep,
+                                               tokensInStep: whole.tokens)
+            } else if let qaTask {
                 loss += try accumulateQA(qaTask, indices: Array(order[part]), batch: batches[i], plan: plan,
                                          windowsInStep: texts.count)
             } else if let tokenTask, let labelledTokens {

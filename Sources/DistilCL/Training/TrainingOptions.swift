@@ -51,6 +51,8 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var metricForBestModel: String?
     /// `--early-stopping-patience`: stop after this many evaluations without improvement.
     public var earlyStoppingPatience: Int?
+    /// Masked-LM's blocks and masking (nil for the other tasks).
+    public var maskedLM: MaskedLMOptions?
 
     public init() {}
 
@@ -159,6 +161,8 @@ public struct EpochReport: Sendable, Equatable, Codable {
     /// Regression's mean squared error and Pearson correlation.
     public var evalMSE: Double?
     public var evalPearson: Double?
+    /// Masked-LM's perplexity, exp(eval_loss).
+    public var evalPerplexity: Double?
     public var trainSamplesPerSecond: Double
     public var seconds: Double
 
@@ -167,7 +171,7 @@ public struct EpochReport: Sendable, Equatable, Codable {
         case trainLoss = "train_loss", evalLoss = "eval_loss", evalAccuracy = "eval_accuracy"
         case evalF1 = "eval_f1", evalPrecision = "eval_precision", evalRecall = "eval_recall"
         case evalExactMatch = "eval_exact_match", evalExact = "eval_exact"
-        case evalMSE = "eval_mse", evalPearson = "eval_pearson"
+        case evalMSE = "eval_mse", evalPearson = "eval_pearson", evalPerplexity = "eval_perplexity"
         case trainSamplesPerSecond = "train_samples_per_second"
     }
 }
@@ -189,7 +193,7 @@ extension TrainingOptions {
         case epochs, batchSize, learningRate, warmup, weightDecay, maxGradNorm, dropout, seed, shuffle, maxLength
         case distillation, lrScheduler, adamBeta1, adamBeta2, adamEpsilon, maxSteps, loggingSteps, reportTo
         case evalSteps, saveSteps, saveTotalLimit, metricForBestModel, earlyStoppingPatience
-        case gradientAccumulationSteps
+        case gradientAccumulationSteps, maskedLM
     }
 
     /// Reads a `trainer_state.json` recipe; one saved before a flag existed gets that flag's
@@ -222,5 +226,6 @@ extension TrainingOptions {
         earlyStoppingPatience = try c.decodeIfPresent(Int.self, forKey: .earlyStoppingPatience)
         gradientAccumulationSteps = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulationSteps)
             ?? d.gradientAccumulationSteps
+        maskedLM = try c.decodeIfPresent(MaskedLMOptions.self, forKey: .maskedLM)
     }
 }

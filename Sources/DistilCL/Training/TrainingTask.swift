@@ -6,6 +6,7 @@ public enum TrainingTask: String, Sendable, CaseIterable, Codable {
     case textClassification = "text-classification"
     case tokenClassification = "token-classification"
     case questionAnswering = "question-answering"
+    case maskedLM = "masked-lm"
 
     /// The task of a checkpoint's head (`architectures`): token classification or question
     /// answering for theirs, text classification for every other.
@@ -13,6 +14,7 @@ public enum TrainingTask: String, Sendable, CaseIterable, Codable {
         switch config.task {
         case .tokenClassification: self = .tokenClassification
         case .questionAnswering: self = .questionAnswering
+        case .maskedLM: self = .maskedLM
         default: self = .textClassification
         }
     }
@@ -29,6 +31,7 @@ public enum TrainingTask: String, Sendable, CaseIterable, Codable {
         switch self {
         case .textClassification: problem == .regression ? "mse" : "accuracy"
         case .tokenClassification, .questionAnswering: "f1"
+        case .maskedLM: "loss"
         }
     }
 }
@@ -77,11 +80,14 @@ public struct TaskSettings: Sendable, Equatable {
     /// Text classification's problem type (`--regression`, `--multi-label`); nil: the model's
     /// `problem_type`, else inferred from its head (`ProblemType.inferred`).
     public var problemType: ProblemType?
+    /// Masked-LM's blocks and masking.
+    public var maskedLM: MaskedLMOptions
 
     public init(task: TrainingTask? = nil, format: TaggedData.Format = .jsonl, labelAllTokens: Bool = false,
                 docStride: Int = 128, nBest: Int = 20, maxAnswerLength: Int = 30, nullScoreDiffThreshold: Float = 0,
-                problemType: ProblemType? = nil) {
+                problemType: ProblemType? = nil, maskedLM: MaskedLMOptions = MaskedLMOptions()) {
         self.task = task
+        self.maskedLM = maskedLM
         self.problemType = problemType
         self.format = format
         self.labelAllTokens = labelAllTokens
@@ -115,6 +121,7 @@ public struct TaskSettings: Sendable, Equatable {
         guard nullScoreDiffThreshold.isFinite else {
             throw TrainingError.badOption("--null-score-diff-threshold must be finite")
         }
+        try maskedLM.validate()
         if let problemType, problemType != .singleLabel, let task, task != .textClassification {
             throw TrainingError.badOption("--\(problemType == .regression ? "regression" : "multi-label") is for text-classification, not \(task.rawValue)")
         }

@@ -72,6 +72,23 @@ final class CPULinear: DeviceLinear, @unchecked Sendable {
         self.sum = sum
     }
 
+    /// A float32 trainable layer over `plain`, which it shares (a decoder tied to the word
+    /// embeddings, `TrainingBackend.tiedLinear`).
+    init(sharing plain: CPUBuffer, bias: [Float]?, outFeatures n: Int, inFeatures k: Int) throws {
+        try requirePositive([("outFeatures", n), ("inFeatures", k)])
+        if let bias, bias.count != n {
+            throw BackendError.sizeMismatch("linear bias has \(bias.count) values, expected \(n)")
+        }
+        (outFeatures, inFeatures, precision, twoTermInput) = (n, k, .fp32, false)
+        plainWeight = plain
+        plainBias = bias.map { b in
+            let buffer = CPUBuffer(count: n, type: .float32)
+            b.withUnsafeBufferPointer { buffer.floats.update(from: $0.baseAddress!, count: n) }
+            return buffer
+        }
+        packed = try packWeights(.fp32, n, k, plain.floats)
+    }
+
     /// Rebuilds the packed weight from `plainWeight` (after an optimiser step).
     func repack() throws {
         guard let plainWeight else { throw BackendError.invalidArgument("refresh of a linear layer made for inference") }

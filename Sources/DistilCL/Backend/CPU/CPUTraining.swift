@@ -23,6 +23,12 @@ extension CPUBackend: TrainingBackend {
         try w.repack()
     }
 
+    public func tiedLinear(weight: any DeviceBuffer, bias: [Float]?, outFeatures: Int, inFeatures: Int) throws
+        -> any DeviceLinear {
+        try requireBuffer(weight, outFeatures * inFeatures, .float32, "tied weight")
+        return try CPULinear(sharing: cpu(weight), bias: bias, outFeatures: outFeatures, inFeatures: inFeatures)
+    }
+
     // MARK: - Forward passes that keep what their backward reads
 
     public func layerNorm(_ x: any DeviceBuffer, residual: (any DeviceBuffer)?, gamma: any DeviceBuffer,

@@ -42,6 +42,28 @@ final class CLLinear: DeviceLinear, @unchecked Sendable {
         self.weight = trainable ? try backend.buffer(weight) : nil
         self.bias = trainable ? try bias.map { try backend.buffer($0) } : nil
     }
+
+    init(outFeatures: Int, inFeatures: Int, weight: any DeviceBuffer, bias: (any DeviceBuffer)?,
+         packed: any DeviceBuffer, paddedBias: any DeviceBuffer) throws {
+        (self.outFeatures, self.inFeatures, self.weight, self.bias) = (outFeatures, inFeatures, weight, bias)
+        (self.packed, self.paddedBias) = (packed, paddedBias)
+    }
+}
+
+extension CLLinear {
+    /// A trainable layer over `weight` `[N, K]`, shared (`TrainingBackend.tiedLinear`); its
+    /// panels are empty until the backend's `refresh` packs them.
+    convenience init(backend: OpenCLBackend, sharing weight: any DeviceBuffer, bias: [Float]?, outFeatures n: Int,
+                     inFeatures k: Int) throws {
+        try requirePositive([("outFeatures", n), ("inFeatures", k)])
+        if let bias, bias.count != n {
+            throw BackendError.sizeMismatch("linear bias has \(bias.count) values, expected \(n)")
+        }
+        let pn = backend.tuning.panelWidth, panels = (n + pn - 1) / pn
+        try self.init(outFeatures: n, inFeatures: k, weight: weight, bias: try bias.map { try backend.buffer($0) },
+                      packed: try backend.makeBuffer(count: panels * k * pn),
+                      paddedBias: try backend.makeBuffer(count: panels * pn))
+    }
 }
 
 // MARK: - Operations

@@ -30,6 +30,15 @@ extension OpenCLBackend: TrainingBackend {
                    global: [k, (n + pn - 1) / pn * pn])
     }
 
+    public func tiedLinear(weight: any DeviceBuffer, bias: [Float]?, outFeatures: Int, inFeatures: Int) throws
+        -> any DeviceLinear {
+        try requireBuffer(weight, outFeatures * inFeatures, .float32, "tied weight")
+        let layer = try CLLinear(backend: self, sharing: weight, bias: bias, outFeatures: outFeatures,
+                                 inFeatures: inFeatures)
+        try refresh(layer)
+        return layer
+    }
+
     // MARK: - Forward passes that keep what their backward reads
 
     /// `kernel_layernorm` with its statistics: stats `[rows, 2]` = (mean, 1/σ).

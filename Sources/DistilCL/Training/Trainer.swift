@@ -83,7 +83,6 @@ public final class Trainer {
         guard let tb = backend as? any TrainingBackend else { throw TrainingError.backendCannotTrain(backend.name) }
         if let cpu = backend as? CPUBackend, cpu.precision != .fp32 { throw TrainingError.notFloat32("\(cpu.precision)") }
         self.backend = tb
-        self.options = options
         folder = RunFolder(url: output)
         try folder.recover()   // an interrupted save is completed or rolled back before anything reads the folder
 
@@ -101,6 +100,7 @@ public final class Trainer {
         // Masked-LM's masking is part of the recipe (`--resume` compares it).
         let masked = task == .maskedLM
         options.maskedLM = masked ? settings.maskedLM : nil
+        self.options = options
         if !masked, settings.maskedLM != MaskedLMOptions() {
             throw TrainingError.badOption("--line-by-line, --mlm-probability, --whole-word-masking, --mlm-smoothing and --kd-all-tokens are for --task masked-lm")
         }

@@ -57,6 +57,13 @@ let package = Package(
             path: "Sources/DistilCL",
             plugins: ["EmbedKernels"]
         ),
+        // Data-parallel training on Open MPI (`mpirun -np N distilcl train`): libmpi is loaded
+        // at run time, only when a launcher started the process; nothing links it.
+        .target(
+            name: "DistilCLMPI",
+            dependencies: ["DistilCL"],
+            path: "Sources/DistilCLMPI"
+        ),
         // `distilcl bench` and `distilcl tune`: the kernel and model benchmarks and the GEMM and
         // attention tuners, beside the core (OpenBLAS's comparison row is loaded at run time).
         .target(
@@ -86,6 +93,7 @@ let package = Package(
                 "DistilCL",
                 "DistilCLBench",
                 "DistilCLServer",
+                "DistilCLMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/distilcl"

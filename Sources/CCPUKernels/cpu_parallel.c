@@ -7,6 +7,7 @@
 // GNU OpenMP's entry points, as GCC emits them for `#pragma omp parallel` (libgomp's ABI).
 extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
 extern int omp_get_max_threads(void);
+extern void omp_set_num_threads(int);
 
 typedef struct {
     dcl_task fn;
@@ -26,3 +27,5 @@ void dcl_parallel(long count, dcl_task fn, void *context) {
 }
 
 int dcl_threads(void) { return omp_get_max_threads(); }
+
+void dcl_set_threads(int n) { omp_set_num_threads(n); }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DistilCL
+import DistilCLMPI
 import Foundation
 
 /// The data, recipe and output flags `train` and `distill` share.
@@ -109,6 +110,11 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: .long, help: "Seed of the shuffle, the dropout masks and a new head's weights.")
     var seed: UInt64 = 0
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Threads of the CPU path (GEMMs and loops).",
+        discussion: "Default: the cores this process may run on (under mpirun, the cores it is bound to).", valueName: "n"))
+    var threads: Int?
+
     @Flag(name: .long, help: "Batches of consecutive lines in file order instead of a seeded shuffle each epoch.")
     var noShuffle = false
 
@@ -203,18 +209,30 @@ struct TrainingFlags: ParsableArguments {
                 throw CLIError.usage("training runs in fp32; --precision \(device.precision) is for inference")
             }
             let directory = try directory()
+            if let threads { CPUBackend.threads = threads }
+            // Under mpirun/srun: one data-parallel process of the job (rank 0 alone reports and writes).
+            let group = MPIProcessGroup.launched ? try MPIProcessGroup() : nil
+            let speaks = (group?.rank ?? 0) == 0
             let backend: any ComputeBackend
             do { backend = try device.makeBackend() } catch { throw CLIError.from(error).asDevice }
             let trainer = try Trainer(model: directory, train: URL(fileURLWithPath: train),
                                       eval: eval.map { URL(fileURLWithPath: $0) }, labels: labelNames,
                                       output: URL(fileURLWithPath: out), backend: backend, options: options,
-                                      resume: resume, newHead: newHead, resumeAnyData: resumeAnyData, settings: task)
-            let steps = options.stepsPerEpoch(trainer.trainCount), epochs = options.epochCount(trainer.trainCount)
+                                      resume: resume, newHead: newHead, resumeAnyData: resumeAnyData, settings: task,
+                                      group: group)
+            let o = trainer.options
+            let steps = o.stepsPerEpoch(trainer.trainCount), epochs = o.epochCount(trainer.trainCount)
+            let processes = group.map { ", \($0.size) processes × batch \(o.batchSize)" } ?? ""
+            guard speaks else {
+                try trainer.run()
+                group?.finalize()
+                return
+            }
             writeStderr("\(verb) \(trainer.model.config.architectures.first ?? "model") on \(backend.name)\(describe(trainer)): "
                         + "\(trainer.trainCount) \(Self.unit(trainer.task)), "
                         + ([.textClassification, .tokenClassification].contains(trainer.task)
                            ? "labels \(trainer.labels.joined(separator: ", ")), " : "")
-                        + "\(epochs) epochs of \(steps) steps"
+                        + "\(epochs) epochs of \(steps) steps\(processes)"
                         + (options.maxSteps.map { ", stopping after step \($0)" } ?? "")
                         + (trainer.completedEpochs > 0 ? ", resuming after epoch \(trainer.completedEpochs)" : "") + "\n")
             var bar: Progress?
@@ -240,6 +258,7 @@ struct TrainingFlags: ParsableArguments {
             let checkpoint = trainer.lastCheckpoint.map { "\(out)/\($0.lastPathComponent)" } ?? out
             let best = trainer.bestCheckpoint.map { ", best: \(out)/\($0.lastPathComponent)" } ?? ""
             writeStderr("saved \(out) (checkpoint: \(checkpoint)\(best))\n")
+            group?.finalize()
         }
     }
 }

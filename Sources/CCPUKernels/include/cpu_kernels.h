@@ -39,6 +39,8 @@ void dcl_parallel(long count, dcl_task fn, void *context);
 
 /// The threads dcl_parallel and oneDNN use (OMP_NUM_THREADS, else every core).
 int dcl_threads(void);
+/// Sets the threads of later parallel regions and GEMMs (`--threads`; omp_set_num_threads).
+void dcl_set_threads(int n);
 
 /// The instruction-set level the kernels run at, e.g. "x86-64-v4 (AVX-512)".
 const char *dcl_kernels_level(void);

@@ -59,6 +59,10 @@ public final class Trainer {
     let qaTask: QATaskState?
     /// Masked-LM's blocks and masking (nil for other tasks).
     let maskedTask: MaskedLMTaskState?
+    /// The processes of a data-parallel run (nil: this one alone).
+    let group: (any ProcessGroup)?
+    /// Whether this process writes: the only one, or rank 0 of a group.
+    var writes: Bool { (group?.rank ?? 0) == 0 }
     /// Examples in `--train` (sentences, texts or questions: what `--resume` compares).
     let rawTrainCount: Int
     /// Regression's and multi-label classification's targets, `[examples]` of `[labels]` (nil:
@@ -75,16 +79,25 @@ public final class Trainer {
     ///     another label set needs; ignored when resuming (the run's head is its own).
     ///   - resumeAnyData: resume although `--train` or `--eval` changed (`--resume-any-data`).
     ///   - settings: the task (`--task`, else the model's head) and how its data is read.
+    ///   - group: the processes of a data-parallel run: `options.batchSize` is per process, each
+    ///     optimiser step takes `gradientAccumulationSteps × group.size` micro-batches, dealt
+    ///     round-robin, so the run's recipe (and what `--resume` compares) is that of one process
+    ///     accumulating them all; rank 0 alone writes.
     public init(model directory: URL, train trainURL: URL, eval evalURL: URL?, labels given: [String]?, output: URL,
                 backend: any ComputeBackend, options: TrainingOptions, resume: Bool, newHead: Bool = false,
-                resumeAnyData: Bool = false, settings: TaskSettings = TaskSettings()) throws {
+                resumeAnyData: Bool = false, settings: TaskSettings = TaskSettings(),
+                group: (any ProcessGroup)? = nil) throws {
         try options.validate()
         var options = try Self.resolved(options, model: directory)
+        self.group = group
+        options.gradientAccumulationSteps *= group?.size ?? 1
         guard let tb = backend as? any TrainingBackend else { throw TrainingError.backendCannotTrain(backend.name) }
         if let cpu = backend as? CPUBackend, cpu.precision != .fp32 { throw TrainingError.notFloat32("\(cpu.precision)") }
         self.backend = tb
         folder = RunFolder(url: output)
-        try folder.recover()   // an interrupted save is completed or rolled back before anything reads the folder
+        // An interrupted save is completed or rolled back (by the writer) before anything reads the folder.
+        if (group?.rank ?? 0) == 0 { try folder.recover() }
+        _ = try group?.allGather(0)
 
         let distilling = options.distillation
         if options.evalSteps != nil, evalURL == nil { throw TrainingError.badOption("--eval-steps needs --eval") }
@@ -330,7 +343,13 @@ public final class Trainer {
         }
 
         // The output folder is checked (and created) once the data and model have passed theirs.
-        try folder.prepare(model: directory, resume: resume)
+        if let group {   // every process must train the same thing on the same data
+            try group.requireAgreement(fingerprint64(Self.describe(options)), "the flags")
+            try group.requireAgreement(fingerprint64(trainHash + (evalHash ?? "")), "the --train and --eval files (sha256)")
+            try group.requireAgreement(fingerprint64((try? RunFolder.fingerprint(start.appendingPathComponent("model.safetensors"))) ?? directory.path),
+                                       "the model (\(start.path)/model.safetensors)")
+        }
+        if (group?.rank ?? 0) == 0 { try folder.prepare(model: directory, resume: resume) }
         model = try EncoderModel(checkpoint: prepared, backend: backend, trainable: true)
         self.teacherPrint = teacherPrint
         dataHashes = (trainHash, evalHash)

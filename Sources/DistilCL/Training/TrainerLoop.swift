@@ -14,7 +14,7 @@ extension Trainer {
     @discardableResult
     public func run(stopAfterEpoch: Int? = nil) throws -> [EpochReport] {
         let n = train.count, perEpoch = options.stepsPerEpoch(n), total = options.totalSteps(n)
-        if options.reportTo == .tensorboard, events == nil, optimizer.step < total {
+        if options.reportTo == .tensorboard, events == nil, optimizer.step < total, writes {
             events = try TensorBoardWriter(folder: folder.url.appendingPathComponent("runs"))
         }
         var logClock = Date(), logSeen = 0
@@ -90,6 +90,11 @@ extension Trainer {
     /// one when `improved`, keeping the older checkpoints `--save-total-limit` and the best allow.
     private func save(name: String, epoch: Int, improved: Bool, log: [TrainLogLine], totals: LoopTotals) throws {
         if improved { best?.bestCheckpoint = name }
+        defer {
+            source = folder.url.appendingPathComponent(name)
+            lastCheckpoint = source
+        }
+        guard writes else { return }
         let older = folder.checkpointsByStep().map(\.name).filter { $0 != name }
         let keep = RunFolder.rotation(older + [name], best: best?.bestCheckpoint, limit: options.saveTotalLimit)
         let top = best?.bestCheckpoint.flatMap { keep.contains($0) ? $0 : nil } ?? name
@@ -100,8 +105,6 @@ extension Trainer {
             bestModelCheckpoint: best?.bestCheckpoint.map { folder.url.appendingPathComponent($0).path },
             earlyStoppingPatienceCounter: best?.patienceCounter),
             log: log, name: name, source: source, keep: keep.filter { $0 != name }, top: top)
-        source = folder.url.appendingPathComponent(name)
-        lastCheckpoint = source
     }
 
     /// An epoch's end (`complete`) or the run's (`--max-steps` within the epoch): evaluates,
@@ -162,7 +165,9 @@ extension Trainer {
         let maskedRows = maskedTask.map { m in parts.map { order[$0].map { m.masked($0, epoch: epoch) } } }
         let maskedInStep = maskedRows?.joined().reduce(0) { n, r in n + r.labels.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } } ?? 0
         var loss = 0.0
-        for (i, part) in parts.enumerated() {
+        // A data-parallel run deals the micro-batches round-robin; the means above are the whole step's.
+        let (rank, size) = (group?.rank ?? 0, group?.size ?? 1)
+        for (i, part) in parts.enumerated() where i % size == rank {
             let plan = DropoutPlan(rates: model.config.dropout, bertProjection: model.config.modelType == .bert,
                                    seed: options.seed, examples: part.map { drawn + UInt64($0) },
                                    layers: model.config.layers)
@@ -180,6 +185,10 @@ extension Trainer {
                 loss += try accumulate(batches[i], labels: labels[i], targets: floatTargets.map { t in order[part].map { t.train[$0] } },
                                        plan: plan, step: whole)
             }
+        }
+        if let group {
+            try grads.allReduce(group, on: backend)
+            loss = try group.sum(loss)
         }
         return loss
     }

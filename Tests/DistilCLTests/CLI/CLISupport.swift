@@ -56,9 +56,10 @@ enum CLI {
     }
 
     /// Runs `distilcl arguments…` with `stdin` as its input; `DISTILCL_DEVICE` and
-    /// `DISTILCL_MODEL` are cleared unless `environment` sets them.
+    /// `DISTILCL_MODEL` are cleared unless `environment` sets them. `launcher` (a program and
+    /// its arguments: `mpirun -np 2`) starts the binary instead of running it directly.
     static func run(_ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:],
-                    in directory: URL? = nil) throws -> Result {
+                    in directory: URL? = nil, launcher: [String] = []) throws -> Result {
         guard let binary else { throw CLITestError.noBinary }
         let scratch = try TemporaryFolder()
         let inURL = scratch.url.appendingPathComponent("stdin")
@@ -69,8 +70,13 @@ enum CLI {
         _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
 
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = launcher.dropFirst() + [binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env["DISTILCL_DEVICE"] = nil
         env["DISTILCL_MODEL"] = nil

@@ -19,6 +19,13 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
             + (precision == .fp32 ? ")" : ", \(precision))")
     }
 
+    /// The threads the CPU path's GEMMs and loops use (OpenMP's: `OMP_NUM_THREADS`, else the
+    /// cores this process may run on).
+    public static var threads: Int {
+        get { Int(dcl_threads()) }
+        set { dcl_set_threads(Int32(max(1, newValue))) }
+    }
+
     /// The float32 CPU path.
     public init() {
         _ = CPUKernelInfo.current   // caps the C kernels to oneDNN's ISA before any runs

@@ -1,6 +1,9 @@
 @testable import DistilCL
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Data-parallel training under Open MPI's `mpirun` (issue 24): N processes with batch b give
 /// the weights of one process with batch N·b, dropout on, after ten steps, for every task, on
@@ -100,5 +103,66 @@ struct MPICLITests {
                             launcher: Self.launcher(2) + [script.path])
         #expect(r.status != 0 && r.stderr.contains("disagree on the flags") && r.stderr.contains("rank 1"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder.file("out/model.safetensors").path))
+    }
+
+    /// The pid of rank `rank` of a job whose command line mentions `marker` (its environment
+    /// holds `OMPI_COMM_WORLD_RANK`).
+    static func pid(rank: Int, marker: String) -> pid_t? {
+        let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for p in procs {
+            guard let pid = pid_t(p),
+                  let cmd = FileManager.default.contents(atPath: "/proc/\(p)/cmdline"),
+                  String(decoding: cmd, as: UTF8.self).contains(marker),
+                  let env = FileManager.default.contents(atPath: "/proc/\(p)/environ") else { continue }
+            let vars = env.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if vars.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
+        }
+        return nil
+    }
+
+    @Test("a rank killed mid-run ends the job naming it; --resume with N = 1 and accumulation 2 reaches the uninterrupted weights")
+    func rankDies() throws {
+        guard try Self.available(), let binary = CLI.binary else { return }
+        let folder = try TemporaryFolder()
+        let data = try GradientAccumulationTests.data(folder).path
+        let out = folder.file("killed").path
+        let common = ["train", "--model", fixturePath("tiny-distilbert-sst"), "--train", data, "--device", "cpu",
+                      "--dropout", "0.1", "--max-steps", "400", "--seed", "3", "--threads", "1", "--batch-size", "2"]
+        let job = Process()
+        job.executableURL = URL(fileURLWithPath: Self.mpirun!)
+        job.arguments = Array(Self.launcher(2).dropFirst()) + [binary.path] + common + ["--out", out]
+        let errors = Pipe()
+        (job.standardError, job.standardOutput) = (errors, FileHandle.nullDevice)
+        try job.run()
+        // Kill rank 1 once two epochs are saved (8 steps an epoch).
+        let started = Date()
+        while !FileManager.default.fileExists(atPath: out + "/checkpoint-epoch2/trainer_state.json"), job.isRunning,
+              Date().timeIntervalSince(started) < 120 {
+            usleep(5_000)
+        }
+        let victim = Self.pid(rank: 1, marker: out)
+        #expect(victim != nil && job.isRunning, "the job finished before rank 1 could be killed")
+        if let victim { kill(victim, SIGKILL) }
+        let killed = Date()
+        while job.isRunning, Date().timeIntervalSince(killed) < 60 { usleep(20_000) }
+        #expect(!job.isRunning, "the job still runs 60 s after rank 1 died")
+        if job.isRunning { job.terminate() }
+        job.waitUntilExit()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(job.terminationStatus != 0 && stderr.contains("rank 1"), "\(stderr)")
+
+        // The last checkpoint is whole: one process accumulating two micro-batches continues it.
+        let resumed = try CLI.run(common + ["--gradient-accumulation-steps", "2", "--out", out, "--resume"])
+        #expect(resumed.status == 0 && resumed.stderr.contains("resuming after epoch"), "\(resumed.stderr)")
+        let whole = folder.file("whole").path
+        let reference = try CLI.run(common + ["--gradient-accumulation-steps", "2", "--out", whole])
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let (a, b) = (try Self.weights(URL(fileURLWithPath: whole)), try Self.weights(URL(fileURLWithPath: out)))
+        #expect(a.keys == b.keys && !a.isEmpty)
+        for (name, x) in a {
+            let worst = zip(x, b[name] ?? []).map { abs($0 - $1) }.max() ?? .infinity
+            let bound: Float = name.hasSuffix("k_lin.bias") ? 2 * 400 * 5e-5 : 1e-4
+            #expect(worst <= bound, "\(name): max |diff| \(worst), bound \(bound)")
+        }
     }
 }

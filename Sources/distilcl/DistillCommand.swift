@@ -133,6 +133,7 @@ struct DistillCommand: ParsableCommand {
     var taskSettings: TaskSettings {
         var t = task.settings
         if maskedLM {
+            t.task = .maskedLM
             t.maskedLM.smoothing = mlmSmoothing ?? 0.7
             t.maskedLM.kdAllTokens = kdAllTokens
         }

@@ -87,8 +87,9 @@ struct DeviceOptions: ParsableArguments {
     }
 
     /// The backend `--device` (or `$DISTILCL_DEVICE`) and `--precision` name.
-    func makeBackend() throws -> any ComputeBackend {
-        try DistilCL.makeBackend(try choice(), precision: precision)
+    /// `localRank`: a data-parallel process's index on its host, which picks its GPU.
+    func makeBackend(localRank: Int? = nil) throws -> any ComputeBackend {
+        try DistilCL.makeBackend(try choice(), precision: precision, localRank: localRank)
     }
 
     /// The device `--device` or `$DISTILCL_DEVICE` names.

@@ -47,13 +47,17 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The OpenCL device this choice names among `devices`, or nil for the CPU path.
-    public func resolve(among devices: [CLDeviceInfo]) throws -> CLDeviceInfo? {
+    /// The OpenCL device this choice names among `devices`, or nil for the CPU path. A
+    /// data-parallel process (`localRank`: its index among the job's processes on this host)
+    /// takes the host's GPUs in turn where the choice names no index (auto, gpu, opencl).
+    public func resolve(among devices: [CLDeviceInfo], localRank: Int? = nil) throws -> CLDeviceInfo? {
+        let gpus = devices.filter(\.isGPU)
+        let turn = localRank.flatMap { gpus.isEmpty ? nil : gpus[$0 % gpus.count] }
         switch self {
         case .cpu: return nil
-        case .auto: return devices.first(where: \.isGPU)
+        case .auto: return turn ?? gpus.first
         case .opencl(nil):
-            guard let d = devices.first(where: \.isGPU) ?? devices.first else {
+            guard let d = turn ?? gpus.first ?? devices.first else {
                 throw DeviceSelectionError.noOpenCLDevice
             }
             return d
@@ -61,7 +65,7 @@ public enum DeviceChoice: Equatable, Sendable, CustomStringConvertible {
             guard n < devices.count else { throw DeviceSelectionError.noSuchDevice(n, devices.count) }
             return devices[n]
         case .gpu:
-            guard let d = devices.first(where: \.isGPU) else {
+            guard let d = turn ?? gpus.first else {
                 throw DeviceSelectionError.noGPU(devices.map { "\($0.name) (\($0.typeName))" })
             }
             return d
@@ -94,7 +98,7 @@ public enum DeviceSelectionError: Error, CustomStringConvertible, Equatable {
 /// Makes the backend a choice names, with linear layers at `precision`. Reduced precision runs
 /// on the CPU path only: `auto` then picks it, and an OpenCL choice is an error.
 public func makeBackend(_ choice: DeviceChoice, precision: Precision = .fp32,
-                        tuning: KernelTuning? = nil) throws -> any ComputeBackend {
+                        tuning: KernelTuning? = nil, localRank: Int? = nil) throws -> any ComputeBackend {
     if precision != .fp32 {
         switch choice {
         case .opencl, .gpu: throw PrecisionError.notOnOpenCL(precision)
@@ -103,6 +107,6 @@ public func makeBackend(_ choice: DeviceChoice, precision: Precision = .fp32,
         return try CPUBackend(precision: precision)
     }
     let devices = choice == .cpu ? [] : try listOpenCLDevices()
-    guard let device = try choice.resolve(among: devices) else { return CPUBackend() }
+    guard let device = try choice.resolve(among: devices, localRank: localRank) else { return CPUBackend() }
     return try OpenCLBackend(device: device, tuning: tuning)
 }

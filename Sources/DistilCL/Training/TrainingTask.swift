@@ -25,6 +25,15 @@ public enum TrainingTask: String, Sendable, CaseIterable, Codable {
         return TrainingTask(config: try ModelConfig(contentsOf: directory.appendingPathComponent("config.json")))
     }
 
+    /// What `train` (and a `distill` student) trains without `--task`: the head's task, except
+    /// that a masked-LM head is a pretrained checkpoint (`distilbert-base-uncased`'s
+    /// `DistilBertForMaskedLM`) that users fine-tune into a text classifier, as `run_glue.py`
+    /// does; `--task masked-lm` continues its masked-LM training instead.
+    public static func resolveForTraining(_ given: TrainingTask?, model directory: URL) throws -> TrainingTask {
+        let task = try resolve(given, model: directory)
+        return given == nil && task == .maskedLM ? .textClassification : task
+    }
+
     /// The metric `--metric-for-best-model` defaults to (each task's main one; regression's
     /// mean squared error).
     public func mainMetric(problem: ProblemType = .singleLabel) -> String {

@@ -37,6 +37,27 @@ struct DeviceTests {
         }
     }
 
+    /// `mpirun -np 4` on a host with two GPUs: local ranks 0 and 2 take the first, 1 and 3 the
+    /// second, for auto, gpu and opencl; an index or cpu is the same on every rank.
+    @Test("data-parallel processes take the host's GPUs in turn by local rank")
+    func localRanks() throws {
+        let cpuDevice = CLDeviceInfo(index: 0, platformName: "PoCL", name: "pthread", vendor: "x", driverVersion: "3",
+                                     deviceVersion: "OpenCL 3.0", isGPU: false, isCPU: true, computeUnits: 2,
+                                     globalMemoryBytes: 1 << 30, maxWorkGroupSize: 4096, localMemoryBytes: 1 << 20)
+        var a = cpuDevice, b = cpuDevice
+        (a.index, a.name, a.isGPU, a.isCPU) = (1, "H100 a", true, false)
+        (b.index, b.name, b.isGPU, b.isCPU) = (2, "H100 b", true, false)
+        let host = [cpuDevice, a, b]
+        for choice in [DeviceChoice.auto, .gpu, .opencl(nil)] {
+            #expect(try (0..<4).map { try choice.resolve(among: host, localRank: $0)?.name } == ["H100 a", "H100 b", "H100 a", "H100 b"])
+        }
+        #expect(try DeviceChoice.opencl(0).resolve(among: host, localRank: 1) == cpuDevice)
+        #expect(try DeviceChoice.cpu.resolve(among: host, localRank: 1) == nil)
+        // Without a GPU, opencl stays on the one device there is; auto on the CPU path.
+        #expect(try DeviceChoice.opencl(nil).resolve(among: [cpuDevice], localRank: 3) == cpuDevice)
+        #expect(try DeviceChoice.auto.resolve(among: [cpuDevice], localRank: 3) == nil)
+    }
+
     @Test("auto takes an OpenCL GPU, else the CPU path; an index past the list is an error")
     func resolution() throws {
         let devices = try listOpenCLDevices()

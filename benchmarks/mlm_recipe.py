@@ -105,17 +105,22 @@ class Runner:
         if self.args.dry_run:
             return {}
         log_file = Path(out) / "train_log.jsonl"
+        extra = {}
         if log_file.exists() and sum("train_samples_per_second" in e for e in read_jsonl(log_file)) >= epochs:
             log(f"reusing {out}")
+            extra["reused"] = True
         else:
+            before = os.getloadavg()
             rss, wall, err = run_logged([str(c) for c in cmd], self.env)
             if err:
                 return {"error": err}
             if not log_file.exists():
                 return {"error": f"no {log_file}"}
+            # the 1/5/15-minute load averages as it started and ended: another job may share the cores
+            extra = {"wall_seconds": wall, "peak_rss_mib": rss, "load_before": before, "load_after": os.getloadavg()}
         lines = [e for e in read_jsonl(log_file) if "train_samples_per_second" in e]
         return {"samples_per_second": lines[-1]["train_samples_per_second"], "last_epoch": lines[-1],
-                "per_epoch": lines}
+                "per_epoch": lines, **extra}
 
     def json(self, cmd):
         self.note(cmd)
@@ -153,11 +158,11 @@ def plot(models, path, title, n_test):
               "D": ("tab:green", "D"), "task-only": ("tab:red", "v")}
     shown = sorted((m for m in models if m.get("test_accuracy") is not None and m.get("texts_per_second") is not None),
                    key=lambda m: m["test_accuracy"])
-    for i, m in enumerate(shown):   # labels alternately above and below, so that close points stay legible
+    for i, m in enumerate(shown):   # labels alternately left and right of their points, so close points stay legible
         color, marker = styles[m["kind"]]
         ax.scatter(m["texts_per_second"], 100 * m["test_accuracy"], color=color, marker=marker, s=60, zorder=3)
         ax.annotate(m["label"], (m["texts_per_second"], 100 * m["test_accuracy"]), textcoords="offset points",
-                    xytext=(6, 4 if i % 2 else -11), fontsize=8)
+                    xytext=(-8, -3) if i % 2 else (8, -3), ha="right" if i % 2 else "left", fontsize=8, color=color)
     ax.margins(x=0.15, y=0.1)
     general = sorted((m for m in models if m["kind"] == "general" and m.get("texts_per_second") and m.get("test_accuracy")),
                      key=lambda m: m["texts_per_second"])
@@ -197,11 +202,20 @@ def main():
     ap.add_argument("--general-epochs", type=int, default=GENERAL["epochs"])
     ap.add_argument("--downstream-epochs", type=int, default=DOWNSTREAM["epochs"])
     ap.add_argument("--layer-sets", default="/".join(LAYER_SETS), help="slash-separated")
+    ap.add_argument("--general-train", default=None,
+                    help="general distillation's training text (default: --train; e.g. a cut file when time is short)")
     ap.add_argument("--whole-word-masking", action="store_true")
     ap.add_argument("--line-by-line", action="store_true")
     ap.add_argument("--bench-rounds", type=int, default=3)
     ap.add_argument("--plot", default=str(PLOT))
+    ap.add_argument("--replot", metavar="RESULTS_JSON", help="only redraw --plot from a results file of an earlier run")
     args = ap.parse_args()
+    if args.replot:
+        done = json.loads(Path(args.replot).read_text(encoding="utf-8"))
+        plot(done["downstream"], Path(args.plot), n_test=len(read_jsonl(TASK_TEST)),
+             title=f"DistilCL, {done['cpu'].split(' (')[0]}, {done['threads']} threads, {done['date'][:10]}")
+        log(f"wrote {args.plot} from {args.replot}")
+        return
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     started = datetime.datetime.now().astimezone()
@@ -218,11 +232,21 @@ def main():
     down_r = {**DOWNSTREAM, "epochs": args.downstream_epochs}
     layer_sets = [s for s in args.layer_sets.split("/") if s]
     train, dev = sampled(args.train, args.sample, work), sampled(args.eval, args.sample, work)
+    general_train = sampled(args.general_train, args.sample, work) if args.general_train else train
     task_train, task_test = sampled(TASK_TRAIN, args.sample, work), sampled(TASK_TEST, args.sample, work)
     texts = work / "test-texts.txt"
     if not args.dry_run:
         texts.write_text("".join(r["text"] + "\n" for r in read_jsonl(task_test)), encoding="utf-8")
     r = Runner(args, env)
+
+    def save(phase):
+        """Writes what has been measured so far (a partial result names the last phase done)."""
+        if args.dry_run:
+            return
+        result["commands"], result["phase_done"] = r.commands, phase
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"{run}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+        log(f"saved {RESULTS / (run + '.json')} ({phase})")
     masking = (["--line-by-line"] if args.line_by_line else []) + (["--whole-word-masking"] if args.whole_word_masking else [])
     result = {"date": started.isoformat(timespec="seconds"), "cpu": cpu_description()[0], "threads": args.threads,
               "bin": args.bin, "head_at_run": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -234,11 +258,15 @@ def main():
     # 1. the masked-LM teacher
     mlm_teacher = work / "mlm-teacher"
     result["teacher_before"] = r.evaluate(args.model, dev, "masked-lm")
+    if "error" in result["teacher_before"]:
+        result["teacher_before"]["note"] = ("DistilCL evaluates masked-LM only with a masked-LM head: the bare encoder has "
+                                            "none; the transformers side's fresh-head score stands as 'before'")
     result["teacher_train"] = r.train([args.bin, "train", "--task", "masked-lm", "--model", args.model, "--train", train,
                                        "--eval", dev, "--out", mlm_teacher, *masking,
                                        *flags(teacher_r, "max_length", "mlm_probability", "epochs", "batch_size", "lr",
                                               "warmup", "weight_decay", "max_grad_norm", "seed")], mlm_teacher, teacher_r["epochs"])
     result["teacher_after"] = r.evaluate(mlm_teacher, dev, "masked-lm")
+    save("teacher")
 
     # 2. general students
     general = {}
@@ -246,12 +274,13 @@ def main():
         out = work / f"general-{layers.replace(',', '')}"
         general[layers] = out
         result[f"general_{layers}"] = {
-            "train": r.train([args.bin, "distill", "--task", "masked-lm", "--teacher", mlm_teacher, "--train", train,
+            "train": r.train([args.bin, "distill", "--task", "masked-lm", "--teacher", mlm_teacher, "--train", general_train,
                               "--eval", dev, "--out", out, "--student-layers", layers, *masking,
                               *flags(general_r, "alpha_kd", "alpha_mlm", "alpha_cos", "temperature", "mlm_smoothing",
                                      "mlm_probability", "max_length", "epochs", "batch_size", "gradient_accumulation_steps",
                                      "lr", "warmup", "weight_decay", "max_grad_norm", "seed")], out, general_r["epochs"]),
-            "dev": r.evaluate(out, dev, "masked-lm")}
+            "dev": r.evaluate(out, dev, "masked-lm"), "train_file": str(general_train)}
+        save(f"general {layers}")
 
     # 3. downstream
     sentiment_teacher, task_only = Path(args.sentiment_teacher), Path(args.task_only_student)
@@ -283,9 +312,12 @@ def main():
     for m in models:
         m["test"] = r.evaluate(m["path"], task_test, "text-classification")
         m["test_accuracy"] = m["test"].get("accuracy")
+    result["downstream"] = [{**m, "path": str(m["path"])} for m in models]
+    save("downstream")
 
     # 4. classify speed, alternated rounds
     rates = {m["label"]: [] for m in models}
+    result["bench_load_before"] = os.getloadavg()
     for _ in range(args.bench_rounds):
         for m in models:
             out = r.json([args.bin, "bench", "model", "--model", m["path"], "--input", texts, "--batch-size", 32,
@@ -298,6 +330,9 @@ def main():
         m["texts_per_second"] = statistics.median(rates[m["label"]]) if rates[m["label"]] else None
         m["path"] = str(m["path"])
     result["downstream"] = models
+    result["bench_load_after"] = os.getloadavg()
+    result["bench_rates"] = rates
+    save("speed")
 
     # 5. transformers on the same (sampled) files
     if not args.skip_torch and args.sample is None:

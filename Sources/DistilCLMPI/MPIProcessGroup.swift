@@ -20,11 +20,19 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {   // C p
     private typealias CommInt = @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?) -> Int32
     private typealias AllReduce = @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?, OpaquePointer?, OpaquePointer?) -> Int32
     private typealias AllGather = @convention(c) (UnsafeRawPointer?, Int32, OpaquePointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?, OpaquePointer?) -> Int32
+    private typealias IAllReduce = @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?, OpaquePointer?, OpaquePointer?, UnsafeMutablePointer<OpaquePointer?>?) -> Int32
+    private typealias TestAll = @convention(c) (Int32, UnsafeMutablePointer<OpaquePointer?>?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?) -> Int32
+    private typealias WaitAll = @convention(c) (Int32, UnsafeMutablePointer<OpaquePointer?>?, UnsafeMutableRawPointer?) -> Int32
     private typealias Abort = @convention(c) (OpaquePointer?, Int32) -> Int32
     private typealias Finalize = @convention(c) () -> Int32
 
     private let allReduce: AllReduce
     private let allGatherFn: AllGather
+    private let iAllReduce: IAllReduce
+    private let testAll: TestAll
+    private let waitAllFn: WaitAll
+    /// The non-blocking reductions started and not yet waited for (`MPI_Request`s: pointers in Open MPI).
+    private var requests: [OpaquePointer?] = []
     private let abortFn: Abort
     private let finalizeFn: Finalize
     private let world, float, double, uint64, sum: OpaquePointer
@@ -57,6 +65,9 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {   // C p
         let commSize = unsafeBitCast(try symbol("MPI_Comm_size"), to: CommInt.self)
         allReduce = unsafeBitCast(try symbol("MPI_Allreduce"), to: AllReduce.self)
         allGatherFn = unsafeBitCast(try symbol("MPI_Allgather"), to: AllGather.self)
+        iAllReduce = unsafeBitCast(try symbol("MPI_Iallreduce"), to: IAllReduce.self)
+        testAll = unsafeBitCast(try symbol("MPI_Testall"), to: TestAll.self)
+        waitAllFn = unsafeBitCast(try symbol("MPI_Waitall"), to: WaitAll.self)
         abortFn = unsafeBitCast(try symbol("MPI_Abort"), to: Abort.self)
         finalizeFn = unsafeBitCast(try symbol("MPI_Finalize"), to: Finalize.self)
         world = OpaquePointer(try symbol("ompi_mpi_comm_world"))
@@ -82,6 +93,27 @@ public final class MPIProcessGroup: ProcessGroup, @unchecked Sendable {   // C p
         try chunks(values.count) { start, n in
             try Self.check(allReduce(Self.inPlace, values.baseAddress! + start, n, double, sum, world), "MPI_Allreduce")
         }
+    }
+
+    public func startAllReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {
+        try chunks(values.count) { start, n in
+            var request: OpaquePointer?
+            try Self.check(iAllReduce(Self.inPlace, values.baseAddress! + start, n, float, sum, world, &request), "MPI_Iallreduce")
+            requests.append(request)
+        }
+    }
+
+    public func poll() throws {
+        guard !requests.isEmpty else { return }
+        var done: Int32 = 0
+        try Self.check(testAll(Int32(requests.count), &requests, &done, nil), "MPI_Testall")
+        if done != 0 { requests.removeAll() }
+    }
+
+    public func waitAll() throws {
+        guard !requests.isEmpty else { return }
+        try Self.check(waitAllFn(Int32(requests.count), &requests, nil), "MPI_Waitall")
+        requests.removeAll()
     }
 
     public func allGather(_ value: UInt64) throws -> [UInt64] {

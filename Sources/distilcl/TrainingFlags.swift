@@ -115,6 +115,12 @@ struct TrainingFlags: ParsableArguments {
         discussion: "Default: the cores this process may run on (under mpirun, the cores it is bound to).", valueName: "n"))
     var threads: Int?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Under mpirun: the size of the gradient buckets summed while the backward pass runs (transformers' ddp_bucket_cap_mb).",
+        discussion: "Each bucket's MPI_Iallreduce starts once its layers' backward is done. Every process must give the same.",
+        valueName: "MB"))
+    var ddpBucketCapMb: Double = 25
+
     @Flag(name: .long, help: "Batches of consecutive lines in file order instead of a seeded shuffle each epoch.")
     var noShuffle = false
 
@@ -176,6 +182,10 @@ struct TrainingFlags: ParsableArguments {
         guard ReportTarget(rawValue: reportTo) != nil else {
             throw ValidationError("--report-to takes \(ReportTarget.allCases.map(\.rawValue).joined(separator: ", ")); got '\(reportTo)'")
         }
+        if let threads, threads < 1 { throw ValidationError("--threads takes a count of 1 or more, got \(threads)") }
+        guard ddpBucketCapMb > 0, ddpBucketCapMb <= 4096 else {
+            throw ValidationError("--ddp-bucket-cap-mb takes a size in MB above 0 and at most 4096, got \(ddpBucketCapMb)")
+        }
         if let labels, labels.split(separator: ",").count < 2 {
             throw ValidationError("--labels needs at least two comma-separated names, got '\(labels)'")
         }
@@ -214,12 +224,14 @@ struct TrainingFlags: ParsableArguments {
             let group = MPIProcessGroup.launched ? try MPIProcessGroup() : nil
             let speaks = (group?.rank ?? 0) == 0
             let backend: any ComputeBackend
-            do { backend = try device.makeBackend() } catch { throw CLIError.from(error).asDevice }
+            do {
+                backend = try device.makeBackend(localRank: group.map { g in MPIProcessGroup.localRank ?? g.rank })
+            } catch { throw CLIError.from(error).asDevice }
             let trainer = try Trainer(model: directory, train: URL(fileURLWithPath: train),
                                       eval: eval.map { URL(fileURLWithPath: $0) }, labels: labelNames,
                                       output: URL(fileURLWithPath: out), backend: backend, options: options,
                                       resume: resume, newHead: newHead, resumeAnyData: resumeAnyData, settings: task,
-                                      group: group)
+                                      group: group, bucketBytes: Int(ddpBucketCapMb * 1_048_576))
             let o = trainer.options
             let steps = o.stepsPerEpoch(trainer.trainCount), epochs = o.epochCount(trainer.trainCount)
             let processes = group.map { ", \($0.size) processes × batch \(o.batchSize)" } ?? ""

@@ -115,6 +115,7 @@ extension EncoderModel {
                          dropout: DropoutPlan, backend tb: any TrainingBackend, everyToken: Bool = false) throws {
         let c = config, (t, d) = (batch.tokens, c.hidden)
         var (dOut, dIn) = (a.dHidden, a.dIn)
+        try g.layerDone?(layers.count)
         for (i, layer) in layers.enumerated().reversed() {
             let l = a.layers[i], x = l.buffers
             // The last layer ran its projection, norms and FFN over the [CLS] rows alone.
@@ -164,6 +165,7 @@ extension EncoderModel {
             try tb.linearBackward(dOut: a.dQKV, input: x.input, try g.linear(layer.qkv), rows: t, activation: .none,
                                   preActivation: nil, dInput: dIn, accumulateInput: true)
             swap(&dOut, &dIn)
+            try g.layerDone?(i)
         }
         // hidden[0] = dropout(LN(word + position + type))
         var dNorm = dOut

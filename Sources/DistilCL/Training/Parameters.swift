@@ -105,6 +105,10 @@ final class GradientTable {
     let parameters: [ModelParameter]
     let gradients: [any DeviceBuffer]
     private let index: [ObjectIdentifier: Int]
+    /// Called by `backwardEncoder` as the gradients become final: with the layer count before
+    /// the encoder's backward (the head's are done), then with `i` after layer `i`'s. A
+    /// data-parallel step sets it for the process's last micro-batch (`GradientReducer`).
+    var layerDone: ((Int) throws -> Void)?
 
     init(_ parameters: [ModelParameter], backend: any ComputeBackend) throws {
         self.parameters = parameters

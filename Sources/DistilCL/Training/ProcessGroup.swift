@@ -15,6 +15,14 @@ public protocol ProcessGroup: AnyObject, Sendable {
     func allReduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws
     /// Every process's `value`, in rank order (also a barrier).
     func allGather(_ value: UInt64) throws -> [UInt64]
+    /// Starts summing `values` in place across the processes and returns at once
+    /// (`MPI_Iallreduce`); `values` stays allocated and untouched until `waitAll()`. Every
+    /// process starts the same reductions in the same order.
+    func startAllReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws
+    /// Lets the started reductions progress without waiting for them (`MPI_Testall`).
+    func poll() throws
+    /// Waits until every started reduction is done (`MPI_Waitall`).
+    func waitAll() throws
 }
 
 extension ProcessGroup {
@@ -31,22 +39,6 @@ extension ProcessGroup {
         let differ = all.indices.filter { all[$0] != all[0] }
         guard differ.isEmpty else {
             throw TrainingError.badOption("the processes disagree on \(what): rank\(differ.count > 1 ? "s" : "") \(differ.map(String.init).joined(separator: ", ")) differ\(differ.count > 1 ? "" : "s") from rank 0")
-        }
-    }
-}
-
-extension GradientTable {
-    /// Sums every gradient across `group` (the data-parallel step's reduction): on the CPU path
-    /// in place, elsewhere read back, summed and written again.
-    func allReduce(_ group: any ProcessGroup, on backend: any ComputeBackend) throws {
-        for (p, g) in zip(parameters, gradients) {
-            if let cpu = g as? CPUBuffer {
-                try group.allReduceSum(UnsafeMutableBufferPointer(start: cpu.floats, count: p.count))
-            } else {
-                var host = try backend.download(g, count: p.count)
-                try host.withUnsafeMutableBufferPointer { try group.allReduceSum($0) }
-                try backend.upload(host, to: g)
-            }
         }
     }
 }

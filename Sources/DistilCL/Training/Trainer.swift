@@ -61,6 +61,8 @@ public final class Trainer {
     let maskedTask: MaskedLMTaskState?
     /// The processes of a data-parallel run (nil: this one alone).
     let group: (any ProcessGroup)?
+    /// Sums a data-parallel step's gradients, bucket by bucket during the backward (nil alone).
+    var reducer: GradientReducer?
     /// Whether this process writes: the only one, or rank 0 of a group.
     var writes: Bool { (group?.rank ?? 0) == 0 }
     /// Examples in `--train` (sentences, texts or questions: what `--resume` compares).
@@ -83,10 +85,12 @@ public final class Trainer {
     ///     optimiser step takes `gradientAccumulationSteps × group.size` micro-batches, dealt
     ///     round-robin, so the run's recipe (and what `--resume` compares) is that of one process
     ///     accumulating them all; rank 0 alone writes.
+    ///   - bucketBytes: the size of the gradient buckets a data-parallel step sums while the
+    ///     backward runs (`--ddp-bucket-cap-mb`, 25 MB as PyTorch's DDP); every process must give the same.
     public init(model directory: URL, train trainURL: URL, eval evalURL: URL?, labels given: [String]?, output: URL,
                 backend: any ComputeBackend, options: TrainingOptions, resume: Bool, newHead: Bool = false,
                 resumeAnyData: Bool = false, settings: TaskSettings = TaskSettings(),
-                group: (any ProcessGroup)? = nil) throws {
+                group: (any ProcessGroup)? = nil, bucketBytes: Int = 25 << 20) throws {
         try options.validate()
         var options = try Self.resolved(options, model: directory)
         self.group = group
@@ -108,7 +112,7 @@ public final class Trainer {
             throw TrainingError.badOption("--early-stopping-patience needs --eval")
         }
         try settings.validate()
-        let task = try TrainingTask.resolve(settings.task, model: directory)
+        let task = try TrainingTask.resolveForTraining(settings.task, model: directory)
         self.task = task
         // Masked-LM's masking is part of the recipe (`--resume` compares it).
         let masked = task == .maskedLM
@@ -348,6 +352,7 @@ public final class Trainer {
             try group.requireAgreement(fingerprint64(trainHash + (evalHash ?? "")), "the --train and --eval files (sha256)")
             try group.requireAgreement(fingerprint64((try? RunFolder.fingerprint(start.appendingPathComponent("model.safetensors"))) ?? directory.path),
                                        "the model (\(start.path)/model.safetensors)")
+            try group.requireAgreement(UInt64(bucketBytes), "--ddp-bucket-cap-mb")
         }
         if (group?.rank ?? 0) == 0 { try folder.prepare(model: directory, resume: resume) }
         model = try EncoderModel(checkpoint: prepared, backend: backend, trainable: true)
@@ -358,6 +363,8 @@ public final class Trainer {
         }
         grads = try GradientTable(model.trainableParameters(), backend: backend)
         optimizer = try AdamWOptimizer(settings: options.optimizer(examples: train.count), gradients: grads, backend: tb)
+        reducer = group.map { GradientReducer(grads: grads, layers: model.config.layers, group: $0, backend: backend,
+                                              bucketBytes: bucketBytes) }
         if let state {
             let (m, v) = try RunFolder.moments(start, parameters: grads.parameters)
             try optimizer.restore(step: state.step, m: m, v: v, on: backend)

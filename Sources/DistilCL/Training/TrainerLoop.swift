@@ -167,7 +167,12 @@ extension Trainer {
         var loss = 0.0
         // A data-parallel run deals the micro-batches round-robin; the means above are the whole step's.
         let (rank, size) = (group?.rank ?? 0, group?.size ?? 1)
-        for (i, part) in parts.enumerated() where i % size == rank {
+        let mine = parts.indices.filter { $0 % size == rank }
+        defer { grads.layerDone = nil }
+        for i in mine {
+            let part = parts[i]
+            // The last micro-batch's backward starts each bucket's sum as soon as it is final.
+            if i == mine.last, let reducer { grads.layerDone = { try reducer.layerDone($0) } }
             let plan = DropoutPlan(rates: model.config.dropout, bertProjection: model.config.modelType == .bert,
                                    seed: options.seed, examples: part.map { drawn + UInt64($0) },
                                    layers: model.config.layers)
@@ -186,8 +191,9 @@ extension Trainer {
                                        plan: plan, step: whole)
             }
         }
-        if let group {
-            try grads.allReduce(group, on: backend)
+        if let group, let reducer {
+            grads.layerDone = nil
+            try reducer.finish()
             loss = try group.sum(loss)
         }
         return loss

@@ -1,0 +1,91 @@
+@testable import DistilCL
+import Foundation
+import Testing
+
+/// `GradientReducer`: the buckets of a data-parallel step start while the backward pass runs,
+/// each only once every gradient in it is final, in the same order on every process.
+@Suite("Gradient buckets")
+struct GradientReducerTests {
+    /// A group of one standing for two identical processes: every float sum doubles the values
+    /// (exact in binary floating point), as soon as it starts. It counts the reductions started
+    /// and, at each `poll` (called only from the backward's reports), how many had started.
+    final class DoublingGroup: ProcessGroup, @unchecked Sendable {
+        let rank = 0, size = 1
+        var starts: [Int] = []
+        var startedAtPolls: [Int] = []
+        var waits = 0
+        func allReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws { for i in values.indices { values[i] *= 2 } }
+        func allReduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws {}
+        func allGather(_ value: UInt64) throws -> [UInt64] { [value] }
+        func startAllReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {
+            try allReduceSum(values)
+            starts.append(values.count)
+        }
+        func poll() throws { startedAtPolls.append(starts.count) }
+        func waitAll() throws { waits += 1 }
+    }
+
+    @Test("a parameter's bucket waits for its layer's backward: head, then layers from the last, then embeddings")
+    func readiness() {
+        #expect(GradientReducer.readyAt("bert.encoder.layer.3.attention.self.query.weight", layers: 6) == 3)
+        #expect(GradientReducer.readyAt("distilbert.transformer.layer.0.ffn.lin1.bias", layers: 6) == 0)
+        #expect(GradientReducer.readyAt("distilbert.embeddings.word_embeddings.weight", layers: 6) == -1)
+        #expect(GradientReducer.readyAt("bert.embeddings.LayerNorm.weight", layers: 6) == -1)
+        for head in ["classifier.weight", "bert.pooler.dense.weight", "qa_outputs.bias", "vocab_projector.bias",
+                     "cls.predictions.transform.dense.weight", "pre_classifier.weight"] {
+            #expect(GradientReducer.readyAt(head, layers: 6) == 6, "\(head)")
+        }
+    }
+
+    /// One step of the tiny DistilBERT classifier (4 micro-batches of 8, dropout on) alone and
+    /// under the doubling group with one bucket per tensor: every gradient must come out exactly
+    /// twice the lone run's. A bucket copied before its backward had finished would hold a
+    /// partial gradient. The encoder's and head's buckets all start during the last
+    /// micro-batch's backward; only the embeddings' wait for `finish`.
+    @Test("one bucket per tensor: every sum starts during the backward yet holds the final gradient",
+          arguments: BackendCase.all)
+    func bucketsHoldFinalGradients(_ bc: BackendCase) throws {
+        let folder = try TemporaryFolder()
+        let train = try GradientAccumulationTests.data(folder)
+        let o = GradientAccumulationTests.options(batch: 8, accumulate: 4)
+        let model = Fixtures.model("tiny-distilbert-sst")
+        let group = DoublingGroup()
+        var grads: [[[Float]]] = []
+        for (out, g) in [("alone", nil), ("grouped", group)] as [(String, DoublingGroup?)] {
+            let t = try Trainer(model: model, train: train, eval: nil, labels: nil, output: folder.file(out),
+                                backend: bc.backend, options: o, resume: false, group: g, bucketBytes: 1)
+            _ = try t.accumulateStep(order: o.order(32, epoch: 1), texts: 0..<32, epoch: 1)
+            grads.append(try t.grads.parameters.indices.map {
+                try bc.backend.download(t.grads.gradients[$0], count: t.grads.parameters[$0].count)
+            })
+            if g != nil {
+                let names = t.grads.parameters.map { $0.names[0] }
+                let embeddings = names.filter { $0.contains("embeddings.") }.count
+                #expect(t.reducer?.bucketCount == names.count)
+                #expect(group.starts.count == names.count && group.waits == 1)
+                // The last report (layer 0 done) comes with every bucket but the embeddings' started.
+                #expect(group.startedAtPolls.last == names.count - embeddings, "\(group.startedAtPolls)")
+                #expect(group.startedAtPolls.count == t.model.config.layers + 1, "a report before the layers and after each")
+                #expect(Set(group.startedAtPolls).count > 2, "the buckets start layer by layer: \(group.startedAtPolls)")
+            }
+        }
+        #expect(grads[0].joined().contains { $0 != 0 })
+        for (i, (alone, grouped)) in zip(grads[0], grads[1]).enumerated() {
+            #expect(grouped == alone.map { 2 * $0 }, "\(bc.name) gradient \(i)")
+        }
+    }
+
+    @Test("25 MB buckets: a small model's gradients travel as one sum, at finish")
+    func oneBucket() throws {
+        let folder = try TemporaryFolder()
+        let train = try GradientAccumulationTests.data(folder)
+        let o = GradientAccumulationTests.options(batch: 8, accumulate: 4)
+        let group = DoublingGroup()
+        let t = try Trainer(model: Fixtures.model("tiny-distilbert-sst"), train: train, eval: nil, labels: nil,
+                            output: folder.file("out"), backend: CPUBackend(), options: o, resume: false, group: group)
+        _ = try t.accumulateStep(order: o.order(32, epoch: 1), texts: 0..<32, epoch: 1)
+        #expect(t.reducer?.bucketCount == 1)
+        #expect(group.starts == [t.grads.parameters.reduce(0) { $0 + $1.count }])
+        #expect(group.startedAtPolls.allSatisfy { $0 == 0 }, "nothing starts before the embeddings are done")
+    }
+}

@@ -7,6 +7,8 @@ with batch 2b is what two ranks with batch b run, gradients summed by MPI_Allred
   a  1 process  × 1 thread,   batch 2b           distilcl train ... --threads 1
   b  2 processes × 1 thread,  batch b per rank   mpirun -np 2 --bind-to core distilcl train ... --threads 1
   c  1 process  × 2 threads,  batch 2b           distilcl train ... --threads 2
+  d  as b, with --ddp-bucket-cap-mb 4096: one bucket summed after the whole backward pass (what the
+     bucketed, overlapped MPI_Iallreduce of b saves)
 
 Workloads (--workloads):
   text  text-classification fine-tuning of models/all-MiniLM-L6-v2 (a fresh 2-class head) on
@@ -70,7 +72,8 @@ def loadavg():
 
 
 def others():
-    """The processes taking CPU besides ours (ps, top five by %CPU, with their nice values)."""
+    """The processes taking CPU besides ours (ps: top five by %CPU, which is each one's average over
+    its lifetime, with their nice values)."""
     out = subprocess.run(["ps", "-eo", "pid,ni,pcpu,args", "--sort=-pcpu"], capture_output=True, text=True).stdout
     rows = []
     for line in out.splitlines()[1:]:
@@ -114,6 +117,7 @@ def max_diff(x, y):
 def run(cmd, out):
     """Runs one training job; returns its measurements."""
     shutil.rmtree(out, ignore_errors=True)
+    before = others()
     load0, (busy0, tot0) = loadavg(), machine_busy()
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -132,7 +136,8 @@ def run(cmd, out):
             "job_cpu_seconds": round(job_cpu, 2), "machine_busy_cpu_seconds": round(machine, 2),
             "other_cpu_seconds": round(max(0.0, machine - job_cpu), 2),
             "machine_cpu_seconds_available": round(tot1 - tot0, 2),
-            "loadavg_before": load0, "loadavg_after": load1, "stderr_head": p.stderr.splitlines()[:1]}
+            "loadavg_before": load0, "loadavg_after": load1, "other_processes_before": before,
+            "stderr_head": p.stderr.splitlines()[:1]}
 
 
 def main():
@@ -201,13 +206,16 @@ def main():
               "cpu": cpu_name(), "kernel": platform.release(), "distilcl": args.distilcl,
               "mpirun": subprocess.run([args.mpirun, "--version"], capture_output=True, text=True).stdout.splitlines()[0],
               "configs": {"a": "1 process x 1 thread, batch 2b", "b": "2 processes (mpirun -np 2 --bind-to core) x 1 thread, batch b each",
-                          "c": "1 process x 2 threads, batch 2b"},
+                          "c": "1 process x 2 threads, batch 2b",
+                          "d": "as b with --ddp-bucket-cap-mb 4096 (one bucket, summed after the backward)"},
               "other_processes_at_start": others(), "workloads": {}}
     for name, w in workloads.items():
         b = w["batch"]
         cmds = {"a": [args.distilcl] + w["base"] + ["--threads", "1", "--batch-size", str(2 * b)],
                 "b": mpi + [args.distilcl] + w["base"] + ["--threads", "1", "--batch-size", str(b)],
-                "c": [args.distilcl] + w["base"] + ["--threads", "2", "--batch-size", str(2 * b)]}
+                "c": [args.distilcl] + w["base"] + ["--threads", "2", "--batch-size", str(2 * b)],
+                "d": mpi + [args.distilcl] + w["base"] + ["--threads", "1", "--batch-size", str(b),
+                                                          "--ddp-bucket-cap-mb", "4096"]}
         runs = {k: [] for k in cmds}
         for rep in range(args.reps):
             for k, cmd in cmds.items():
@@ -221,7 +229,7 @@ def main():
         entry = {"what": w["what"], "commands": {k: " ".join(v) for k, v in cmds.items()}, "runs": runs,
                  "median_samples_per_second": med,
                  "ratio_b_over_a": med["b"] / med["a"], "ratio_b_over_c": med["b"] / med["c"],
-                 "ratio_c_over_a": med["c"] / med["a"],
+                 "ratio_c_over_a": med["c"] / med["a"], "ratio_b_over_d": med["b"] / med["d"],
                  "median_other_cpu_seconds_per_train_second": {
                      k: statistics.median(r["other_cpu_seconds"] / r["wall_seconds"] for r in v) for k, v in runs.items()},
                  "weights_b_vs_a": max_diff(work / f"{name}-a", work / f"{name}-b")}

@@ -106,6 +106,18 @@ struct MPICLITests {
                             launcher: Self.launcher(2) + [script.path])
         #expect(r.status != 0 && r.stderr.contains("disagree on the flags") && r.stderr.contains("rank 1"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: folder.file("out/model.safetensors").path))
+        // Bucket sizes are no part of the recipe, but the buckets are collectives every rank must start alike.
+        let buckets = folder.file("rank-buckets.sh")
+        try """
+            #!/bin/sh
+            exec "$@" --ddp-bucket-cap-mb "$((OMPI_COMM_WORLD_RANK + 1))"
+            """.write(to: buckets, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: buckets.path)
+        let b = try CLI.run(["train", "--model", fixturePath("tiny-distilbert-sst"), "--train", data, "--device", "cpu",
+                             "--out", folder.file("out-buckets").path, "--max-steps", "2"],
+                            launcher: Self.launcher(2) + [buckets.path])
+        #expect(b.status != 0 && b.stderr.contains("disagree on --ddp-bucket-cap-mb") && b.stderr.contains("rank 1"),
+                "\(b.stderr)")
     }
 
     /// The pid of rank `rank` of a job whose command line mentions `marker` (its environment

@@ -247,7 +247,8 @@ struct TrainCLITests {
                       ["--logging-steps", "-3"], ["--eval-steps", "0"], ["--eval-steps", "2"],
                       ["--save-steps", "0"], ["--save-total-limit", "0"], ["--early-stopping-patience", "0"],
                       ["--early-stopping-patience", "2"], ["--metric-for-best-model", "loss"],
-                      ["--metric-for-best-model", "bleu", "--eval", "x.jsonl"]])
+                      ["--metric-for-best-model", "bleu", "--eval", "x.jsonl"], ["--threads", "0"],
+                      ["--ddp-bucket-cap-mb", "0"], ["--ddp-bucket-cap-mb", "5000"]])
     func newFlagRefusals(_ flag: [String]) throws {
         let folder = try TemporaryFolder()
         let train = try Self.data(folder), out = folder.file("out").path

@@ -153,6 +153,7 @@ def plot(models, path, title, n_test):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     styles = {"teacher": ("black", "s"), "general": ("tab:blue", "o"), "cut-only": ("tab:orange", "^"),
               "D": ("tab:green", "D"), "task-only": ("tab:red", "v")}
@@ -173,7 +174,11 @@ def plot(models, path, title, n_test):
         ax.scatter([], [], color=color, marker=marker, label={"teacher": "teacher (6 layers, fine-tuned)",
                    "general": "general distillation + fine-tuning", "cut-only": "cut from MLM teacher, fine-tuned",
                    "D": "general + task distillation (D)", "task-only": "main job: task distillation only"}[kind])
-    ax.set_xlabel("classify speed, texts/s (distilcl bench model, CPU)")
+    ax.set_xscale("log")   # a 1-layer student runs ~10x the teacher's speed
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([100, 200, 300, 500, 1000, 2000, 3000, 5000]))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("classify speed, texts/s, log scale (distilcl bench model, CPU)")
     ax.set_ylabel(f"test accuracy, % ({n_test:,} odd-id movie snippets)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
@@ -208,6 +213,10 @@ def main():
     ap.add_argument("--line-by-line", action="store_true")
     ap.add_argument("--bench-rounds", type=int, default=3)
     ap.add_argument("--plot", default=str(PLOT))
+    ap.add_argument("--engines-only", action="store_true",
+                    help="with --sample: only what the two engines compare (teacher, the 0,2,4 student, its general and "
+                         "cut-only downstream, transformers beside them): no sentiment teacher, task-only or D rows, no "
+                         "speed rounds, no picture")
     ap.add_argument("--replot", metavar="RESULTS_JSON", help="only redraw --plot from a results file of an earlier run")
     args = ap.parse_args()
     if args.replot:
@@ -284,14 +293,17 @@ def main():
 
     # 3. downstream
     sentiment_teacher, task_only = Path(args.sentiment_teacher), Path(args.task_only_student)
-    if not args.dry_run and not ((sentiment_teacher / "model.safetensors").exists() and (task_only / "model.safetensors").exists()):
+    if args.engines_only:
+        pass
+    elif not args.dry_run and not ((sentiment_teacher / "model.safetensors").exists() and (task_only / "model.safetensors").exists()):
         log("models/minilm-sentiment or its student missing: running scripts/sentiment.sh")
         subprocess.run(["bash", str(ROOT / "scripts/sentiment.sh")], cwd=ROOT, env={**env, "DISTILCL_BIN": args.bin}, check=True)
     elif args.dry_run:
         r.note([f"DISTILCL_BIN={args.bin} bash scripts/sentiment.sh   # only when models/minilm-sentiment(-student) is missing"])
     down = [*flags(down_r, "epochs", "batch_size", "lr", "warmup", "weight_decay", "max_grad_norm", "seed", "max_length")]
-    models = [{"label": "teacher (6)", "kind": "teacher", "path": sentiment_teacher, "layers": 6},
-              {"label": "task-only (3)", "kind": "task-only", "path": task_only, "layers": 3}]
+    models = [] if args.engines_only else [
+        {"label": "teacher (6)", "kind": "teacher", "path": sentiment_teacher, "layers": 6},
+        {"label": "task-only (3)", "kind": "task-only", "path": task_only, "layers": 3}]
     for layers, g in general.items():
         out = work / f"downstream-general-{layers.replace(',', '')}"
         n = len(layers.split(","))
@@ -303,7 +315,7 @@ def main():
                    "train": r.train([args.bin, "distill", "--task", "text-classification", "--teacher", mlm_teacher,
                                      "--train", task_train, "--out", cut, "--student-layers", "0,2,4", "--alpha-kd", "0",
                                      "--alpha-ce", "1", "--alpha-cos", "0", *down], cut, down_r["epochs"])})
-    if "0,2,4" in general:
+    if "0,2,4" in general and not args.engines_only:
         d = work / "downstream-general-024-D"
         models.append({"label": "general 3 + D", "kind": "D", "path": d, "layers": 3,
                        "train": r.train([args.bin, "distill", "--task", "text-classification", "--student", general["0,2,4"],
@@ -318,7 +330,7 @@ def main():
     # 4. classify speed, alternated rounds
     rates = {m["label"]: [] for m in models}
     result["bench_load_before"] = os.getloadavg()
-    for _ in range(args.bench_rounds):
+    for _ in range(0 if args.engines_only else args.bench_rounds):
         for m in models:
             out = r.json([args.bin, "bench", "model", "--model", m["path"], "--input", texts, "--batch-size", 32,
                           "--max-length", COMMON["max_length"], "--device", "cpu", "--json"])
@@ -389,6 +401,8 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{run}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     log(f"\nwrote {RESULTS / (run + '.json')}")
+    if args.engines_only:
+        return
     plot(models, Path(args.plot), n_test=len(read_jsonl(task_test)), title=f"DistilCL, {result['cpu'].split(' (')[0]}, {args.threads} threads, "
                                   f"{started:%Y-%m-%d}" + (f", sample {args.sample}" if args.sample else ""))
     log(f"wrote {args.plot}")

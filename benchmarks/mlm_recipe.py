@@ -213,6 +213,8 @@ def main():
     ap.add_argument("--line-by-line", action="store_true")
     ap.add_argument("--bench-rounds", type=int, default=3)
     ap.add_argument("--plot", default=str(PLOT))
+    ap.add_argument("--seed", type=int, default=COMMON["seed"],
+                    help="seed of every phase (shuffle, dropout, masks, fresh heads), both engines; dev masks stay EVAL_SEED's")
     ap.add_argument("--engines-only", action="store_true",
                     help="with --sample: only what the two engines compare (teacher, the 0,2,4 student, its general and "
                          "cut-only downstream, transformers beside them): no sentiment teacher, task-only or D rows, no "
@@ -236,9 +238,9 @@ def main():
             if not Path(path).exists():
                 sys.exit(f"{path} is missing: run benchmarks/mlm_corpus.py, scripts/fetch-models.sh and "
                          "swiftlock build -c release --product distilcl")
-    teacher_r = {**TEACHER, "epochs": args.teacher_epochs}
-    general_r = {**GENERAL, "epochs": args.general_epochs}
-    down_r = {**DOWNSTREAM, "epochs": args.downstream_epochs}
+    teacher_r = {**TEACHER, "epochs": args.teacher_epochs, "seed": args.seed}
+    general_r = {**GENERAL, "epochs": args.general_epochs, "seed": args.seed}
+    down_r = {**DOWNSTREAM, "epochs": args.downstream_epochs, "seed": args.seed}
     layer_sets = [s for s in args.layer_sets.split("/") if s]
     train, dev = sampled(args.train, args.sample, work), sampled(args.eval, args.sample, work)
     general_train = sampled(args.general_train, args.sample, work) if args.general_train else train
@@ -354,7 +356,7 @@ def main():
         cmd = [sys.executable, str(Path(__file__).resolve().parent / "mlm_torch.py"), "--train", train, "--eval", dev,
                "--task-train", task_train, "--task-test", task_test, "--teacher-epochs", teacher_r["epochs"],
                "--general-epochs", general_r["epochs"], "--downstream-epochs", down_r["epochs"], "--threads",
-               args.threads, "--result", torch_json] + (["--line-by-line"] if args.line_by_line else [])
+               args.threads, "--seed", args.seed, "--result", torch_json] + (["--line-by-line"] if args.line_by_line else [])
         r.note(cmd)
         if not args.dry_run:
             rss, wall, err = run_logged([str(c) for c in cmd], env)

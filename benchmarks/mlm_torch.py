@@ -277,10 +277,13 @@ def main():
     ap.add_argument("--max-steps", type=int, default=None, help="cap every phase's optimiser steps (smoke tests)")
     ap.add_argument("--line-by-line", action="store_true")
     ap.add_argument("--eval-seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=TEACHER["seed"], help="seed of every phase (mlm_recipe.py --seed)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--result", default=None, help="write the result JSON here")
     ap.add_argument("--keep", default=None, help="save the teacher and students here")
     args = ap.parse_args()
+    for recipe in (TEACHER, GENERAL, DOWNSTREAM):   # the module-level recipes every phase reads
+        recipe["seed"] = args.seed
 
     import torch, transformers
     from transformers import AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling, set_seed

@@ -10,6 +10,13 @@ import Foundation
 /// embeddings, or everything when the process had no micro-batch), waits, and writes the sums
 /// back. On OpenCL each bucket is read back and written again; a GPU-aware MPI could sum the
 /// device buffers in place and save both copies.
+///
+/// The word-embedding table (`[vocab, hidden]`, half of MiniLM's gradient bytes) travels apart,
+/// at `finish()`: a step touches only the rows of the tokens its texts hold, and every other
+/// row's gradient is zero on every process. The processes first sum a mask of the rows each
+/// touched, then sum only the rows of the union, packed; the rows outside it stay zero, as a
+/// dense sum would leave them. Where the union is more than half the table (the masked-LM
+/// decoder, tied to the table, touches every row) the whole table is summed.
 final class GradientReducer {
     private struct Bucket {
         /// Slots of `grads` and where each starts in `staging`.
@@ -26,6 +33,7 @@ final class GradientReducer {
     private let group: any ProcessGroup
     private let backend: any ComputeBackend
     private var buckets: [Bucket]
+    private let rows: SparseRows?
     /// Buckets started this step (always a prefix, so every process starts them in the same order).
     private var started = 0
 
@@ -36,8 +44,12 @@ final class GradientReducer {
         (self.grads, self.group, self.backend) = (grads, group, backend)
         let order = grads.parameters.indices.map { ($0, Self.readyAt(grads.parameters[$0].names[0], layers: layers)) }
             .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 > $1.0 }   // reverse layer order, and reverse within a layer
+        let table = grads.parameters.indices.first {
+            grads.parameters[$0].names[0].hasSuffix("word_embeddings.weight") && grads.parameters[$0].shape.count == 2
+        }
+        rows = table.map { SparseRows(slot: $0, shape: grads.parameters[$0].shape) }
         var list: [Bucket] = [], current = Bucket()
-        for (slot, ready) in order {
+        for (slot, ready) in order where slot != table {
             current.slots.append(slot)
             current.offsets.append(current.count)
             current.count += grads.parameters[slot].count
@@ -52,10 +64,17 @@ final class GradientReducer {
         buckets = list
     }
 
-    deinit { for b in buckets { b.staging.deallocate() } }
+    deinit {
+        for b in buckets { b.staging.deallocate() }
+        rows?.deallocate()
+    }
 
-    /// How many buckets the gradients fall into (each one reduction per step).
+    /// How many buckets the gradients fall into (each one reduction per step), the word
+    /// embeddings' rows aside.
     var bucketCount: Int { buckets.count }
+    /// The word-embedding rows the last step summed (nil: no such table; the table's row
+    /// count: all of it).
+    private(set) var rowsSummed: Int?
 
     /// When a parameter's gradient is final, from its transformers name: layer `N`'s after that
     /// layer's backward, the embeddings' (`…embeddings.…`) at the very end, the head's (pooler,
@@ -77,7 +96,10 @@ final class GradientReducer {
     /// Starts what is left, waits for every sum and writes the sums back into the gradients.
     func finish() throws {
         while started < buckets.count { try start(started) }
+        var union: [Int] = [], host: [Float]?
+        if let rows { (union, host) = try startRows(rows) }
         try group.waitAll()
+        if let rows { try finishRows(rows, union: union, host: host) }
         for b in buckets {
             for (slot, offset) in zip(b.slots, b.offsets) {
                 let g = grads.gradients[slot], n = grads.parameters[slot].count
@@ -104,5 +126,75 @@ final class GradientReducer {
         }
         try group.startAllReduceSum(b.staging)
         started = i + 1
+    }
+
+    /// Sums the mask of the table rows this process touched, then starts the sum of the
+    /// union's rows, packed in `rows.staging`. Returns the union and, on a device, the host
+    /// copy of the table's gradient.
+    private func startRows(_ rows: SparseRows) throws -> ([Int], [Float]?) {
+        let g = grads.gradients[rows.slot], count = rows.count * rows.width
+        var host: [Float]? = nil
+        if !(g is CPUBuffer) { host = try backend.download(g, count: count) }
+        let union: [Int] = try withTable(g, host: &host) { table in
+            for r in 0..<rows.count { rows.mask[r] = Self.isZero(table + r * rows.width, rows.width) ? 0 : 1 }
+            try group.allReduceSum(rows.mask)
+            var union = (0..<rows.count).filter { rows.mask[$0] > 0 }
+            if union.count * 2 > rows.count { union = Array(0..<rows.count) }
+            for (k, r) in union.enumerated() {
+                (rows.staging.baseAddress! + k * rows.width).update(from: table + r * rows.width, count: rows.width)
+            }
+            return union
+        }
+        rowsSummed = union.count
+        try group.startAllReduceSum(UnsafeMutableBufferPointer(rebasing: rows.staging[0..<(union.count * rows.width)]))
+        return (union, host)
+    }
+
+    /// Writes the summed rows back into the table's gradient (the rest stay zero).
+    private func finishRows(_ rows: SparseRows, union: [Int], host: [Float]?) throws {
+        var host = host
+        let g = grads.gradients[rows.slot]
+        try withTable(g, host: &host) { table in
+            for (k, r) in union.enumerated() {
+                (table + r * rows.width).update(from: rows.staging.baseAddress! + k * rows.width, count: rows.width)
+            }
+        }
+        if let host { try backend.upload(host, to: g) }
+    }
+
+    /// Runs `body` on the table's gradient in host memory: the CPU buffer itself, or `host`.
+    private func withTable<T>(_ g: any DeviceBuffer, host: inout [Float]?,
+                              _ body: (UnsafeMutablePointer<Float>) throws -> T) throws -> T {
+        if let cpu = g as? CPUBuffer { return try body(cpu.floats) }
+        return try host!.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
+    }
+
+    /// Whether `n` floats are all zero (either sign): a row no token of the step touched.
+    private static func isZero(_ p: UnsafePointer<Float>, _ n: Int) -> Bool {
+        var bits: UInt32 = 0
+        p.withMemoryRebound(to: UInt32.self, capacity: n) { u in
+            for i in 0..<n { bits |= u[i] << 1 }   // the sign bit shifted out
+        }
+        return bits == 0
+    }
+}
+
+/// The word-embedding table's reduction buffers: a mask of `[rows]` and room for every row.
+private struct SparseRows {
+    let slot: Int
+    let count: Int
+    let width: Int
+    let mask: UnsafeMutableBufferPointer<Float>
+    let staging: UnsafeMutableBufferPointer<Float>
+
+    init(slot: Int, shape: [Int]) {
+        (self.slot, count, width) = (slot, shape[0], shape[1])
+        mask = .allocate(capacity: count)
+        staging = .allocate(capacity: count * width)
+    }
+
+    func deallocate() {
+        mask.deallocate()
+        staging.deallocate()
     }
 }

@@ -61,7 +61,8 @@ struct GradientReducerTests {
             if g != nil {
                 let names = t.grads.parameters.map { $0.names[0] }
                 let embeddings = names.filter { $0.contains("embeddings.") }.count
-                #expect(t.reducer?.bucketCount == names.count)
+                // Every tensor its own bucket, but the word embeddings: their touched rows travel at finish.
+                #expect(t.reducer?.bucketCount == names.count - 1)
                 #expect(group.starts.count == names.count && group.waits == 1)
                 // The last report (layer 0 done) comes with every bucket but the embeddings' started.
                 #expect(group.startedAtPolls.last == names.count - embeddings, "\(group.startedAtPolls)")
@@ -85,7 +86,38 @@ struct GradientReducerTests {
                             output: folder.file("out"), backend: CPUBackend(), options: o, resume: false, group: group)
         _ = try t.accumulateStep(order: o.order(32, epoch: 1), texts: 0..<32, epoch: 1)
         #expect(t.reducer?.bucketCount == 1)
-        #expect(group.starts == [t.grads.parameters.reduce(0) { $0 + $1.count }])
+        let table = try #require(t.grads.parameters.first { $0.names[0].hasSuffix("word_embeddings.weight") })
+        let all = t.grads.parameters.reduce(0) { $0 + $1.count }
+        let rows = try #require(t.reducer?.rowsSummed)
+        #expect(group.starts == [all - table.count, rows * table.shape[1]])
         #expect(group.startedAtPolls.allSatisfy { $0 == 0 }, "nothing starts before the embeddings are done")
+    }
+
+    /// The word-embedding table's gradient is zero but at the rows of the step's tokens: only
+    /// those rows travel (the union over the processes: the mask's sum), and the gradient that
+    /// comes back is the dense sum's, zero rows included.
+    @Test("only the word-embedding rows a step touched are summed", arguments: BackendCase.all)
+    func touchedRowsOnly(_ bc: BackendCase) throws {
+        let folder = try TemporaryFolder()
+        let train = try GradientAccumulationTests.data(folder)
+        let o = GradientAccumulationTests.options(batch: 8, accumulate: 4)
+        var tables: [[Float]] = []
+        var touched = Set<Int>()
+        for g in [nil, DoublingGroup()] as [DoublingGroup?] {
+            let t = try Trainer(model: Fixtures.model("tiny-distilbert-sst"), train: train, eval: nil, labels: nil,
+                                output: folder.file(g == nil ? "alone" : "grouped"), backend: bc.backend, options: o,
+                                resume: false, group: g)
+            let order = o.order(32, epoch: 1)
+            _ = try t.accumulateStep(order: order, texts: 0..<32, epoch: 1)
+            let slot = try #require(t.grads.parameters.firstIndex { $0.names[0].hasSuffix("word_embeddings.weight") })
+            tables.append(try bc.backend.download(t.grads.gradients[slot], count: t.grads.parameters[slot].count))
+            if g != nil {
+                touched = Set(order[0..<32].flatMap { t.train[$0].0.ids })
+                #expect(t.reducer?.rowsSummed == touched.count, "the rows of the step's distinct tokens")
+                #expect(touched.count * 2 < t.grads.parameters[slot].shape[0])
+            }
+        }
+        #expect(tables[1] == tables[0].map { 2 * $0 }, "\(bc.name)")
+        #expect(tables[0].contains { $0 != 0 })
     }
 }

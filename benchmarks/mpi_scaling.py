@@ -9,6 +9,9 @@ with batch 2b is what two ranks with batch b run, gradients summed by MPI_Allred
   c  1 process  × 2 threads,  batch 2b           distilcl train ... --threads 2
   d  as b, with --ddp-bucket-cap-mb 4096: one bucket summed after the whole backward pass (what the
      bucketed, overlapped MPI_Iallreduce of b saves)
+  e  two copies of a at once, pinned to cores 0 and 1 (taskset), no MPI: the sum of their samples/s
+     is what this machine's two cores give two independent single-thread jobs, the ceiling of b / a
+     that no reduction scheme can pass (memory bandwidth, shared cache and clocks under load)
 
 Workloads (--workloads):
   text  text-classification fine-tuning of models/all-MiniLM-L6-v2 (a fresh 2-class head) on
@@ -140,6 +143,27 @@ def run(cmd, out):
             "stderr_head": p.stderr.splitlines()[:1]}
 
 
+def run_pair(cmd, outs):
+    """Runs two copies of `cmd` at once, the first pinned to core 0, the second to core 1; returns
+    their summed samples/s and each one's measurements."""
+    procs = []
+    for core, out in enumerate(outs):
+        shutil.rmtree(out, ignore_errors=True)
+        procs.append(subprocess.Popen(["taskset", "-c", str(core)] + cmd + ["--out", str(out)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    each = []
+    for p, out in zip(procs, outs):
+        _, err = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)}\nstatus {p.returncode}\n{err[-3000:]}")
+        lines = [json.loads(l) for l in (Path(out) / "train_log.jsonl").read_text().splitlines() if l.strip()]
+        epoch = [l for l in lines if "train_samples_per_second" in l][-1]
+        each.append({"samples_per_second": epoch["train_samples_per_second"], "train_seconds": epoch["seconds"]})
+    return {"samples_per_second": sum(e["samples_per_second"] for e in each), "each": each,
+            "train_seconds": max(e["train_seconds"] for e in each), "job_cpu_seconds": None,
+            "other_cpu_seconds": None, "loadavg_before": loadavg()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--distilcl", default="/tmp/distilcl-mpi/distilcl")
@@ -207,7 +231,8 @@ def main():
               "mpirun": subprocess.run([args.mpirun, "--version"], capture_output=True, text=True).stdout.splitlines()[0],
               "configs": {"a": "1 process x 1 thread, batch 2b", "b": "2 processes (mpirun -np 2 --bind-to core) x 1 thread, batch b each",
                           "c": "1 process x 2 threads, batch 2b",
-                          "d": "as b with --ddp-bucket-cap-mb 4096 (one bucket, summed after the backward)"},
+                          "d": "as b with --ddp-bucket-cap-mb 4096 (one bucket, summed after the backward)",
+                          "e": "two copies of a at once on cores 0 and 1, no MPI: summed samples/s (the machine's ceiling for b)"},
               "other_processes_at_start": others(), "workloads": {}}
     for name, w in workloads.items():
         b = w["batch"]
@@ -225,15 +250,23 @@ def main():
                 runs[k].append(r)
                 log(f"{name} {k} rep {rep}: {r['samples_per_second']:.2f} samples/s, {r['train_seconds']:.1f} s, "
                     f"job cpu {r['job_cpu_seconds']} s, others {r['other_cpu_seconds']} s, load {r['loadavg_before'][0]}")
+            r = run_pair(cmds["a"], [work / f"{name}-e0", work / f"{name}-e1"])
+            r["rep"] = rep
+            runs.setdefault("e", []).append(r)
+            log(f"{name} e rep {rep}: {r['samples_per_second']:.2f} samples/s ({', '.join(str(e['samples_per_second']) for e in r['each'])})")
         med = {k: statistics.median(r["samples_per_second"] for r in v) for k, v in runs.items()}
+        cmds["e"] = ["taskset", "-c", "0|1"] + cmds["a"]
         entry = {"what": w["what"], "commands": {k: " ".join(v) for k, v in cmds.items()}, "runs": runs,
                  "median_samples_per_second": med,
                  "ratio_b_over_a": med["b"] / med["a"], "ratio_b_over_c": med["b"] / med["c"],
                  "ratio_c_over_a": med["c"] / med["a"], "ratio_b_over_d": med["b"] / med["d"],
+                 "ratio_e_over_a": med["e"] / med["a"], "ratio_b_over_e": med["b"] / med["e"],
                  "median_other_cpu_seconds_per_train_second": {
-                     k: statistics.median(r["other_cpu_seconds"] / r["wall_seconds"] for r in v) for k, v in runs.items()},
+                     k: statistics.median(r["other_cpu_seconds"] / r["wall_seconds"] for r in v)
+                     for k, v in runs.items() if k != "e"},
                  "weights_b_vs_a": max_diff(work / f"{name}-a", work / f"{name}-b")}
-        log(f"{name}: medians {med}; b/a {entry['ratio_b_over_a']:.2f}, b/c {entry['ratio_b_over_c']:.2f}; "
+        log(f"{name}: medians {med}; b/a {entry['ratio_b_over_a']:.2f}, b/c {entry['ratio_b_over_c']:.2f}, "
+            f"ceiling e/a {entry['ratio_e_over_a']:.2f}, b/e {entry['ratio_b_over_e']:.2f}; "
             f"weights b vs a {entry['weights_b_vs_a']}")
         result["workloads"][name] = entry
         if args.out_json:   # after each workload, so a cut-short run keeps what it measured

@@ -7,6 +7,14 @@
 // (training.c includes kernels/math.h and kernels/philox.h first.)
 #include "forward_bodies.h"
 
+#ifndef DCL_VSQRT
+#if defined(__has_builtin) && __has_builtin(__builtin_elementwise_sqrt)
+#define DCL_VSQRT(x) __builtin_elementwise_sqrt(x)   // no errno: vectorises
+#else
+#define DCL_VSQRT(x) sqrtf(x)
+#endif
+#endif
+
 void DCL_FN(dcl_dropout_rows)(const float *x, float *y, long rows, long width, const int32_t *info,
                               dcl_dropout_key key) {
     const float scale = 1.0f / (1.0f - key.p);
@@ -203,6 +211,9 @@ void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const f
 void DCL_FN(dcl_adamw)(float *restrict p, const float *restrict grad, float *restrict m, float *restrict v, long n,
                        float lr, float b1, float b2, float eps, float wd, float gscale, float step_size, float bc2_sqrt) {
     // restrict: four distinct tensors, which lets the loop vectorise (it ran scalar without).
+    // sqrtf may set errno (-fmath-errno, the default), which kept the loop scalar: 55 ms for
+    // MiniLM's 22.7 M parameters at one thread (AMD EPYC Zen 5), 11.5 ms with the vector
+    // square root. Both are IEEE's correctly rounded root: the same bits.
     const float decay = 1.0f - lr * wd;
     for (long i = 0; i < n; i++) {
         const float g = grad[i] * gscale;
@@ -210,6 +221,6 @@ void DCL_FN(dcl_adamw)(float *restrict p, const float *restrict grad, float *res
         const float vi = v[i] * b2 + (1.0f - b2) * g * g;
         m[i] = mi;
         v[i] = vi;
-        p[i] = p[i] * decay - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+        p[i] = p[i] * decay - step_size * (mi / (DCL_VSQRT(vi) / bc2_sqrt + eps));
     }
 }

@@ -137,6 +137,13 @@ struct TrainingFlags: ParsableArguments {
         discussion: "Needed for --labels other than its own: its classifier's rows mean its own labels."))
     var newHead = false
 
+    @Flag(name: .long, help: ArgumentHelp(
+        "Train the head alone: the encoder (embeddings, layers, BERT's pooler) keeps its weights.",
+        discussion: "As PyTorch with model.base_model.requires_grad_(False): no backward through the encoder, its "
+            + "parameters out of AdamW and the clipping norm. A masked-LM decoder tied to the word embeddings stays "
+            + "frozen with them; its bias and transform train (a fresh head's accuracy before adapting the encoder)."))
+    var freezeEncoder = false
+
     @Flag(name: .long, help: "Show the progress bar on stderr even when it is not a terminal.")
     var progress = false
 
@@ -166,6 +173,7 @@ struct TrainingFlags: ParsableArguments {
         o.metricForBestModel = metricForBestModel
         o.earlyStoppingPatience = earlyStoppingPatience
         o.reportTo = ReportTarget(rawValue: reportTo) ?? .none
+        o.freezeEncoder = freezeEncoder
         return o
     }
 

@@ -49,7 +49,9 @@ final class AdamWOptimizer {
         v = try ps.map { p in try backend.makeBuffer(count: p.count).zeroed(p.count, on: backend) }
         norms = try backend.makeBuffer(count: ps.count)
         var seen = Set<ObjectIdentifier>()
-        owners = ps.compactMap(\.owner).filter { seen.insert(ObjectIdentifier($0)).inserted }
+        // The layers whose weights a step changes (a frozen encoder's keep theirs).
+        owners = ps.indices.filter { !gradients.frozen[$0] }.compactMap { ps[$0].owner }
+            .filter { seen.insert(ObjectIdentifier($0)).inserted }
     }
 
     /// One update from the accumulated gradients; returns the gradient norm before clipping
@@ -57,16 +59,18 @@ final class AdamWOptimizer {
     @discardableResult
     func update(on backend: any TrainingBackend) throws -> (gradNorm: Float, learningRate: Float) {
         let ps = grads.parameters
-        for (i, p) in ps.enumerated() {
-            try backend.sumOfSquares(grads.gradients[i], count: p.count, out: norms, index: i)
+        let live = ps.indices.filter { !grads.frozen[$0] }   // --freeze-encoder: the head alone
+        for i in live {
+            try backend.sumOfSquares(grads.gradients[i], count: ps[i].count, out: norms, index: i)
         }
         let squares = try backend.download(norms, count: ps.count)
-        let norm = Float(squares.reduce(0.0) { $0 + Double($1) }.squareRoot())
+        let norm = Float(live.reduce(0.0) { $0 + Double(squares[$1]) }.squareRoot())
         guard norm.isFinite else { throw TrainingError.nonFiniteGradient(step: step + 1) }
         var scale: Float = 1
         if settings.maxGradNorm > 0 { scale = min(1, settings.maxGradNorm / (norm + 1e-6)) }
         let lr = settings.learningRate(at: step)
-        for (i, p) in ps.enumerated() {
+        for i in live {
+            let p = ps[i]
             let s = AdamWStep(learningRate: lr, weightDecay: p.decays ? settings.weightDecay : 0, step: step + 1,
                               gradScale: scale, beta1: settings.beta1, beta2: settings.beta2, eps: settings.eps)
             try backend.adamW(parameter: p.value, gradient: grads.gradients[i], m: m[i], v: v[i], count: p.count, step: s)

@@ -116,6 +116,7 @@ extension EncoderModel {
         let c = config, (t, d) = (batch.tokens, c.hidden)
         var (dOut, dIn) = (a.dHidden, a.dIn)
         try g.layerDone?(layers.count)
+        if g.freezesEncoder { return }   // --freeze-encoder: the head's gradients are all there is
         for (i, layer) in layers.enumerated().reversed() {
             let l = a.layers[i], x = l.buffers
             // The last layer ran its projection, norms and FFN over the [CLS] rows alone.

@@ -110,8 +110,19 @@ final class GradientTable {
     /// data-parallel step sets it for the process's last micro-batch (`GradientReducer`).
     var layerDone: ((Int) throws -> Void)?
 
-    init(_ parameters: [ModelParameter], backend: any ComputeBackend) throws {
+    /// Per parameter: whether it is the frozen encoder's (`--freeze-encoder`), kept out of
+    /// the optimiser and the clipping norm.
+    let frozen: [Bool]
+    /// Whether the encoder is frozen: `backwardEncoder` stops at the last hidden state.
+    var freezesEncoder: Bool { frozen.contains(true) }
+
+    /// - Parameter freezeEncoder: freeze the encoder's parameters (transformers' names under
+    ///   `bert.` or `distilbert.`: the embeddings, the layers, BERT's pooler).
+    init(_ parameters: [ModelParameter], backend: any ComputeBackend, freezeEncoder: Bool = false) throws {
         self.parameters = parameters
+        frozen = parameters.map { p in
+            freezeEncoder && (p.names[0].hasPrefix("bert.") || p.names[0].hasPrefix("distilbert."))
+        }
         gradients = try parameters.map { try backend.makeBuffer(count: $0.count) }
         index = Dictionary(uniqueKeysWithValues: parameters.enumerated().map { (ObjectIdentifier($1.value), $0) })
     }

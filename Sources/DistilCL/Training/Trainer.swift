@@ -361,7 +361,7 @@ public final class Trainer {
         teacher = try teacherCheckpoint.map { t in
             Teacher(model: try EncoderModel(checkpoint: t, backend: backend), options: distilling!)
         }
-        grads = try GradientTable(model.trainableParameters(), backend: backend)
+        grads = try GradientTable(model.trainableParameters(), backend: backend, freezeEncoder: options.freezeEncoder)
         optimizer = try AdamWOptimizer(settings: options.optimizer(examples: train.count), gradients: grads, backend: tb)
         reducer = group.map { GradientReducer(grads: grads, layers: model.config.layers, group: $0, backend: backend,
                                               bucketBytes: bucketBytes) }
@@ -434,6 +434,7 @@ public final class Trainer {
             + "save steps \(o.saveSteps.map(String.init) ?? "none"), save total limit \(o.saveTotalLimit), "
             + "metric for best model \(o.metricForBestModel ?? "default"), "
             + "early stopping patience \(o.earlyStoppingPatience.map(String.init) ?? "none")"
+            + (o.freezeEncoder ? ", encoder frozen" : "")
             + (o.maskedLM.map { m in
                 ", line by line \(m.lineByLine), mlm probability \(m.probability), whole word masking \(m.wholeWord), "
                     + "mlm smoothing \(m.smoothing), kd all tokens \(m.kdAllTokens)"

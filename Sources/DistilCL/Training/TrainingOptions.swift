@@ -53,6 +53,12 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var earlyStoppingPatience: Int?
     /// Masked-LM's blocks and masking (nil for the other tasks).
     public var maskedLM: MaskedLMOptions?
+    /// `--freeze-encoder`: train the head alone. The encoder (transformers' `base_model`: the
+    /// embeddings, every layer, BERT's pooler) keeps its weights, takes no AdamW step and no
+    /// part in the clipping norm, and its backward pass is skipped, as PyTorch with
+    /// `model.base_model.requires_grad_(False)`. A masked-LM decoder tied to the word
+    /// embeddings stays frozen with them; its bias and the transform train.
+    public var freezeEncoder = false
 
     public init() {}
 
@@ -193,7 +199,7 @@ extension TrainingOptions {
         case epochs, batchSize, learningRate, warmup, weightDecay, maxGradNorm, dropout, seed, shuffle, maxLength
         case distillation, lrScheduler, adamBeta1, adamBeta2, adamEpsilon, maxSteps, loggingSteps, reportTo
         case evalSteps, saveSteps, saveTotalLimit, metricForBestModel, earlyStoppingPatience
-        case gradientAccumulationSteps, maskedLM
+        case gradientAccumulationSteps, maskedLM, freezeEncoder
     }
 
     /// Reads a `trainer_state.json` recipe; one saved before a flag existed gets that flag's
@@ -227,5 +233,6 @@ extension TrainingOptions {
         gradientAccumulationSteps = try c.decodeIfPresent(Int.self, forKey: .gradientAccumulationSteps)
             ?? d.gradientAccumulationSteps
         maskedLM = try c.decodeIfPresent(MaskedLMOptions.self, forKey: .maskedLM)
+        freezeEncoder = try c.decodeIfPresent(Bool.self, forKey: .freezeEncoder) ?? d.freezeEncoder
     }
 }

@@ -73,6 +73,27 @@ struct TrainCLITests {
         #expect(c.jsonLines().count == 2 && c.jsonLines().allSatisfy { doubles($0["logits"]).count == 2 })
     }
 
+    @Test("--freeze-encoder: the saved encoder is the input's, bit for bit; the head trained")
+    func freezeEncoder() throws {
+        let folder = try TemporaryFolder()
+        let train = try Self.data(folder), out = folder.file("out").path
+        let r = try CLI.run(Self.common(Self.sst, train, out) + ["--epochs", "1", "--freeze-encoder"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let before = try SafeTensorsFile(url: URL(fileURLWithPath: Self.sst + "/model.safetensors"))
+        let after = try SafeTensorsFile(url: URL(fileURLWithPath: out + "/model.safetensors"))
+        var frozen = 0, trained = 0
+        for name in before.names {
+            let same = try before.floats(name) == (try after.floats(name))
+            if name.hasPrefix("distilbert.") {
+                #expect(same, "\(name) changed")
+                frozen += 1
+            } else if !same {
+                trained += 1
+            }
+        }
+        #expect(frozen > 10 && trained == 4, "frozen \(frozen), head tensors trained \(trained) (pre_classifier, classifier)")
+    }
+
     @Test("a bare encoder gets a new head; labels are the data's sorted names",
           arguments: ["tiny-distilbert-mlm", "tiny-bert-pairs"])
     func bareEncoder(_ fixture: String) throws {

@@ -219,6 +219,8 @@ def main():
                     help="with --sample: only what the two engines compare (teacher, the 0,2,4 student, its general and "
                          "cut-only downstream, transformers beside them): no sentiment teacher, task-only or D rows, no "
                          "speed rounds, no picture")
+    ap.add_argument("--teacher-before-only", action="store_true",
+                    help="only the teacher's 'before': its fresh masked-LM head trained alone (--freeze-encoder), scored on dev")
     ap.add_argument("--replot", metavar="RESULTS_JSON", help="only redraw --plot from a results file of an earlier run")
     args = ap.parse_args()
     if args.replot:
@@ -266,12 +268,18 @@ def main():
               "train": str(args.train), "eval": str(args.eval), "recipes": {"teacher": teacher_r, "general": general_r,
               "downstream": down_r}, "masking_flags": masking, "eval_seed": EVAL_SEED}
 
-    # 1. the masked-LM teacher
+    # 1. the masked-LM teacher. "Before": the fresh head trained alone over the frozen encoder
+    # (--freeze-encoder, the teacher's recipe), what the encoder gives before it adapts.
     mlm_teacher = work / "mlm-teacher"
-    result["teacher_before"] = r.evaluate(args.model, dev, "masked-lm")
-    if "error" in result["teacher_before"]:
-        result["teacher_before"]["note"] = ("DistilCL evaluates masked-LM only with a masked-LM head: the bare encoder has "
-                                            "none; the transformers side's fresh-head score stands as 'before'")
+    head_only = work / "mlm-head-only"
+    result["teacher_head_only_train"] = r.train(
+        [args.bin, "train", "--task", "masked-lm", "--model", args.model, "--train", train, "--eval", dev, "--out", head_only,
+         "--freeze-encoder", *masking, *flags(teacher_r, "max_length", "mlm_probability", "epochs", "batch_size", "lr",
+                                              "warmup", "weight_decay", "max_grad_norm", "seed")], head_only, teacher_r["epochs"])
+    result["teacher_before"] = r.evaluate(head_only, dev, "masked-lm")
+    if args.teacher_before_only:
+        save("teacher before (head only)")
+        return
     result["teacher_train"] = r.train([args.bin, "train", "--task", "masked-lm", "--model", args.model, "--train", train,
                                        "--eval", dev, "--out", mlm_teacher, *masking,
                                        *flags(teacher_r, "max_length", "mlm_probability", "epochs", "batch_size", "lr",

@@ -454,7 +454,7 @@ def run_hf(args, version, part, train, evals, epochs, lr, env, save=None, teache
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", part, "--version", version,
                "--model", str(args.model), "--train", str(train), "--eval-names", ",".join(evals),
                "--eval-files", ",".join(map(str, evals.values())), "--epochs", str(epochs), "--lr", repr(lr),
-               "--threads", str(args.threads), "--max-length", str(args.max_length), "--doc-stride", str(args.doc_stride),
+               "--threads", str(args.threads), "--seed", str(args.seed), "--max-length", str(args.max_length), "--doc-stride", str(args.doc_stride),
                "--temperature", repr(RECIPE["temperature"]), "--alpha-kd", repr(a_kd), "--alpha-ce", repr(a_ce),
                "--student-layers", ",".join(map(str, RECIPE["student_layers"])), "--result", str(result)]
         if teacher:
@@ -533,6 +533,8 @@ def fmt(x, digits=2):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=RECIPE["seed"],
+                    help="seed of the shuffle, the dropout masks and the new head, both engines (repeated runs)")
     ap.add_argument("--versions", default="v1,v2", help="v1 (answerable questions only), v2 (with unanswerable ones)")
     ap.add_argument("--epochs", type=int, default=EPOCHS, help="teacher epochs")
     ap.add_argument("--lr", type=float, default=LR, help="teacher learning rate")
@@ -568,6 +570,7 @@ def main():
     ap.add_argument("--save", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    RECIPE["seed"] = args.seed
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     if args.child:
         return hf_child(args)

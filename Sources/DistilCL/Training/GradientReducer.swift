@@ -47,9 +47,10 @@ final class GradientReducer {
         let table = grads.parameters.indices.first {
             grads.parameters[$0].names[0].hasSuffix("word_embeddings.weight") && grads.parameters[$0].shape.count == 2
         }
-        rows = table.map { SparseRows(slot: $0, shape: grads.parameters[$0].shape) }
+        rows = table.flatMap { grads.frozen[$0] ? nil : SparseRows(slot: $0, shape: grads.parameters[$0].shape) }
         var list: [Bucket] = [], current = Bucket()
-        for (slot, ready) in order where slot != table {
+        // A frozen encoder's gradients (`--freeze-encoder`) are never used: they are not summed.
+        for (slot, ready) in order where slot != table && !grads.frozen[slot] {
             current.slots.append(slot)
             current.offsets.append(current.count)
             current.count += grads.parameters[slot].count

@@ -93,6 +93,22 @@ struct GradientReducerTests {
         #expect(group.startedAtPolls.allSatisfy { $0 == 0 }, "nothing starts before the embeddings are done")
     }
 
+    @Test("a frozen encoder's gradients are not summed: the head's travel alone")
+    func frozenEncoder() throws {
+        let folder = try TemporaryFolder()
+        let train = try GradientAccumulationTests.data(folder)
+        var o = GradientAccumulationTests.options(batch: 8, accumulate: 4)
+        o.freezeEncoder = true
+        let group = DoublingGroup()
+        let t = try Trainer(model: Fixtures.model("tiny-distilbert-sst"), train: train, eval: nil, labels: nil,
+                            output: folder.file("out"), backend: CPUBackend(), options: o, resume: false, group: group)
+        _ = try t.accumulateStep(order: o.order(32, epoch: 1), texts: 0..<32, epoch: 1)
+        let head = t.grads.parameters.filter { !$0.names[0].hasPrefix("distilbert.") }
+        #expect(!head.isEmpty && head.count < t.grads.parameters.count)
+        #expect(group.starts == [head.reduce(0) { $0 + $1.count }])
+        #expect(t.reducer?.rowsSummed == nil)
+    }
+
     /// The word-embedding table's gradient is zero but at the rows of the step's tokens: only
     /// those rows travel (the union over the processes: the mask's sum), and the gradient that
     /// comes back is the dense sum's, zero rows included.

@@ -141,7 +141,8 @@ struct TrainingFlags: ParsableArguments {
         "Train the head alone: the encoder (embeddings, layers, BERT's pooler) keeps its weights.",
         discussion: "As PyTorch with model.base_model.requires_grad_(False): no backward through the encoder, its "
             + "parameters out of AdamW and the clipping norm. A masked-LM decoder tied to the word embeddings stays "
-            + "frozen with them; its bias and transform train (a fresh head's accuracy before adapting the encoder)."))
+            + "frozen with them; its bias and transform train (a fresh head's accuracy before adapting the encoder). "
+            + "A BERT pooler the checkpoint lacks is created fresh and frozen too, as in PyTorch."))
     var freezeEncoder = false
 
     @Flag(name: .long, help: "Show the progress bar on stderr even when it is not a terminal.")

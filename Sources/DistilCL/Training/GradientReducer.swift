@@ -73,8 +73,8 @@ final class GradientReducer {
     /// How many buckets the gradients fall into (each one reduction per step), the word
     /// embeddings' rows aside.
     var bucketCount: Int { buckets.count }
-    /// The word-embedding rows the last step summed (nil: no such table; the table's row
-    /// count: all of it).
+    /// The word-embedding rows the last step summed (nil: no such table, or a frozen one; the
+    /// table's row count: all of it).
     private(set) var rowsSummed: Int?
 
     /// When a parameter's gradient is final, from its transformers name: layer `N`'s after that
@@ -100,7 +100,7 @@ final class GradientReducer {
         var union: [Int] = [], host: [Float]?
         if let rows { (union, host) = try startRows(rows) }
         try group.waitAll()
-        if let rows { try finishRows(rows, union: union, host: host) }
+        if let rows { try finishRows(rows, union: union, host: &host) }
         for b in buckets {
             for (slot, offset) in zip(b.slots, b.offsets) {
                 let g = grads.gradients[slot], n = grads.parameters[slot].count
@@ -152,8 +152,7 @@ final class GradientReducer {
     }
 
     /// Writes the summed rows back into the table's gradient (the rest stay zero).
-    private func finishRows(_ rows: SparseRows, union: [Int], host: [Float]?) throws {
-        var host = host
+    private func finishRows(_ rows: SparseRows, union: [Int], host: inout [Float]?) throws {
         let g = grads.gradients[rows.slot]
         try withTable(g, host: &host) { table in
             for (k, r) in union.enumerated() {

@@ -25,6 +25,72 @@ struct GradientReducerTests {
         func waitAll() throws { waits += 1 }
     }
 
+    /// This process and a second one whose gradient is zero but for the word-embedding rows
+    /// `rows`, all ones. The mask's sum adds the other rank's rows; the packed rows' sum (the
+    /// start right after it) adds its ones at their places in the union; every other sum
+    /// adds its zeros.
+    final class OtherRankGroup: ProcessGroup, @unchecked Sendable {
+        let rank = 0, size = 2
+        let rows: Set<Int>
+        let width: Int
+        private var union: [Int]?
+        private var tableRows = 0
+        init(rows: Set<Int>, width: Int) { (self.rows, self.width) = (rows, width) }
+        func allReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {
+            for r in rows { values[r] += 1 }
+            union = values.indices.filter { values[$0] > 0 }
+            tableRows = values.count
+        }
+        func allReduceSum(_ values: UnsafeMutableBufferPointer<Double>) throws {}
+        func allGather(_ value: UInt64) throws -> [UInt64] { [value, value] }
+        func startAllReduceSum(_ values: UnsafeMutableBufferPointer<Float>) throws {
+            guard var union, values.count == union.count * width || values.count == tableRows * width else { return }
+            if values.count == tableRows * width { union = Array(0..<tableRows) }   // the whole table
+            for (k, r) in union.enumerated() where rows.contains(r) {
+                for j in 0..<width { values[k * width + j] += 1 }
+            }
+            self.union = nil
+        }
+        func poll() throws {}
+        func waitAll() throws {}
+    }
+
+    /// Rows only the other process touched travel (the mask's sum puts them in the union) and
+    /// come back with its values; where the union passes half the table, the whole table goes.
+    @Test("rows another process touched join the union; over half the table, all of it is summed",
+          arguments: BackendCase.all)
+    func unionAcrossProcesses(_ bc: BackendCase) throws {
+        let folder = try TemporaryFolder()
+        let train = try GradientAccumulationTests.data(folder)
+        let o = GradientAccumulationTests.options(batch: 8, accumulate: 4)
+        func step(_ others: Set<Int>, width: Int) throws -> (table: [Float], summed: Int?, rows: Int) {
+            let t = try Trainer(model: Fixtures.model("tiny-distilbert-sst"), train: train, eval: nil, labels: nil,
+                                output: folder.file("out-\(others.count)"), backend: bc.backend, options: o,
+                                resume: false, group: OtherRankGroup(rows: others, width: width))
+            _ = try t.accumulateStep(order: o.order(32, epoch: 1), texts: 0..<32, epoch: 1)
+            let slot = try #require(t.grads.parameters.firstIndex { $0.names[0].hasSuffix("word_embeddings.weight") })
+            let p = t.grads.parameters[slot]
+            return (try bc.backend.download(t.grads.gradients[slot], count: p.count), t.reducer?.rowsSummed, p.shape[0])
+        }
+        let width = try #require(try Fixtures.json("tiny-distilbert-sst/config.json")["dim"] as? Int)
+        let alone = try step([], width: width)
+        #expect(alone.table.count == alone.rows * width)
+        let untouched = (0..<alone.rows).filter { r in alone.table[(r * width)..<((r + 1) * width)].allSatisfy { $0 == 0 } }
+        let touched = alone.rows - untouched.count
+        #expect(alone.summed == touched && touched > 0)
+        for others in [Set(untouched.prefix(3)), Set(untouched.prefix(alone.rows / 2 + 1))] {
+            let r = try step(others, width: width)
+            let all = touched + others.count > alone.rows / 2
+            #expect(r.summed == (all ? alone.rows : touched + others.count), "\(bc.name)")
+            for row in 0..<alone.rows {
+                let got = Array(r.table[(row * width)..<((row + 1) * width)])
+                let want = others.contains(row) ? [Float](repeating: 1, count: width)
+                                                : Array(alone.table[(row * width)..<((row + 1) * width)])
+                #expect(got == want, "\(bc.name) row \(row)")
+            }
+        }
+    }
+
     @Test("a parameter's bucket waits for its layer's backward: head, then layers from the last, then embeddings")
     func readiness() {
         #expect(GradientReducer.readyAt("bert.encoder.layer.3.attention.self.query.weight", layers: 6) == 3)

@@ -277,7 +277,7 @@ def run_hf(args, part, train, evals, epochs, lr, env, save=None, teacher=None, a
         a_kd, a_ce = alphas or (RECIPE["alpha_kd"], RECIPE["alpha_ce"])
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", part, "--model", str(args.model),
                "--train", str(train), "--eval-names", ",".join(evals), "--eval-files", ",".join(map(str, evals.values())),
-               "--epochs", str(epochs), "--lr", repr(lr), "--threads", str(args.threads),
+               "--epochs", str(epochs), "--lr", repr(lr), "--threads", str(args.threads), "--seed", str(args.seed),
                "--temperature", repr(RECIPE["temperature"]), "--alpha-kd", repr(a_kd), "--alpha-ce", repr(a_ce),
                "--student-layers", ",".join(map(str, RECIPE["student_layers"])), "--result", str(result)]
         if teacher:
@@ -368,6 +368,8 @@ def fmt(x, scale=100, digits=2):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=RECIPE["seed"],
+                    help="seed of the shuffle, the dropout masks and the new classifier, both engines (repeated runs)")
     ap.add_argument("--epochs", type=int, default=EPOCHS, help="teacher epochs")
     ap.add_argument("--lr", type=float, default=LR, help="teacher learning rate")
     ap.add_argument("--student-epochs", type=int, default=STUDENT_EPOCHS)
@@ -405,6 +407,7 @@ def main():
     ap.add_argument("--save", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    RECIPE["seed"] = args.seed
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     if args.child:
         return hf_child(args)

@@ -39,6 +39,8 @@ final class AdamWOptimizer {
     private(set) var step = 0
     private let norms: any DeviceBuffer
     private let owners: [any DeviceLinear]
+    /// The parameters a step updates: all but a frozen encoder's (`--freeze-encoder`).
+    private let live: [Int]
 
     init(settings: OptimizerSettings, gradients: GradientTable, backend: any TrainingBackend) throws {
         self.settings = settings
@@ -49,9 +51,9 @@ final class AdamWOptimizer {
         v = try ps.map { p in try backend.makeBuffer(count: p.count).zeroed(p.count, on: backend) }
         norms = try backend.makeBuffer(count: ps.count)
         var seen = Set<ObjectIdentifier>()
+        live = ps.indices.filter { !gradients.frozen[$0] }
         // The layers whose weights a step changes (a frozen encoder's keep theirs).
-        owners = ps.indices.filter { !gradients.frozen[$0] }.compactMap { ps[$0].owner }
-            .filter { seen.insert(ObjectIdentifier($0)).inserted }
+        owners = live.compactMap { ps[$0].owner }.filter { seen.insert(ObjectIdentifier($0)).inserted }
     }
 
     /// One update from the accumulated gradients; returns the gradient norm before clipping
@@ -59,7 +61,6 @@ final class AdamWOptimizer {
     @discardableResult
     func update(on backend: any TrainingBackend) throws -> (gradNorm: Float, learningRate: Float) {
         let ps = grads.parameters
-        let live = ps.indices.filter { !grads.frozen[$0] }   // --freeze-encoder: the head alone
         for i in live {
             try backend.sumOfSquares(grads.gradients[i], count: ps[i].count, out: norms, index: i)
         }

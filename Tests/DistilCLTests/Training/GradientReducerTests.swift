@@ -55,22 +55,36 @@ struct GradientReducerTests {
         func waitAll() throws {}
     }
 
+    /// One optimiser step of the tiny DistilBERT classifier (32 texts in 4 micro-batches of 8,
+    /// dropout on) under `group`, its gradients left in the returned trainer's table.
+    static func step(_ folder: TemporaryFolder, _ out: String, group: (any ProcessGroup)?,
+                     backend: any ComputeBackend = CPUBackend(), bucketBytes: Int = 25 << 20,
+                     freezeEncoder: Bool = false) throws -> Trainer {
+        var o = GradientAccumulationTests.options(batch: 8, accumulate: 4)
+        o.freezeEncoder = freezeEncoder
+        let t = try Trainer(model: Fixtures.model("tiny-distilbert-sst"), train: GradientAccumulationTests.data(folder),
+                            eval: nil, labels: nil, output: folder.file(out), backend: backend, options: o,
+                            resume: false, group: group, bucketBytes: bucketBytes)
+        _ = try t.accumulateStep(order: o.order(32, epoch: 1), texts: 0..<32, epoch: 1)
+        return t
+    }
+
+    /// The word-embedding table's slot in `t`'s gradients.
+    static func tableSlot(_ t: Trainer) throws -> Int {
+        try #require(t.grads.parameters.firstIndex { $0.names[0].hasSuffix("word_embeddings.weight") })
+    }
+
     /// Rows only the other process touched travel (the mask's sum puts them in the union) and
     /// come back with its values; where the union passes half the table, the whole table goes.
     @Test("rows another process touched join the union; over half the table, all of it is summed",
           arguments: BackendCase.all)
     func unionAcrossProcesses(_ bc: BackendCase) throws {
         let folder = try TemporaryFolder()
-        let train = try GradientAccumulationTests.data(folder)
-        let o = GradientAccumulationTests.options(batch: 8, accumulate: 4)
         func step(_ others: Set<Int>, width: Int) throws -> (table: [Float], summed: Int?, rows: Int) {
-            let t = try Trainer(model: Fixtures.model("tiny-distilbert-sst"), train: train, eval: nil, labels: nil,
-                                output: folder.file("out-\(others.count)"), backend: bc.backend, options: o,
-                                resume: false, group: OtherRankGroup(rows: others, width: width))
-            _ = try t.accumulateStep(order: o.order(32, epoch: 1), texts: 0..<32, epoch: 1)
-            let slot = try #require(t.grads.parameters.firstIndex { $0.names[0].hasSuffix("word_embeddings.weight") })
-            let p = t.grads.parameters[slot]
-            return (try bc.backend.download(t.grads.gradients[slot], count: p.count), t.reducer?.rowsSummed, p.shape[0])
+            let t = try Self.step(folder, "out-\(others.count)", group: OtherRankGroup(rows: others, width: width),
+                                  backend: bc.backend)
+            let p = t.grads.parameters[try Self.tableSlot(t)]
+            return (try bc.backend.download(t.grads[p.value], count: p.count), t.reducer?.rowsSummed, p.shape[0])
         }
         let width = try #require(try Fixtures.json("tiny-distilbert-sst/config.json")["dim"] as? Int)
         let alone = try step([], width: width)
@@ -112,15 +126,10 @@ struct GradientReducerTests {
           arguments: BackendCase.all)
     func bucketsHoldFinalGradients(_ bc: BackendCase) throws {
         let folder = try TemporaryFolder()
-        let train = try GradientAccumulationTests.data(folder)
-        let o = GradientAccumulationTests.options(batch: 8, accumulate: 4)
-        let model = Fixtures.model("tiny-distilbert-sst")
         let group = DoublingGroup()
         var grads: [[[Float]]] = []
         for (out, g) in [("alone", nil), ("grouped", group)] as [(String, DoublingGroup?)] {
-            let t = try Trainer(model: model, train: train, eval: nil, labels: nil, output: folder.file(out),
-                                backend: bc.backend, options: o, resume: false, group: g, bucketBytes: 1)
-            _ = try t.accumulateStep(order: o.order(32, epoch: 1), texts: 0..<32, epoch: 1)
+            let t = try Self.step(folder, out, group: g, backend: bc.backend, bucketBytes: 1)
             grads.append(try t.grads.parameters.indices.map {
                 try bc.backend.download(t.grads.gradients[$0], count: t.grads.parameters[$0].count)
             })
@@ -144,15 +153,10 @@ struct GradientReducerTests {
 
     @Test("25 MB buckets: a small model's gradients travel as one sum, at finish")
     func oneBucket() throws {
-        let folder = try TemporaryFolder()
-        let train = try GradientAccumulationTests.data(folder)
-        let o = GradientAccumulationTests.options(batch: 8, accumulate: 4)
         let group = DoublingGroup()
-        let t = try Trainer(model: Fixtures.model("tiny-distilbert-sst"), train: train, eval: nil, labels: nil,
-                            output: folder.file("out"), backend: CPUBackend(), options: o, resume: false, group: group)
-        _ = try t.accumulateStep(order: o.order(32, epoch: 1), texts: 0..<32, epoch: 1)
+        let t = try Self.step(try TemporaryFolder(), "out", group: group)
         #expect(t.reducer?.bucketCount == 1)
-        let table = try #require(t.grads.parameters.first { $0.names[0].hasSuffix("word_embeddings.weight") })
+        let table = t.grads.parameters[try Self.tableSlot(t)]
         let all = t.grads.parameters.reduce(0) { $0 + $1.count }
         let rows = try #require(t.reducer?.rowsSummed)
         #expect(group.starts == [all - table.count, rows * table.shape[1]])
@@ -161,14 +165,8 @@ struct GradientReducerTests {
 
     @Test("a frozen encoder's gradients are not summed: the head's travel alone")
     func frozenEncoder() throws {
-        let folder = try TemporaryFolder()
-        let train = try GradientAccumulationTests.data(folder)
-        var o = GradientAccumulationTests.options(batch: 8, accumulate: 4)
-        o.freezeEncoder = true
         let group = DoublingGroup()
-        let t = try Trainer(model: Fixtures.model("tiny-distilbert-sst"), train: train, eval: nil, labels: nil,
-                            output: folder.file("out"), backend: CPUBackend(), options: o, resume: false, group: group)
-        _ = try t.accumulateStep(order: o.order(32, epoch: 1), texts: 0..<32, epoch: 1)
+        let t = try Self.step(try TemporaryFolder(), "out", group: group, freezeEncoder: true)
         let head = t.grads.parameters.filter { !$0.names[0].hasPrefix("distilbert.") }
         #expect(!head.isEmpty && head.count < t.grads.parameters.count)
         #expect(group.starts == [head.reduce(0) { $0 + $1.count }])
@@ -181,17 +179,12 @@ struct GradientReducerTests {
     @Test("only the word-embedding rows a step touched are summed", arguments: BackendCase.all)
     func touchedRowsOnly(_ bc: BackendCase) throws {
         let folder = try TemporaryFolder()
-        let train = try GradientAccumulationTests.data(folder)
-        let o = GradientAccumulationTests.options(batch: 8, accumulate: 4)
         var tables: [[Float]] = []
         var touched = Set<Int>()
         for g in [nil, DoublingGroup()] as [DoublingGroup?] {
-            let t = try Trainer(model: Fixtures.model("tiny-distilbert-sst"), train: train, eval: nil, labels: nil,
-                                output: folder.file(g == nil ? "alone" : "grouped"), backend: bc.backend, options: o,
-                                resume: false, group: g)
-            let order = o.order(32, epoch: 1)
-            _ = try t.accumulateStep(order: order, texts: 0..<32, epoch: 1)
-            let slot = try #require(t.grads.parameters.firstIndex { $0.names[0].hasSuffix("word_embeddings.weight") })
+            let t = try Self.step(folder, g == nil ? "alone" : "grouped", group: g, backend: bc.backend)
+            let order = t.options.order(32, epoch: 1)
+            let slot = try Self.tableSlot(t)
             tables.append(try bc.backend.download(t.grads.gradients[slot], count: t.grads.parameters[slot].count))
             if g != nil {
                 touched = Set(order[0..<32].flatMap { t.train[$0].0.ids })

@@ -37,8 +37,12 @@ texts/s). The defaults aim at under an hour for the DistilCL side on 2 cores (42
 and test) at N texts spread evenly, for a quick run; transformers (benchmarks/mlm_torch.py: the 0,2,4
 student only, its general and cut-only downstream) runs only with --sample, on the very same files, so
 that the two engines' masked-token accuracy, downstream accuracy and samples/s compare (issue 23:
-within 1 point, distillation >= 2x). The engines draw different masks (DistilCL's Philox stream,
-transformers' collator): the dev scores differ by that sampling noise too.
+within 1 point, distillation >= 2x); transformers' 0,2,4 student is distilled twice, from its own
+teacher and from DistilCL's (mlm_torch.py --general-teacher), so the general phase is also compared from
+the very same teacher, and transformers scores DistilCL's teacher and students on its own dev masks
+(mlm_torch.py --score): the engines draw different masks, so masked-token accuracies compare only under
+one evaluator's masks (DistilCL's Philox stream and transformers' collator pick different positions;
+each engine's own-mask score differs by that sampling noise too).
 
 Usage:
   bench-venv/bin/python benchmarks/mlm_corpus.py && swiftlock build -c release --product distilcl
@@ -364,7 +368,14 @@ def main():
         cmd = [sys.executable, str(Path(__file__).resolve().parent / "mlm_torch.py"), "--train", train, "--eval", dev,
                "--task-train", task_train, "--task-test", task_test, "--teacher-epochs", teacher_r["epochs"],
                "--general-epochs", general_r["epochs"], "--downstream-epochs", down_r["epochs"], "--threads",
-               args.threads, "--seed", args.seed, "--result", torch_json] + (["--line-by-line"] if args.line_by_line else [])
+               args.threads, "--seed", args.seed, "--result", torch_json]
+        # DistilCL's teacher and students scored by transformers on its own dev masks (the engines draw
+        # different masks, so only one evaluator's masks compare models); transformers' 0,2,4 student
+        # also distilled from DistilCL's teacher: the general phase from the very same teacher.
+        cmd += ["--score", f"distilcl_teacher={mlm_teacher}"] + [
+            x for layers, g in general.items() for x in ("--score", f"distilcl_general_{layers}={g}")]
+        if "0,2,4" in layer_sets:
+            cmd += ["--general-teacher", mlm_teacher] + (["--line-by-line"] if args.line_by_line else [])
         r.note(cmd)
         if not args.dry_run:
             rss, wall, err = run_logged([str(c) for c in cmd], env)
@@ -379,7 +390,7 @@ def main():
     log(f"\n{result['cpu']}, {args.threads} thread(s), {started:%Y-%m-%d %H:%M %Z}, HEAD {result['head_at_run']}")
     log("\n| masked LM on dev | accuracy % | perplexity | train samples/s |")
     log("| --- | ---: | ---: | ---: |")
-    rows = [("teacher before (fresh head)", result["teacher_before"], {}),
+    rows = [("teacher before (head only, --freeze-encoder)", result["teacher_before"], result.get("teacher_head_only_train", {})),
             ("teacher after", result["teacher_after"], result["teacher_train"])]
     rows += [(f"general student {k}", result[f"general_{k}"]["dev"], result[f"general_{k}"]["train"]) for k in layer_sets]
     for name, s, t in rows:
@@ -395,8 +406,16 @@ def main():
         log("\n| 0,2,4 route, same sample | DistilCL | transformers |")
         log("| --- | ---: | ---: |")
         for name, ours, theirs in (
-                ("teacher dev masked accuracy %", pct(result["teacher_after"].get("accuracy")), pct(t.get("teacher_after", {}).get("accuracy"))),
-                ("general student dev masked accuracy %", pct(g3.get("dev", {}).get("accuracy")), pct(t.get("general_after", {}).get("accuracy"))),
+                ("teacher dev masked accuracy %, each engine's masks", pct(result["teacher_after"].get("accuracy")), pct(t.get("teacher_after", {}).get("accuracy"))),
+                ("general student dev masked accuracy %, each engine's masks", pct(g3.get("dev", {}).get("accuracy")), pct(t.get("general_after", {}).get("accuracy"))),
+                ("teacher dev masked accuracy %, transformers' masks", pct(t.get("scored", {}).get("distilcl_teacher", {}).get("accuracy")),
+                 pct(t.get("teacher_after", {}).get("accuracy"))),
+                ("general student dev masked accuracy %, transformers' masks",
+                 pct(t.get("scored", {}).get("distilcl_general_0,2,4", {}).get("accuracy")),
+                 pct(t.get("general_after", {}).get("accuracy"))),
+                ("general student from DistilCL's teacher, transformers' masks",
+                 pct(t.get("scored", {}).get("distilcl_general_0,2,4", {}).get("accuracy")),
+                 pct(t.get("general_from_given_teacher", {}).get("accuracy"))),
                 ("general 3 downstream test accuracy %", pct(d.get("general 3 (0,2,4)", {}).get("test_accuracy")),
                  pct(t.get("downstream_general", {}).get("test_accuracy"))),
                 ("cut-only downstream test accuracy %", pct(d.get("cut only (0,2,4)", {}).get("test_accuracy")),

@@ -11,7 +11,9 @@ sample.
               every batch. Scored before training (the fresh head: "before" in the issue's "before (head
               only) and after"), after --head-only-steps N steps that train the head alone (transform and
               bias; the tied decoder is the frozen word embeddings; 0 skips it) and after training.
-  general     a DistilBertForMaskedLM cut from the trained teacher as transformers' research
+  general     a DistilBertForMaskedLM cut from the trained teacher (and, with --general-teacher DIR, a second
+              one cut from and distilled by that folder's BertForMaskedLM, e.g. DistilCL's teacher, so that the
+              two engines' students can be compared from the very same teacher) as transformers' research
               extract_distilbert.py cuts one: --student-layers (default 0,2,4) whole, word embeddings and
               embedding LayerNorm, position table + token-type row 0, vocab_transform /
               vocab_layer_norm / vocab_projector bias from cls.predictions (projector tied to the word
@@ -30,7 +32,8 @@ sample.
               recipe, accuracy on data/movie-test.jsonl (the odd ids).
 
 Masked-LM scores: dev blocks masked once by a collator seeded --eval-seed (the same positions for every
-model); accuracy = argmax right over the masked positions, perplexity = exp(mean cross-entropy over
+model, --score's folders included: the way to compare two engines' models, since DistilCL's evaluate
+draws its own masks); accuracy = argmax right over the masked positions, perplexity = exp(mean cross-entropy over
 them). Optimiser (every phase): AdamW β 0.9/0.999, ε 1e-8, weight decay 0.01 (biases and LayerNorm
 weights exempt), linear warm-up over ceil(0.1 × steps) then linear decay, gradient norm clipped to 1.0;
 dropout the config's; float32; torch.set_num_threads(--threads). samples/s: blocks (masked-LM phases) or
@@ -39,7 +42,7 @@ texts (downstream) × epochs / the loop's seconds.
 Usage:
   bench-venv/bin/python benchmarks/mlm_torch.py [--sample N] [--dev-sample N] [--task-sample N]
       [--phases teacher,general,downstream] [--max-steps N] [--head-only-steps N] [--threads 2]
-      [--result FILE] [--keep DIR]
+      [--result FILE] [--keep DIR] [--general-teacher DIR] [--score NAME=DIR ...]
   e.g. a smoke run: --sample 200 --dev-sample 50 --task-sample 64 --max-steps 3
 """
 import argparse, json, math, shutil, sys, time
@@ -281,6 +284,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--result", default=None, help="write the result JSON here")
     ap.add_argument("--keep", default=None, help="save the teacher and students here")
+    ap.add_argument("--score", action="append", default=[], metavar="NAME=DIR",
+                    help="also score this saved masked-LM folder (e.g. DistilCL's) on the same dev masks as every "
+                         "model here (repeatable; --phases none scores only these)")
+    ap.add_argument("--general-teacher", default=None,
+                    help="a BertForMaskedLM folder (e.g. DistilCL's trained teacher): the general phase runs a second "
+                         "time from it, so both engines' students are distilled from the very same teacher")
     args = ap.parse_args()
     for recipe in (TEACHER, GENERAL, DOWNSTREAM):   # the module-level recipes every phase reads
         recipe["seed"] = args.seed
@@ -346,8 +355,6 @@ def main():
     log(f"torch student {args.student_layers} cut only: {result['cut_only']}")
     general = None
     if "general" in phases:
-        set_seed(GENERAL["seed"])
-        general = cut_student(teacher, layers)
         special = set(tokenizer.all_special_ids)
         weights = smoothing_weights(blocks, special, tokenizer.vocab_size, GENERAL["mlm_smoothing"])
         gen = torch.Generator().manual_seed(GENERAL["seed"])
@@ -360,13 +367,33 @@ def main():
 
         if args.line_by_line:
             sys.exit("--line-by-line with the general phase: blocks of unequal length are not padded here")
-        sec, seen, steps = fit(general, len(blocks), general_r, batch_of, lambda b: distillation_loss(general, teacher, b, general_r),
-                               torch.Generator().manual_seed(GENERAL["seed"]), args.max_steps, what="general distillation")
-        result["general_after"] = {**mlm_scores(general, dev_batches), "steps": steps, "train_seconds": sec,
-                                   "samples_per_second": seen / sec}
+
+        def distil(source):
+            """A student cut from `source` and distilled from it with the general recipe (the same seeds
+            every time); returns the student and its scores."""
+            nonlocal gen
+            set_seed(GENERAL["seed"])
+            student = cut_student(source, layers)
+            cut_scores = mlm_scores(student, dev_batches)
+            gen = torch.Generator().manual_seed(GENERAL["seed"])
+            sec, seen, steps = fit(student, len(blocks), general_r, batch_of,
+                                   lambda b: distillation_loss(student, source, b, general_r),
+                                   torch.Generator().manual_seed(GENERAL["seed"]), args.max_steps, what="general distillation")
+            return student, {**mlm_scores(student, dev_batches), "steps": steps, "train_seconds": sec,
+                             "samples_per_second": seen / sec, "cut_only": cut_scores}
+
+        general, result["general_after"] = distil(teacher)
         log(f"torch general student after: {result['general_after']}")
         if keep:
             save(general, tokenizer, keep / "general")
+        if args.general_teacher:
+            other = BertForMaskedLM.from_pretrained(args.general_teacher, dtype=torch.float32)
+            other.eval()
+            for p in other.parameters():
+                p.requires_grad_(False)
+            result["teacher_given"] = {**mlm_scores(other, dev_batches), "path": args.general_teacher}
+            _, result["general_from_given_teacher"] = distil(other)
+            log(f"torch general student from {args.general_teacher}: {result['general_from_given_teacher']}")
     if "downstream" in phases:
         train_rows = spread(read_jsonl(args.task_train), args.task_sample)
         test_rows = spread(read_jsonl(args.task_test), args.task_sample)
@@ -374,6 +401,15 @@ def main():
             if model is not None:
                 result[f"downstream_{name}"] = downstream(model, tokenizer, train_rows, test_rows, down_r, args.max_steps)
                 log(f"torch downstream {name}: {result[f'downstream_{name}']}")
+    if args.score:
+        from transformers import AutoModelForMaskedLM
+        result["scored"] = {}
+        for item in args.score:
+            name, _, folder = item.partition("=")
+            model = AutoModelForMaskedLM.from_pretrained(folder, dtype=torch.float32)
+            result["scored"][name] = {**mlm_scores(model, dev_batches), "path": folder,
+                                      "architecture": type(model).__name__}
+            log(f"torch scores {name} ({folder}): {result['scored'][name]}")
     if args.result:
         Path(args.result).write_text(json.dumps(result, indent=1) + "\n")
     log(json.dumps(result))

@@ -33,7 +33,7 @@ summation order).
 
 Usage:
   bench-venv/bin/python benchmarks/mpi_scaling.py [--distilcl /tmp/distilcl-mpi/distilcl]
-      [--workloads text,mlm] [--reps 3] [--texts 640] [--batch 16] [--max-steps 20]
+      [--workloads text,mlm] [--reps 3] [--texts 640] [--batch 16] [--max-steps 20] [--accumulation 1]
       [--work DIR] [--out-json benchmarks/results/mpi/FILE.json]
 """
 import argparse, datetime, json, os, platform, resource, shutil, statistics, subprocess, sys, tempfile, time
@@ -182,6 +182,9 @@ def main():
     ap.add_argument("--mlm-teacher")
     ap.add_argument("--mlm-batch", type=int, default=8)
     ap.add_argument("--mlm-max-steps", type=int, default=10)
+    ap.add_argument("--accumulation", type=int, default=1,
+                    help="--gradient-accumulation-steps of every configuration: the global batch is 2b x this, "
+                         "and the ranks sum once per optimiser step (DistilBERT's recipe accumulates to large batches)")
     ap.add_argument("--work")
     ap.add_argument("--out-json")
     args = ap.parse_args()
@@ -204,7 +207,8 @@ def main():
         workloads["text"] = {"base": base, "batch": b,
                              "what": f"train: all-MiniLM-L6-v2 + new 2-class head, {len(lines)} texts of "
                                      f"{Path(args.data).name} (every {args.stride}th line), max length "
-                                     f"{args.max_length}, {args.max_steps} steps, global batch {2 * b}"}
+                                     f"{args.max_length}, {args.max_steps} steps, global batch {2 * b * args.accumulation}"
+                                     + (f" ({2 * b} x {args.accumulation} accumulated)" if args.accumulation > 1 else "")}
     if "mlm" in args.workloads.split(","):
         text = work / "mlm.txt"
         text.write_text("\n".join(Path(args.mlm_data).read_text().splitlines()[:args.mlm_lines]) + "\n")
@@ -224,7 +228,8 @@ def main():
                             "what": f"distill --task masked-lm: {Path(teacher).name} (BertForMaskedLM, 6 layers) "
                                     f"-> 3-layer student (0,2,4), first {args.mlm_lines} lines of "
                                     f"{Path(args.mlm_data).name} in blocks of {args.max_length}, "
-                                    f"{args.mlm_max_steps} steps, global batch {2 * mb} blocks"}
+                                    f"{args.mlm_max_steps} steps, global batch {2 * mb * args.accumulation} blocks"
+                                    + (f" ({2 * mb} x {args.accumulation} accumulated)" if args.accumulation > 1 else "")}
 
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "cpu": cpu_name(), "kernel": platform.release(), "distilcl": args.distilcl,
@@ -236,6 +241,8 @@ def main():
               "other_processes_at_start": others(), "workloads": {}}
     for name, w in workloads.items():
         b = w["batch"]
+        if args.accumulation > 1:
+            w["base"] = w["base"] + ["--gradient-accumulation-steps", str(args.accumulation)]
         cmds = {"a": [args.distilcl] + w["base"] + ["--threads", "1", "--batch-size", str(2 * b)],
                 "b": mpi + [args.distilcl] + w["base"] + ["--threads", "1", "--batch-size", str(b)],
                 "c": [args.distilcl] + w["base"] + ["--threads", "2", "--batch-size", str(2 * b)],

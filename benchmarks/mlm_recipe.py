@@ -368,14 +368,14 @@ def main():
         cmd = [sys.executable, str(Path(__file__).resolve().parent / "mlm_torch.py"), "--train", train, "--eval", dev,
                "--task-train", task_train, "--task-test", task_test, "--teacher-epochs", teacher_r["epochs"],
                "--general-epochs", general_r["epochs"], "--downstream-epochs", down_r["epochs"], "--threads",
-               args.threads, "--seed", args.seed, "--result", torch_json]
+               args.threads, "--seed", args.seed, "--result", torch_json] + (["--line-by-line"] if args.line_by_line else [])
         # DistilCL's teacher and students scored by transformers on its own dev masks (the engines draw
         # different masks, so only one evaluator's masks compare models); transformers' 0,2,4 student
         # also distilled from DistilCL's teacher: the general phase from the very same teacher.
         cmd += ["--score", f"distilcl_teacher={mlm_teacher}"] + [
             x for layers, g in general.items() for x in ("--score", f"distilcl_general_{layers}={g}")]
         if "0,2,4" in layer_sets:
-            cmd += ["--general-teacher", mlm_teacher] + (["--line-by-line"] if args.line_by_line else [])
+            cmd += ["--general-teacher", mlm_teacher]
         r.note(cmd)
         if not args.dry_run:
             rss, wall, err = run_logged([str(c) for c in cmd], env)

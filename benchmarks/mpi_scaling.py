@@ -13,6 +13,12 @@ with batch 2b is what two ranks with batch b run, gradients summed by MPI_Allred
      is what this machine's two cores give two independent single-thread jobs, the ceiling of b / a
      that no reduction scheme can pass (memory bandwidth, shared cache and clocks under load)
 
+With --accumulation K every configuration accumulates K micro-batches per optimiser step (global batch
+2b x K). b and d then halve the micro-batch (b texts per process, K steps: --keep accumulation, the
+default), or keep a's micro-batch of 2b and halve the accumulation (K/2 steps: --keep micro-batch, what a
+DDP user does to keep the global batch when adding processes; the GEMMs of both runs then have the same
+shapes).
+
 Workloads (--workloads):
   text  text-classification fine-tuning of models/all-MiniLM-L6-v2 (a fresh 2-class head) on
         --texts texts of data/movie-train.jsonl (every --stride-th line from the first, by default the
@@ -34,6 +40,7 @@ summation order).
 Usage:
   bench-venv/bin/python benchmarks/mpi_scaling.py [--distilcl /tmp/distilcl-mpi/distilcl]
       [--workloads text,mlm] [--reps 3] [--texts 640] [--batch 16] [--max-steps 20] [--accumulation 1]
+      [--keep accumulation|micro-batch]
       [--work DIR] [--out-json benchmarks/results/mpi/FILE.json]
 """
 import argparse, datetime, json, os, platform, resource, shutil, statistics, subprocess, sys, tempfile, time
@@ -185,9 +192,16 @@ def main():
     ap.add_argument("--accumulation", type=int, default=1,
                     help="--gradient-accumulation-steps of every configuration: the global batch is 2b x this, "
                          "and the ranks sum once per optimiser step (DistilBERT's recipe accumulates to large batches)")
+    ap.add_argument("--keep", choices=["accumulation", "micro-batch"], default="accumulation",
+                    help="what b and d keep of a's recipe while halving the per-process share of the global "
+                         "batch: 'accumulation' (default) halves the micro-batch (b texts per process); "
+                         "'micro-batch' keeps a's micro-batch of 2b and halves --accumulation instead (even, "
+                         ">= 2), as a DDP user keeps the global batch when adding processes")
     ap.add_argument("--work")
     ap.add_argument("--out-json")
     args = ap.parse_args()
+    if args.keep == "micro-batch" and (args.accumulation < 2 or args.accumulation % 2):
+        ap.error("--keep micro-batch halves --accumulation: give an even --accumulation >= 2")
 
     work = Path(args.work or tempfile.mkdtemp(prefix="mpi-scaling-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -238,16 +252,20 @@ def main():
                           "c": "1 process x 2 threads, batch 2b",
                           "d": "as b with --ddp-bucket-cap-mb 4096 (one bucket, summed after the backward)",
                           "e": "two copies of a at once on cores 0 and 1, no MPI: summed samples/s (the machine's ceiling for b)"},
+              "keep": args.keep, "accumulation": args.accumulation,
               "other_processes_at_start": others(), "workloads": {}}
     for name, w in workloads.items():
         b = w["batch"]
-        if args.accumulation > 1:
-            w["base"] = w["base"] + ["--gradient-accumulation-steps", str(args.accumulation)]
-        cmds = {"a": [args.distilcl] + w["base"] + ["--threads", "1", "--batch-size", str(2 * b)],
-                "b": mpi + [args.distilcl] + w["base"] + ["--threads", "1", "--batch-size", str(b)],
-                "c": [args.distilcl] + w["base"] + ["--threads", "2", "--batch-size", str(2 * b)],
-                "d": mpi + [args.distilcl] + w["base"] + ["--threads", "1", "--batch-size", str(b),
-                                                          "--ddp-bucket-cap-mb", "4096"]}
+        def steps(k):
+            return ["--gradient-accumulation-steps", str(k)] if k > 1 else []
+        one = w["base"] + steps(args.accumulation)
+        # Two processes: half the micro-batch, or (--keep micro-batch) a's micro-batch and half the accumulation.
+        two = (w["base"] + steps(args.accumulation // 2) + ["--batch-size", str(2 * b)] if args.keep == "micro-batch"
+               else w["base"] + steps(args.accumulation) + ["--batch-size", str(b)])
+        cmds = {"a": [args.distilcl] + one + ["--threads", "1", "--batch-size", str(2 * b)],
+                "b": mpi + [args.distilcl] + two + ["--threads", "1"],
+                "c": [args.distilcl] + one + ["--threads", "2", "--batch-size", str(2 * b)],
+                "d": mpi + [args.distilcl] + two + ["--threads", "1", "--ddp-bucket-cap-mb", "4096"]}
         runs = {k: [] for k in cmds}
         for rep in range(args.reps):
             for k, cmd in cmds.items():

@@ -27,7 +27,7 @@ precision/recall/F1 (default mode) and token accuracy over the first pieces.
             teacher's classifier as is, as `distilcl distill` builds it). Distilled with
               loss = α_kd · T² · mean over every real token (special tokens and later pieces
                      included) of KL(softmax(t/T) ‖ softmax(s/T)) + α_ce · CE(labelled pieces)
-            (T 2, α_kd 0.5, α_ce 0.5, DistilCL's defaults; the teacher in eval mode): DistilCL
+            (T 2, α_kd 0.2, α_ce 0.8, chosen on dev: RECIPE below; --student-alpha-kd; the teacher in eval mode): DistilCL
             `distilcl distill --task token-classification`, transformers the loop below with that loss.
   baseline  the same student without a teacher: `distill --alpha-kd 0 --alpha-ce 1` (as
             benchmarks/distill.py), and the transformers loop with α_kd 0, α_ce 1.
@@ -77,7 +77,12 @@ STUDENT_EPOCHS = 4
 STUDENT_LR = 2e-4
 BATCH_SIZE = 8
 RECIPE = {"batch_size": BATCH_SIZE, "warmup": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0, "seed": 0,
-          "max_length": 128, "temperature": 2.0, "alpha_kd": 0.5, "alpha_ce": 0.5, "student_layers": [0, 2, 4]}
+          "max_length": 128, "temperature": 2.0, "alpha_kd": 0.2, "alpha_ce": 0.8, "student_layers": [0, 2, 4]}
+# The students' loss weights, chosen on dev (2026-12-07, Zen 2; benchmarks/ner_kd_sweep.py, DistilCL,
+# the 4-epoch teachers of seeds 0 and 2, results in benchmarks/results/ner-sweep/ner-kd-dev-*.json):
+# mean final dev F1 over the two seeds, T 2: alpha_kd 0.1 / 0.2 / 0.3 / 0.5 / 0.8 gave 40.32 / 42.13 /
+# 41.41 / 39.96 / 38.30; T 1 and 4 at alpha_kd 0.5 gave 40.38 / 40.59; no teacher (alpha_kd 0) 41.19.
+# alpha_kd 0.2, alpha_ce 0.8 at T 2 since (DistilCL's own default stays 0.5 / 0.5).
 TARGETS = {"f1_gap_points": 1.0, "speedup": 2.0}
 
 LAYER_KEYS = {   # BERT layer key -> DistilBERT layer key (extract_distilbert.py), as benchmarks/distill.py
@@ -385,6 +390,9 @@ def main():
     ap.add_argument("--limit", type=int, default=None, help="only the first N lines of each file (smoke tests)")
     ap.add_argument("--out-json", default=None)
     ap.add_argument("--keep", default=None, help="keep the trained models in this folder")
+    ap.add_argument("--student-alpha-kd", type=float, default=RECIPE["alpha_kd"],
+                    help="the distilled students' weight of the soft term, α_kd (α_ce = 1 − α_kd), both engines")
+    ap.add_argument("--student-temperature", type=float, default=RECIPE["temperature"])
     ap.add_argument("--merge", default=None,
                     help="comma-separated --out-json files of earlier runs (e.g. one per engine, run side by side "
                          "with the same --keep): their results join this run's (this run's win) before the report")
@@ -411,6 +419,10 @@ def main():
     ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     RECIPE["seed"] = args.seed
+    if not 0 <= args.student_alpha_kd <= 1 or args.student_temperature <= 0:
+        sys.exit("--student-alpha-kd takes 0...1 and --student-temperature a positive number")
+    RECIPE["alpha_kd"], RECIPE["alpha_ce"] = args.student_alpha_kd, 1 - args.student_alpha_kd
+    RECIPE["temperature"] = args.student_temperature
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     if args.child:
         return hf_child(args)

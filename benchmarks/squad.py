@@ -57,6 +57,12 @@ Caveats built into the comparison:
     window's start × end probabilities and merges spans of equal text (the QA pipeline's way). With
     one window per question (most contexts fit MAX_LENGTH) the two agree; each side's teacher is
     also scored by the other side's decoder as a cross-check.
+With --aligned both engines start from one initial checkpoint (transformers' seeded fresh qa_outputs on
+the MiniLM body, saved once) and walk the same windows in the same batches (DistilCL's seeded Fisher–Yates
+order, reimplemented here), so that of the three things a seed draws only the dropout masks still differ;
+--dropout R sets every dropout rate of both engines (0: none, the two runs differ then only by float
+rounding and the padding caveat); --mask-padding leaves padded positions out of transformers' start and
+end softmaxes, as DistilCL's loss (which sees no padding) does. All three are diagnostics of the engines' agreement, not the recipe.
 Samples/s: training windows × epochs / training seconds (transformers: the loop alone; DistilCL: the
 per-epoch `seconds` of train_log.jsonl, evaluation excluded).
 
@@ -67,7 +73,7 @@ Usage:
   bench-venv/bin/python benchmarks/squad.py [--threads 2] [--versions v1,v2] [--epochs N] [--lr LR]
       [--student-epochs N] [--student-lr LR] [--parts teacher,student[,hf-student,hf-baseline]]
       [--engines transformers,distilcl] [--eval-on test|dev] [--limit N] [--out-json FILE] [--keep DIR]
-      [--distilcl PATH]
+      [--distilcl PATH] [--aligned] [--dropout R]
   --limit N       the first N questions of the training articles and of the evaluation article (smoke tests)
 """
 import argparse, collections, datetime, json, math, os, re, shutil, string, subprocess, sys, tempfile, time
@@ -113,6 +119,21 @@ RECIPE = {"batch_size": BATCH_SIZE, "warmup": 0.1, "weight_decay": 0.01, "max_gr
           "null_score_diff_threshold": 0.0, "temperature": 2.0, "alpha_kd": 0.5, "alpha_ce": 0.5,
           "student_layers": [0, 2, 4]}
 TARGETS = {"f1_gap_points": 1.0, "speedup": 2.0}
+
+
+def distilcl_order(count, epoch, seed):
+    """`TrainingOptions.order(count, epoch:)`: the windows' order in `epoch` (1-based), a Fisher–Yates
+    shuffle driven by SplitMix64 from seed + epoch × 0x9E3779B97F4A7C15."""
+    mask, golden = (1 << 64) - 1, 0x9E3779B97F4A7C15
+    order, state = list(range(count)), (seed + epoch * golden) & mask
+    for i in range(count - 1, 0, -1):
+        state = (state + golden) & mask
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        j = (z ^ (z >> 31)) % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    return order
 
 
 # MARK: - data (no torch)
@@ -221,12 +242,21 @@ def hf_child(args):
     evals = {name: read_squad(path) for name, path in zip(args.eval_names.split(","), args.eval_files.split(","))}
     L, S = args.max_length, args.doc_stride
 
-    if args.child == "teacher":
+    drop = {} if args.dropout is None else {"hidden_dropout_prob": args.dropout, "attention_probs_dropout_prob": args.dropout}
+    if args.child in ("teacher", "init"):
         tokenizer = AutoTokenizer.from_pretrained(args.model)
         set_seed(RECIPE["seed"])   # the new head's initialisation
-        model, info = BertForQuestionAnswering.from_pretrained(args.model, dtype=torch.float32, output_loading_info=True)
+        model, info = BertForQuestionAnswering.from_pretrained(args.model, dtype=torch.float32, output_loading_info=True,
+                                                               **drop)
         log(f"transformers: newly initialised {sorted(info['missing_keys'])}")
         teacher, use_types = None, True
+        if args.child == "init":   # --aligned: the one initial checkpoint both engines train from
+            model.save_pretrained(args.save)
+            tokenizer.save_pretrained(args.save)
+            if not (Path(args.save) / "vocab.txt").exists():
+                shutil.copy(Path(args.model) / "vocab.txt", Path(args.save) / "vocab.txt")
+            Path(args.result).write_text(json.dumps({"initialised": sorted(info["missing_keys"])}))
+            return
     elif args.child == "score":   # no training: a saved BertForQuestionAnswering scored by utils_qa's decoding here
         tokenizer = AutoTokenizer.from_pretrained(args.teacher)
         model = BertForQuestionAnswering.from_pretrained(args.teacher, dtype=torch.float32)
@@ -240,7 +270,7 @@ def hf_child(args):
         for p in teacher.parameters():
             p.requires_grad_(False)
         set_seed(RECIPE["seed"])
-        model = distil_qa_student(teacher, [int(x) for x in args.student_layers.split(",")])
+        model = distil_qa_student(teacher, [int(x) for x in args.student_layers.split(",")], args.dropout)
         use_types = False
 
     def tokenize(rows):
@@ -312,14 +342,20 @@ def hf_child(args):
     losses = []
     t0 = time.perf_counter()
     for epoch in range(args.epochs):
-        order = torch.randperm(len(train_set), generator=generator).tolist()
+        order = (distilcl_order(len(train_set), epoch + 1, RECIPE["seed"]) if args.aligned
+                 else torch.randperm(len(train_set), generator=generator).tolist())
         for s in range(steps_per_epoch):
             batch = collator([train_set[i] for i in order[s * RECIPE["batch_size"]:(s + 1) * RECIPE["batch_size"]]])
             out = model(**batch)   # BertForQuestionAnswering's loss: (CE_start + CE_end) / 2
+            hard = out.loss
+            if args.mask_padding:   # the same loss over each window's real tokens only, as DistilCL's
+                pad = ~batch["attention_mask"].bool()
+                hard = (F.cross_entropy(out.start_logits.masked_fill(pad, -1e9), batch["start_positions"])
+                        + F.cross_entropy(out.end_logits.masked_fill(pad, -1e9), batch["end_positions"])) / 2
             if teacher is None:
-                loss = out.loss
+                loss = hard
             else:
-                loss = a_ce * out.loss
+                loss = a_ce * hard
                 if a_kd > 0:
                     with torch.no_grad():
                         t = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
@@ -337,6 +373,8 @@ def hf_child(args):
             sched.step()
             opt.zero_grad(set_to_none=True)
             losses.append(loss.item())
+        if epoch == 0:
+            log(f"transformers {args.child}: the first steps' losses " + ", ".join(f"{x:.6f}" for x in losses[:5]))
         log(f"transformers {args.child}: epoch {epoch + 1}/{args.epochs}, mean loss {np.mean(losses[-steps_per_epoch:]):.4f}, "
             f"{time.perf_counter() - t0:.1f} s")
     seconds = time.perf_counter() - t0
@@ -419,7 +457,7 @@ def postprocess(rows, meta, all_start, all_end, version2, n_best, max_answer_len
     return out
 
 
-def distil_qa_student(teacher, layers):
+def distil_qa_student(teacher, layers, dropout=None):
     """A DistilBertForQuestionAnswering cut from a BertForQuestionAnswering as `distilcl distill`
     cuts one: `layers` whole, word embeddings and embeddings LayerNorm copied, position table = the
     teacher's + token_type row 0, the teacher's qa_outputs as is, dropout = the teacher's hidden
@@ -428,11 +466,12 @@ def distil_qa_student(teacher, layers):
     from transformers import DistilBertConfig, DistilBertForQuestionAnswering
     tc = teacher.config
     assert tc.layer_norm_eps == 1e-12
+    hidden = tc.hidden_dropout_prob if dropout is None else dropout
+    attention = tc.attention_probs_dropout_prob if dropout is None else dropout
     config = DistilBertConfig(
         vocab_size=tc.vocab_size, max_position_embeddings=tc.max_position_embeddings, sinusoidal_pos_embds=False,
         n_layers=len(layers), n_heads=tc.num_attention_heads, dim=tc.hidden_size, hidden_dim=tc.intermediate_size,
-        activation=tc.hidden_act, dropout=tc.hidden_dropout_prob, attention_dropout=tc.attention_probs_dropout_prob,
-        qa_dropout=tc.hidden_dropout_prob, initializer_range=tc.initializer_range, pad_token_id=tc.pad_token_id)
+        activation=tc.hidden_act, dropout=hidden, attention_dropout=attention, qa_dropout=hidden, initializer_range=tc.initializer_range, pad_token_id=tc.pad_token_id)
     student = DistilBertForQuestionAnswering(config).to(torch.float32)
     t = {k: v.detach().clone() for k, v in teacher.state_dict().items()}
     s = dict(student.state_dict())
@@ -453,18 +492,24 @@ def distil_qa_student(teacher, layers):
     return student
 
 
-def run_hf(args, version, part, train, evals, epochs, lr, env, save=None, teacher=None, alphas=None):
+def run_hf(args, version, part, train, evals, epochs, lr, env, save=None, teacher=None, alphas=None, model=None):
     with tempfile.TemporaryDirectory(prefix="squad-hf-") as tmp:
         result = Path(tmp) / "result.json"
         a_kd, a_ce = alphas or (RECIPE["alpha_kd"], RECIPE["alpha_ce"])
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", part, "--version", version,
-               "--model", str(args.model), "--train", str(train), "--eval-names", ",".join(evals),
+               "--model", str(model or args.model), "--train", str(train), "--eval-names", ",".join(evals),
                "--eval-files", ",".join(map(str, evals.values())), "--epochs", str(epochs), "--lr", repr(lr),
                "--threads", str(args.threads), "--seed", str(args.seed), "--max-length", str(args.max_length), "--doc-stride", str(args.doc_stride),
                "--temperature", repr(RECIPE["temperature"]), "--alpha-kd", repr(a_kd), "--alpha-ce", repr(a_ce),
                "--student-layers", ",".join(map(str, RECIPE["student_layers"])), "--result", str(result)]
         if teacher:
             cmd += ["--teacher", str(teacher)]
+        if args.aligned:
+            cmd += ["--aligned"]
+        if args.dropout is not None:
+            cmd += ["--dropout", repr(args.dropout)]
+        if args.mask_padding:
+            cmd += ["--mask-padding"]
         if save:
             cmd += ["--save", str(save)]
         log("$ " + " ".join(cmd[2:]))
@@ -489,7 +534,7 @@ def distilcl_evaluate(args, model, data, env):
     return {k[len("eval_"):] if k.startswith("eval_") else k: v for k, v in o.items()}
 
 
-def run_distilcl(args, part, train, evals, epochs, lr, out, env, teacher=None, alphas=None):
+def run_distilcl(args, part, train, evals, epochs, lr, out, env, teacher=None, alphas=None, init=None):
     """`distilcl train` (part teacher) or `distilcl distill` (student, baseline) into `out`, then
     `distilcl evaluate` on every eval file."""
     common = ["--train", str(train), "--out", str(out), "--task", "question-answering",
@@ -497,8 +542,10 @@ def run_distilcl(args, part, train, evals, epochs, lr, out, env, teacher=None, a
               "--warmup", str(RECIPE["warmup"]), "--weight-decay", str(RECIPE["weight_decay"]),
               "--max-grad-norm", str(RECIPE["max_grad_norm"]), "--seed", str(RECIPE["seed"]),
               "--max-length", str(args.max_length), "--doc-stride", str(args.doc_stride), "--device", "cpu"]
+    if args.dropout is not None:
+        common += ["--dropout", repr(args.dropout)]
     if part == "teacher":
-        cmd = [args.distilcl, "train", "--model", str(args.model)] + common
+        cmd = [args.distilcl, "train", "--model", str(init or args.model)] + common
     else:
         a_kd, a_ce = alphas or (RECIPE["alpha_kd"], RECIPE["alpha_ce"])
         cmd = [args.distilcl, "distill", "--teacher", str(teacher), "--student-layers",
@@ -561,6 +608,12 @@ def main():
     ap.add_argument("--binary-commit", default=None,
                     help="the commit the distilcl binary was built at (default: HEAD now), for the record")
     ap.add_argument("--model", default=str(MODEL))
+    ap.add_argument("--aligned", action="store_true",
+                    help="both engines start from one saved initial checkpoint and walk DistilCL's window order "
+                         "(only the dropout masks differ): a diagnostic, see the docstring")
+    ap.add_argument("--mask-padding", action="store_true",
+                    help="transformers' hard loss over each window's real tokens only, as DistilCL's (see the padding caveat)")
+    ap.add_argument("--dropout", type=float, default=None, help="every dropout rate, both engines (default: the config's)")
     ap.add_argument("--data", default=str(DATA))
     # child-only
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -662,7 +715,8 @@ def main():
                 "sources_dirty": bool(dirty), "limit": args.limit, "questions": counts, "eval_on": split,
                 "versions": versions,
                 "recipe": {**RECIPE, "max_length": args.max_length, "doc_stride": args.doc_stride, "epochs": args.epochs,
-                           "lr": args.lr, "student_epochs": args.student_epochs, "student_lr": args.student_lr},
+                           "lr": args.lr, "student_epochs": args.student_epochs, "student_lr": args.student_lr,
+                           "aligned": args.aligned, "mask_padding": args.mask_padding, "dropout": args.dropout if args.dropout is not None else "config"},
                 "targets": TARGETS, "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), "results": results,
                 "table": rows, "target_rows": targets}, indent=1, ensure_ascii=False) + "\n")
             if final:
@@ -688,13 +742,20 @@ def main():
                 report()   # the JSON so far, after every run
 
             teacher_dir = vdir / "teacher-distilcl"
+            init = None
+            if args.aligned and "teacher" in parts:
+                init = vdir / "teacher-init"
+                r = run_hf(args, v, "init", files["train"], evals, 0, args.lr, env, save=init)
+                if "error" in r:
+                    sys.exit(f"--aligned: the initial checkpoint failed: {r['error']}")
+                res["aligned_init"] = {"folder": str(init), **r}
             if "teacher" in parts:
                 if "distilcl" in engines:
                     run("teacher_distilcl", lambda: run_distilcl(args, "teacher", files["train"], evals, args.epochs,
-                                                                 args.lr, teacher_dir, env))
+                                                                 args.lr, teacher_dir, env, init=init))
                 if "transformers" in engines:
                     run("teacher_transformers", lambda: run_hf(args, v, "teacher", files["train"], evals, args.epochs,
-                                                               args.lr, env, save=vdir / "teacher-transformers"))
+                                                               args.lr, env, save=vdir / "teacher-transformers", model=init))
                 cross = {}
                 if not args.no_cross_check:
                     if "scores" in res.get("teacher_transformers", {}) and "distilcl" in engines:

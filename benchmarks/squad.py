@@ -62,7 +62,9 @@ the MiniLM body, saved once) and walk the same windows in the same batches (Dist
 order, reimplemented here), so that of the three things a seed draws only the dropout masks still differ;
 --dropout R sets every dropout rate of both engines (0: none, the two runs differ then only by float
 rounding and the padding caveat); --mask-padding leaves padded positions out of transformers' start and
-end softmaxes, as DistilCL's loss (which sees no padding) does. All three are diagnostics of the engines' agreement, not the recipe.
+end softmaxes, as DistilCL's loss (which sees no padding) does; --keyed-dropout (with --aligned, teacher
+runs) makes transformers' teacher draw DistilCL's own dropout masks (benchmarks/keyed_dropout.py), so that
+with all three the engines differ only by float rounding at the recipe's dropout. All four are diagnostics of the engines' agreement, not the recipe.
 Samples/s: training windows × epochs / training seconds (transformers: the loop alone; DistilCL: the
 per-epoch `seconds` of train_log.jsonl, evaluation excluded).
 
@@ -73,7 +75,7 @@ Usage:
   bench-venv/bin/python benchmarks/squad.py [--threads 2] [--versions v1,v2] [--epochs N] [--lr LR]
       [--student-epochs N] [--student-lr LR] [--parts teacher,student[,hf-student,hf-baseline]]
       [--engines transformers,distilcl] [--eval-on test|dev] [--limit N] [--out-json FILE] [--keep DIR]
-      [--distilcl PATH] [--aligned] [--dropout R]
+      [--distilcl PATH] [--aligned [--keyed-dropout]] [--mask-padding] [--dropout R]
   --limit N       the first N questions of the training articles and of the evaluation article (smoke tests)
 """
 import argparse, collections, datetime, json, math, os, re, shutil, string, subprocess, sys, tempfile, time
@@ -246,10 +248,16 @@ def hf_child(args):
     if args.child in ("teacher", "init"):
         tokenizer = AutoTokenizer.from_pretrained(args.model)
         set_seed(RECIPE["seed"])   # the new head's initialisation
+        keyed = {"attn_implementation": "eager"} if args.keyed_dropout and args.child == "teacher" else {}
         model, info = BertForQuestionAnswering.from_pretrained(args.model, dtype=torch.float32, output_loading_info=True,
-                                                               **drop)
+                                                               **drop, **keyed)
         log(f"transformers: newly initialised {sorted(info['missing_keys'])}")
         teacher, use_types = None, True
+        if keyed:
+            import keyed_dropout
+            keyed_dropout.install(model, RECIPE["seed"], model.config.hidden_dropout_prob,
+                                  model.config.attention_probs_dropout_prob)
+            log("transformers teacher: DistilCL's keyed dropout masks installed")
         if args.child == "init":   # --aligned: the one initial checkpoint both engines train from
             model.save_pretrained(args.save)
             tokenizer.save_pretrained(args.save)
@@ -345,7 +353,11 @@ def hf_child(args):
         order = (distilcl_order(len(train_set), epoch + 1, RECIPE["seed"]) if args.aligned
                  else torch.randperm(len(train_set), generator=generator).tolist())
         for s in range(steps_per_epoch):
-            batch = collator([train_set[i] for i in order[s * RECIPE["batch_size"]:(s + 1) * RECIPE["batch_size"]]])
+            picked = order[s * RECIPE["batch_size"]:(s + 1) * RECIPE["batch_size"]]
+            batch = collator([train_set[i] for i in picked])
+            if args.keyed_dropout and args.child == "teacher":   # DistilCL's example: the global draw number
+                keyed_dropout.set_batch([epoch * len(train_set) + s * RECIPE["batch_size"] + k for k in range(len(picked))],
+                                        [len(train_set[i]["input_ids"]) for i in picked])
             out = model(**batch)   # BertForQuestionAnswering's loss: (CE_start + CE_end) / 2
             hard = out.loss
             if args.mask_padding:   # the same loss over each window's real tokens only, as DistilCL's
@@ -510,6 +522,8 @@ def run_hf(args, version, part, train, evals, epochs, lr, env, save=None, teache
             cmd += ["--dropout", repr(args.dropout)]
         if args.mask_padding:
             cmd += ["--mask-padding"]
+        if args.keyed_dropout:
+            cmd += ["--keyed-dropout"]
         if save:
             cmd += ["--save", str(save)]
         log("$ " + " ".join(cmd[2:]))
@@ -611,6 +625,8 @@ def main():
     ap.add_argument("--aligned", action="store_true",
                     help="both engines start from one saved initial checkpoint and walk DistilCL's window order "
                          "(only the dropout masks differ): a diagnostic, see the docstring")
+    ap.add_argument("--keyed-dropout", action="store_true",
+                    help="with --aligned: transformers' teacher draws DistilCL's dropout masks (benchmarks/keyed_dropout.py)")
     ap.add_argument("--mask-padding", action="store_true",
                     help="transformers' hard loss over each window's real tokens only, as DistilCL's (see the padding caveat)")
     ap.add_argument("--dropout", type=float, default=None, help="every dropout rate, both engines (default: the config's)")
@@ -630,6 +646,8 @@ def main():
     ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     RECIPE["seed"] = args.seed
+    if args.keyed_dropout and not args.aligned:
+        ap.error("--keyed-dropout needs --aligned (the same windows in the same order)")
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     if args.child:
         return hf_child(args)
@@ -716,7 +734,7 @@ def main():
                 "versions": versions,
                 "recipe": {**RECIPE, "max_length": args.max_length, "doc_stride": args.doc_stride, "epochs": args.epochs,
                            "lr": args.lr, "student_epochs": args.student_epochs, "student_lr": args.student_lr,
-                           "aligned": args.aligned, "mask_padding": args.mask_padding, "dropout": args.dropout if args.dropout is not None else "config"},
+                           "aligned": args.aligned, "mask_padding": args.mask_padding, "keyed_dropout": args.keyed_dropout, "dropout": args.dropout if args.dropout is not None else "config"},
                 "targets": TARGETS, "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]), "results": results,
                 "table": rows, "target_rows": targets}, indent=1, ensure_ascii=False) + "\n")
             if final:

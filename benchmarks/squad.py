@@ -607,10 +607,14 @@ def main():
     ap.add_argument("--lr", type=float, default=LR, help="teacher learning rate")
     ap.add_argument("--student-epochs", type=int, default=STUDENT_EPOCHS)
     ap.add_argument("--student-lr", type=float, default=STUDENT_LR)
+    ap.add_argument("--student-alpha-kd", type=float, default=RECIPE["alpha_kd"],
+                    help="the students' soft-target weight (alpha_ce = 1 - it), both engines")
+    ap.add_argument("--student-temperature", type=float, default=RECIPE["temperature"])
     ap.add_argument("--max-length", type=int, default=MAX_LENGTH)
     ap.add_argument("--doc-stride", type=int, default=DOC_STRIDE)
     ap.add_argument("--parts", default="teacher,student",
                     help="teacher, student (DistilCL's distilled student and no-teacher baseline; needs teacher), "
+                         "distilled (DistilCL's distilled student alone), "
                          "hf-student (transformers' distilled student), hf-baseline (transformers' no-teacher student)")
     ap.add_argument("--engines", default="transformers,distilcl")
     ap.add_argument("--eval-on", default="test", choices=["test", "dev"])
@@ -646,6 +650,11 @@ def main():
     ap.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     RECIPE["seed"] = args.seed
+    if not args.child:
+        if not 0 <= args.student_alpha_kd <= 1 or args.student_temperature <= 0:
+            ap.error("--student-alpha-kd takes 0...1 and --student-temperature a positive number")
+        RECIPE["alpha_kd"], RECIPE["alpha_ce"] = args.student_alpha_kd, 1 - args.student_alpha_kd
+        RECIPE["temperature"] = args.student_temperature
     if args.keyed_dropout and not args.aligned:
         ap.error("--keyed-dropout needs --aligned (the same windows in the same order)")
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
@@ -786,9 +795,10 @@ def main():
                 report()
             if (teacher_dir / "model.safetensors").exists():
                 se, slr = args.student_epochs, args.student_lr
-                if "student" in parts and "distilcl" in engines:
+                if ("student" in parts or "distilled" in parts) and "distilcl" in engines:
                     run("student_distilcl", lambda: run_distilcl(args, "student", files["train"], evals, se, slr,
                                                                  vdir / "student-distilcl", env, teacher=teacher_dir))
+                if "student" in parts and "distilcl" in engines:
                     run("baseline_distilcl", lambda: run_distilcl(args, "baseline", files["train"], evals, se, slr,
                                                                   vdir / "baseline-distilcl", env, teacher=teacher_dir,
                                                                   alphas=(0.0, 1.0)))

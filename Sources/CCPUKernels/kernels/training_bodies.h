@@ -141,17 +141,6 @@ static inline __attribute__((always_inline)) void DCL_FN(dcl_att_transpose)(floa
     }
 }
 
-/// s[j] = scale · Σ_d a[d]·mt[d·np + j] for j < np.
-static inline __attribute__((always_inline)) void DCL_FN(dcl_att_row)(float *s, const float *a, const float *mt,
-                                                                      long np, long dh, float scale) {
-    for (long j = 0; j < np; j++) s[j] = 0.0f;
-    for (long d = 0; d < dh; d++) {
-        const float ad = a[d], *row = mt + d * np;
-        for (long j = 0; j < np; j++) s[j] += ad * row[j];
-    }
-    for (long j = 0; j < np; j++) s[j] *= scale;
-}
-
 void DCL_FN(dcl_attention_head_forward)(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                         float scale, float *out, long ldo, float *lse, long lse_stride,
                                         long head, dcl_dropout_key key, float *scratch) {
@@ -159,51 +148,113 @@ void DCL_FN(dcl_attention_head_forward)(const float *q, const float *k, const fl
                                key.p > 0.0f ? &key : NULL, head);
 }
 
+/// dst[r·dp + d] = src[r·ld + d] for r < rows, d < dh; zero elsewhere in [DCL_ATT_ROWS][dp].
+static inline __attribute__((always_inline)) void DCL_FN(dcl_att_block)(float *dst, const float *src, long ld,
+                                                                        long rows, long dh, long dp) {
+    for (long r = 0; r < DCL_ATT_ROWS; r++)
+        for (long d = 0; d < dp; d++) dst[r * dp + d] = r < rows && d < dh ? src[r * ld + d] : 0.0f;
+}
+
+/// m[j·ld + d] += Σ_r g[r·np + j]·x[r·dp + d] for j < n, d < dh, r < rows: dK or dV, one block of
+/// query rows at a time (x zero beyond dh), 16 columns a vector, each row of m read and written once.
+static inline __attribute__((always_inline)) void DCL_FN(dcl_att_accumulate)(float *m, long ld, const float *g,
+                                                                             long np, const float *x, long dp,
+                                                                             long rows, long n, long dh) {
+    for (long j = 0; j < n; j++) {
+        float *mj = m + j * ld;
+        for (long d0 = 0; d0 < dp; d0 += 16) {
+            dcl_v16 acc = {0};
+            for (long r = 0; r < rows; r++) {
+                dcl_v16 xr;
+                DCL_LOAD16(xr, x + r * dp + d0);
+                acc += g[r * np + j] * xr;
+            }
+            const long w = dh - d0 < 16 ? dh - d0 : 16;
+            if (w == 16) {
+                dcl_v16 old;
+                DCL_LOAD16(old, mj + d0);
+                DCL_STORE16(mj + d0, old + acc);
+            } else {
+                for (long d = 0; d < w; d++) mj[d0 + d] += acc[d];
+            }
+        }
+    }
+}
+
+/// Attention's backward for one head of one sequence, DCL_ATT_ROWS query rows at a time with the
+/// forward's register tiles: P = exp(scale·QKᵀ − lse) and dP = dO·Vᵀ for the block, then
+/// P̃ = P∘mask and dS = scale·P∘(dP∘mask − rowsum(dO∘O)), dV += P̃ᵀ·dO, dK += dSᵀ·Q, dQ = dS·K.
+/// Scratch layout (floats; np = n rounded up to DCL_ATT_COLS, dp = dh likewise):
+///
+///   kt [dh][np] | vt [dh][np] | kp [n][dp] | qb [ROWS][dp] | ob [ROWS][dp] | p [ROWS][np] | ds [ROWS][np] | mask [np]
 void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                          float scale, const float *out, const float *dout, long ldo, const float *lse,
                                          long lse_stride, long head, dcl_dropout_key key,
                                          float *dq, float *dk, float *dv, float *scratch) {
-    const long np = dcl_round_up(n, 16);
-    float *kt = scratch, *vt = kt + dh * np, *p = vt + dh * np, *dp = p + np, *mask = dp + np;
+    const long np = dcl_round_up(n, DCL_ATT_COLS), dp = dcl_round_up(dh, DCL_ATT_COLS);
+    float *kt = scratch, *vt = kt + dh * np, *kp = vt + dh * np, *qb = kp + n * dp, *ob = qb + DCL_ATT_ROWS * dp;
+    float *p = ob + DCL_ATT_ROWS * dp, *ds = p + DCL_ATT_ROWS * np, *mask = ds + DCL_ATT_ROWS * np;
     DCL_FN(dcl_att_transpose)(kt, k, ld, n, np, dh);
     DCL_FN(dcl_att_transpose)(vt, v, ld, n, np, dh);
     for (long j = 0; j < n; j++)
+        for (long d = 0; d < dp; d++) kp[j * dp + d] = d < dh ? k[j * ld + d] : 0.0f;
+    for (long j = 0; j < n; j++)
         for (long d = 0; d < dh; d++) { dk[j * ld + d] = 0.0f; dv[j * ld + d] = 0.0f; }
-    for (long i = 0; i < n; i++) {
-        const float *qi = q + i * ld, *doi = dout + i * ldo, *oi = out + i * ldo;
-        const float li = lse[i * lse_stride];
-        float lane[8] = {0}, di = 0.0f;
-        long d0 = 0;
-        for (; d0 + 8 <= dh; d0 += 8)
-            for (int e = 0; e < 8; e++) lane[e] += doi[d0 + e] * oi[d0 + e];
-        for (int e = 0; e < 8; e++) di += lane[e];
-        for (; d0 < dh; d0++) di += doi[d0] * oi[d0];
-        DCL_FN(dcl_att_row)(p, qi, kt, np, dh, scale);
-        for (long j = 0; j < np; j++) p[j] = dcl_exp(p[j] - li);
-        DCL_FN(dcl_att_row)(dp, doi, vt, np, dh, 1.0f);   // ∂/∂(the dropped probabilities V saw)
-        if (key.p > 0.0f) {
-            DCL_FN(dcl_att_mask)(mask, n, dcl_att_index(head, n, i, 0), key);
-        } else {
-            for (long j = 0; j < n; j++) mask[j] = 1.0f;
+    for (long i0 = 0; i0 < n; i0 += DCL_ATT_ROWS) {
+        const long rows = n - i0 < DCL_ATT_ROWS ? n - i0 : DCL_ATT_ROWS;
+        DCL_FN(dcl_att_block)(qb, q + i0 * ld, ld, rows, dh, dp);
+        DCL_FN(dcl_att_block)(ob, dout + i0 * ldo, ldo, rows, dh, dp);
+        // S (scaled below) and dP over 32 keys at a time.
+        for (long j = 0; j < np; j += DCL_ATT_COLS) {
+            dcl_v16 acc[DCL_ATT_ROWS][2] = {{{0}}}, dacc[DCL_ATT_ROWS][2] = {{{0}}};
+            DCL_FN(dcl_att_tile)(acc, qb, dp, kt + j, np, dh);
+            DCL_FN(dcl_att_tile)(dacc, ob, dp, vt + j, np, dh);
+            for (int r = 0; r < DCL_ATT_ROWS; r++) {
+                DCL_STORE16(p + r * np + j, acc[r][0] * scale);
+                DCL_STORE16(p + r * np + j + 16, acc[r][1] * scale);
+                DCL_STORE16(ds + r * np + j, dacc[r][0]);
+                DCL_STORE16(ds + r * np + j + 16, dacc[r][1]);
+            }
         }
-        // restrict: every row below is disjoint from the others, which lets the loops vectorise.
-        const float *restrict dor = doi, *restrict qr = qi;
-        for (long j = 0; j < n; j++) {
-            const float pd = p[j] * mask[j];
-            float *restrict dvj = dv + j * ld;
-            for (long d = 0; d < dh; d++) dvj[d] += pd * dor[d];
+        for (long r = 0; r < DCL_ATT_ROWS; r++) {
+            float *pr = p + r * np, *dr = ds + r * np;
+            if (r >= rows) {
+                for (long j = 0; j < np; j++) { pr[j] = 0.0f; dr[j] = 0.0f; }
+                continue;
+            }
+            const long i = i0 + r;
+            const float *doi = dout + i * ldo, *oi = out + i * ldo, li = lse[i * lse_stride];
+            float lane[8] = {0}, di = 0.0f;
+            long d0 = 0;
+            for (; d0 + 8 <= dh; d0 += 8)
+                for (int e = 0; e < 8; e++) lane[e] += doi[d0 + e] * oi[d0 + e];
+            for (int e = 0; e < 8; e++) di += lane[e];
+            for (; d0 < dh; d0++) di += doi[d0] * oi[d0];
+            if (key.p > 0.0f) {
+                DCL_FN(dcl_att_mask)(mask, n, dcl_att_index(head, n, i, 0), key);
+            } else {
+                for (long j = 0; j < n; j++) mask[j] = 1.0f;
+            }
+            for (long j = 0; j < n; j++) {
+                const float pj = dcl_exp(pr[j] - li);
+                pr[j] = pj * mask[j];                             // P̃, what V saw
+                dr[j] = scale * pj * (dr[j] * mask[j] - di);      // scale·dS
+            }
+            for (long j = n; j < np; j++) { pr[j] = 0.0f; dr[j] = 0.0f; }
         }
-        for (long j = 0; j < n; j++) p[j] = scale * p[j] * (dp[j] * mask[j] - di);   // now scale·dS
-        float *restrict dqi = dq + i * ld;
-        for (long d = 0; d < dh; d++) dqi[d] = 0.0f;
-        for (long j = 0; j < n; j++) {
-            const float g = p[j], *restrict kj = k + j * ld;
-            for (long d = 0; d < dh; d++) dqi[d] += g * kj[d];
-        }
-        for (long j = 0; j < n; j++) {
-            const float g = p[j];
-            float *restrict dkj = dk + j * ld;
-            for (long d = 0; d < dh; d++) dkj[d] += g * qr[d];
+        DCL_FN(dcl_att_accumulate)(dv, ld, p, np, ob, dp, rows, n, dh);
+        DCL_FN(dcl_att_accumulate)(dk, ld, ds, np, qb, dp, rows, n, dh);
+        // dQ = dS·K over 32 columns at a time.
+        for (long c = 0; c < dp; c += DCL_ATT_COLS) {
+            dcl_v16 acc[DCL_ATT_ROWS][2] = {{{0}}};
+            DCL_FN(dcl_att_tile)(acc, ds, np, kp + c, dp, n);
+            for (long r = 0; r < rows; r++) {
+                float tile[DCL_ATT_COLS];
+                DCL_STORE16(tile, acc[r][0]);
+                DCL_STORE16(tile + 16, acc[r][1]);
+                const long w = dh - c < DCL_ATT_COLS ? dh - c : DCL_ATT_COLS;
+                for (long d = 0; d < w; d++) dq[(i0 + r) * ld + c + d] = tile[d];
+            }
         }
     }
 }

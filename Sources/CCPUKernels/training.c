@@ -50,7 +50,7 @@ void dcl_column_sums(const float *x, long rows, long ld, long c0, long c1, float
 }
 double dcl_sum_squares(const float *x, long n) { DCL_DISPATCH(dcl_sum_squares, x, n) }
 long dcl_attention_train_scratch(long n, long dh) {
-    // The backward's K and V transposed, K padded, two row blocks of dh and two of n, a mask row
+    // The backward's K and V transposed, K padded, two row blocks of dp and two of np, a mask row
     // (kernels/training_bodies.h); the forward's dcl_attention_scratch and a mask row.
     const long np = dcl_round_up(n, DCL_ATT_COLS), dp = dcl_round_up(dh, DCL_ATT_COLS);
     const long backward = 2 * dh * np + n * dp + 2 * DCL_ATT_ROWS * (dp + np) + np;

@@ -132,7 +132,7 @@ static inline __attribute__((always_inline)) void DCL_FN(dcl_att_mask)(float *ma
 }
 
 /// mt[d·np + j] = m[j·ld + d] for j < n, 0 for n ≤ j < np: a head's keys or values transposed,
-/// so the dot products of one query with every key run along j, 16 keys a vector.
+/// the right operand of the backward's 8 × 32 register tiles (32 keys a tile).
 static inline __attribute__((always_inline)) void DCL_FN(dcl_att_transpose)(float *mt, const float *m, long ld, long n,
                                                                             long np, long dh) {
     for (long d = 0; d < dh; d++) {
@@ -186,14 +186,16 @@ static inline __attribute__((always_inline)) void DCL_FN(dcl_att_accumulate)(flo
 /// P̃ = P∘mask and dS = scale·P∘(dP∘mask − rowsum(dO∘O)), dV += P̃ᵀ·dO, dK += dSᵀ·Q, dQ = dS·K.
 /// Scratch layout (floats; np = n rounded up to DCL_ATT_COLS, dp = dh likewise):
 ///
-///   kt [dh][np] | vt [dh][np] | kp [n][dp] | qb [ROWS][dp] | ob [ROWS][dp] | p [ROWS][np] | ds [ROWS][np] | mask [np]
+///   kt [dh][np] | vt [dh][np] | kp [n][dp] | qb [ROWS][dp] | dob [ROWS][dp] | p [ROWS][np] | ds [ROWS][np] | mask [np]
+///
+/// (qb and dob: the block's Q and dO rows.)
 void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const float *v, long ld, long n, long dh,
                                          float scale, const float *out, const float *dout, long ldo, const float *lse,
                                          long lse_stride, long head, dcl_dropout_key key,
                                          float *dq, float *dk, float *dv, float *scratch) {
     const long np = dcl_round_up(n, DCL_ATT_COLS), dp = dcl_round_up(dh, DCL_ATT_COLS);
-    float *kt = scratch, *vt = kt + dh * np, *kp = vt + dh * np, *qb = kp + n * dp, *ob = qb + DCL_ATT_ROWS * dp;
-    float *p = ob + DCL_ATT_ROWS * dp, *ds = p + DCL_ATT_ROWS * np, *mask = ds + DCL_ATT_ROWS * np;
+    float *kt = scratch, *vt = kt + dh * np, *kp = vt + dh * np, *qb = kp + n * dp, *dob = qb + DCL_ATT_ROWS * dp;
+    float *p = dob + DCL_ATT_ROWS * dp, *ds = p + DCL_ATT_ROWS * np, *mask = ds + DCL_ATT_ROWS * np;
     DCL_FN(dcl_att_transpose)(kt, k, ld, n, np, dh);
     DCL_FN(dcl_att_transpose)(vt, v, ld, n, np, dh);
     for (long j = 0; j < n; j++)
@@ -203,12 +205,12 @@ void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const f
     for (long i0 = 0; i0 < n; i0 += DCL_ATT_ROWS) {
         const long rows = n - i0 < DCL_ATT_ROWS ? n - i0 : DCL_ATT_ROWS;
         DCL_FN(dcl_att_block)(qb, q + i0 * ld, ld, rows, dh, dp);
-        DCL_FN(dcl_att_block)(ob, dout + i0 * ldo, ldo, rows, dh, dp);
+        DCL_FN(dcl_att_block)(dob, dout + i0 * ldo, ldo, rows, dh, dp);
         // S (scaled below) and dP over 32 keys at a time.
         for (long j = 0; j < np; j += DCL_ATT_COLS) {
             dcl_v16 acc[DCL_ATT_ROWS][2] = {{{0}}}, dacc[DCL_ATT_ROWS][2] = {{{0}}};
             DCL_FN(dcl_att_tile)(acc, qb, dp, kt + j, np, dh);
-            DCL_FN(dcl_att_tile)(dacc, ob, dp, vt + j, np, dh);
+            DCL_FN(dcl_att_tile)(dacc, dob, dp, vt + j, np, dh);
             for (int r = 0; r < DCL_ATT_ROWS; r++) {
                 DCL_STORE16(p + r * np + j, acc[r][0] * scale);
                 DCL_STORE16(p + r * np + j + 16, acc[r][1] * scale);
@@ -242,7 +244,7 @@ void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const f
             }
             for (long j = n; j < np; j++) { pr[j] = 0.0f; dr[j] = 0.0f; }
         }
-        DCL_FN(dcl_att_accumulate)(dv, ld, p, np, ob, dp, rows, n, dh);
+        DCL_FN(dcl_att_accumulate)(dv, ld, p, np, dob, dp, rows, n, dh);
         DCL_FN(dcl_att_accumulate)(dk, ld, ds, np, qb, dp, rows, n, dh);
         // dQ = dS·K over 32 columns at a time.
         for (long c = 0; c < dp; c += DCL_ATT_COLS) {

@@ -218,12 +218,10 @@ void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const f
                 DCL_STORE16(ds + r * np + j + 16, dacc[r][1]);
             }
         }
-        for (long r = 0; r < DCL_ATT_ROWS; r++) {
+        // Rows ≥ rows and keys ≥ n stay 0 from the tiles (qb, dob, kt and vt are zero there), and
+        // nothing below reads them.
+        for (long r = 0; r < rows; r++) {
             float *pr = p + r * np, *dr = ds + r * np;
-            if (r >= rows) {
-                for (long j = 0; j < np; j++) { pr[j] = 0.0f; dr[j] = 0.0f; }
-                continue;
-            }
             const long i = i0 + r;
             const float *doi = dout + i * ldo, *oi = out + i * ldo, li = lse[i * lse_stride];
             float lane[8] = {0}, di = 0.0f;
@@ -242,7 +240,6 @@ void DCL_FN(dcl_attention_head_backward)(const float *q, const float *k, const f
                 pr[j] = pj * mask[j];                             // P̃, what V saw
                 dr[j] = scale * pj * (dr[j] * mask[j] - di);      // scale·dS
             }
-            for (long j = n; j < np; j++) { pr[j] = 0.0f; dr[j] = 0.0f; }
         }
         DCL_FN(dcl_att_accumulate)(dv, ld, p, np, dob, dp, rows, n, dh);
         DCL_FN(dcl_att_accumulate)(dk, ld, ds, np, qb, dp, rows, n, dh);

@@ -27,6 +27,10 @@ Workloads (--workloads):
         BertForMaskedLM teacher on the first --mlm-lines lines of data/mlm/train.txt. Teacher:
         --mlm-teacher, else all-MiniLM-L6-v2 with a fresh masked-LM head trained one step here (its
         quality does not matter for throughput).
+  qa    question-answering fine-tuning (`train --task question-answering`) of all-MiniLM-L6-v2 with a
+        fresh qa_outputs head on squad.py's v1.1-style training split of the SQuAD excerpts in
+        --squad-data (read there, derived into --work; 951 windows of max length 256, stride 128, about
+        200 tokens each), batch --qa-batch per process of b, --qa-max-steps steps.
 
 Each configuration runs --reps times, alternating a, b, c, a, b, c, ...; samples/s is the epoch line's
 train_samples_per_second in OUT/train_log.jsonl (the training loop alone, model loading excluded; for
@@ -39,7 +43,7 @@ summation order).
 
 Usage:
   bench-venv/bin/python benchmarks/mpi_scaling.py [--distilcl /tmp/distilcl-mpi/distilcl]
-      [--workloads text,mlm] [--reps 3] [--texts 640] [--batch 16] [--max-steps 20] [--accumulation 1]
+      [--workloads text,mlm,qa] [--reps 3] [--texts 640] [--batch 16] [--max-steps 20] [--accumulation 1]
       [--keep accumulation|micro-batch]
       [--work DIR] [--out-json benchmarks/results/mpi/FILE.json]
 """
@@ -189,6 +193,9 @@ def main():
     ap.add_argument("--mlm-teacher")
     ap.add_argument("--mlm-batch", type=int, default=8)
     ap.add_argument("--mlm-max-steps", type=int, default=10)
+    ap.add_argument("--squad-data", default=str((ROOT / "../shared/data/squad").resolve()))
+    ap.add_argument("--qa-batch", type=int, default=8)
+    ap.add_argument("--qa-max-steps", type=int, default=10)
     ap.add_argument("--accumulation", type=int, default=1,
                     help="--gradient-accumulation-steps of every configuration: the global batch is 2b x this, "
                          "and the ranks sum once per optimiser step (DistilBERT's recipe accumulates to large batches)")
@@ -244,6 +251,20 @@ def main():
                                     f"{Path(args.mlm_data).name} in blocks of {args.max_length}, "
                                     f"{args.mlm_max_steps} steps, global batch {2 * mb * args.accumulation} blocks"
                                     + (f" ({2 * mb} x {args.accumulation} accumulated)" if args.accumulation > 1 else "")}
+
+    if "qa" in args.workloads.split(","):
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from squad import make_split   # imports neither torch nor transformers
+        paths, counts = make_split(args.squad_data, "v1", "test", None, work / "squad")
+        qb = args.qa_batch
+        base = ["train", "--task", "question-answering", "--model", args.model, "--train", str(paths["train"]),
+                "--max-length", "256", "--doc-stride", "128", "--max-steps", str(args.qa_max_steps),
+                "--seed", "0", "--device", "cpu", "--lr", "1e-4"]
+        workloads["qa"] = {"base": base, "batch": qb,
+                           "what": f"train --task question-answering: all-MiniLM-L6-v2 + new qa_outputs head, "
+                                   f"squad.py's v1.1-style training split ({counts['train']} questions), max length 256, "
+                                   f"stride 128, {args.qa_max_steps} steps, global batch {2 * qb * args.accumulation} windows"
+                                   + (f" ({2 * qb} x {args.accumulation} accumulated)" if args.accumulation > 1 else "")}
 
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "cpu": cpu_name(), "kernel": platform.release(), "distilcl": args.distilcl,

@@ -44,6 +44,7 @@ summation order).
 Usage:
   bench-venv/bin/python benchmarks/mpi_scaling.py [--distilcl /tmp/distilcl-mpi/distilcl]
       [--workloads text,mlm,qa] [--reps 3] [--texts 640] [--batch 16] [--max-steps 20] [--accumulation 1]
+      [--squad-data ../shared/data/squad] [--qa-batch 8] [--qa-max-steps 10]
       [--keep accumulation|micro-batch]
       [--work DIR] [--out-json benchmarks/results/mpi/FILE.json]
 """

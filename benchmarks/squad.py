@@ -93,7 +93,7 @@ V2_FILE = "squad-v2.0-dev-5-articles.json"
 TEST_ARTICLE = "Victoria_(Australia)"
 DEV_ARTICLE = "Sky_(United_Kingdom)"
 
-# Bounded by time, not tuned (BENCHMARKS.md "SQuAD excerpts (issue 22)"). On this shared 2-core Zen 1
+# The first recipe, superseded by the converging one at the end of this comment: bounded by time, not tuned (BENCHMARKS.md "SQuAD excerpts (issue 22)"). On this shared 2-core Zen 1
 # machine transformers fine-tunes the teacher at ~0.7 windows/s of ~200 tokens (DistilCL ~1.4), so the
 # v1.1-style comparison alone (951 training windows) takes ~1 hour at one epoch of each run; v2.0
 # (1,560 windows) did not fit the same session. Nothing was chosen on dev or test: one epoch and max

@@ -194,7 +194,7 @@ def main():
     ap.add_argument("--mlm-teacher")
     ap.add_argument("--mlm-batch", type=int, default=8)
     ap.add_argument("--mlm-max-steps", type=int, default=10)
-    ap.add_argument("--squad-data", default=str((ROOT / "../shared/data/squad").resolve()))
+    ap.add_argument("--squad-data", help="default: squad.py's (../shared/data/squad)")
     ap.add_argument("--qa-batch", type=int, default=8)
     ap.add_argument("--qa-max-steps", type=int, default=10)
     ap.add_argument("--accumulation", type=int, default=1,
@@ -217,6 +217,12 @@ def main():
            "-np", "2", "--bind-to", "core"]
     b = args.batch
 
+    def global_batch(per_process, unit=""):
+        """'global batch N[ unit][ (2p x K accumulated)]' for a workload of `per_process` per rank of b."""
+        k = args.accumulation
+        return (f"global batch {2 * per_process * k}{unit}"
+                + (f" ({2 * per_process} x {k} accumulated)" if k > 1 else ""))
+
     workloads = {}
     if "text" in args.workloads.split(","):
         texts = work / "texts.jsonl"
@@ -229,8 +235,7 @@ def main():
         workloads["text"] = {"base": base, "batch": b,
                              "what": f"train: all-MiniLM-L6-v2 + new 2-class head, {len(lines)} texts of "
                                      f"{Path(args.data).name} (every {args.stride}th line), max length "
-                                     f"{args.max_length}, {args.max_steps} steps, global batch {2 * b * args.accumulation}"
-                                     + (f" ({2 * b} x {args.accumulation} accumulated)" if args.accumulation > 1 else "")}
+                                     f"{args.max_length}, {args.max_steps} steps, {global_batch(b)}"}
     if "mlm" in args.workloads.split(","):
         text = work / "mlm.txt"
         text.write_text("\n".join(Path(args.mlm_data).read_text().splitlines()[:args.mlm_lines]) + "\n")
@@ -250,22 +255,20 @@ def main():
                             "what": f"distill --task masked-lm: {Path(teacher).name} (BertForMaskedLM, 6 layers) "
                                     f"-> 3-layer student (0,2,4), first {args.mlm_lines} lines of "
                                     f"{Path(args.mlm_data).name} in blocks of {args.max_length}, "
-                                    f"{args.mlm_max_steps} steps, global batch {2 * mb * args.accumulation} blocks"
-                                    + (f" ({2 * mb} x {args.accumulation} accumulated)" if args.accumulation > 1 else "")}
+                                    f"{args.mlm_max_steps} steps, {global_batch(mb, ' blocks')}"}
 
     if "qa" in args.workloads.split(","):
         sys.path.insert(0, str(ROOT / "benchmarks"))
-        from squad import make_split   # imports neither torch nor transformers
-        paths, counts = make_split(args.squad_data, "v1", "test", None, work / "squad")
+        import squad   # imports neither torch nor transformers
+        paths, counts = squad.make_split(args.squad_data or squad.DATA, "v1", "test", None, work / "squad")
         qb = args.qa_batch
         base = ["train", "--task", "question-answering", "--model", args.model, "--train", str(paths["train"]),
-                "--max-length", "256", "--doc-stride", "128", "--max-steps", str(args.qa_max_steps),
+                "--max-length", str(squad.MAX_LENGTH), "--doc-stride", str(squad.DOC_STRIDE), "--max-steps", str(args.qa_max_steps),
                 "--seed", "0", "--device", "cpu", "--lr", "1e-4"]
         workloads["qa"] = {"base": base, "batch": qb,
                            "what": f"train --task question-answering: all-MiniLM-L6-v2 + new qa_outputs head, "
-                                   f"squad.py's v1.1-style training split ({counts['train']} questions), max length 256, "
-                                   f"stride 128, {args.qa_max_steps} steps, global batch {2 * qb * args.accumulation} windows"
-                                   + (f" ({2 * qb} x {args.accumulation} accumulated)" if args.accumulation > 1 else "")}
+                                   f"squad.py's v1.1-style training split ({counts['train']} questions), max length {squad.MAX_LENGTH}, "
+                                   f"stride {squad.DOC_STRIDE}, {args.qa_max_steps} steps, {global_batch(qb, ' windows')}"}
 
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "cpu": cpu_name(), "kernel": platform.release(), "distilcl": args.distilcl,
